@@ -1,0 +1,428 @@
+//! Homomorphic operations on CKKS ciphertexts.
+//!
+//! Every binary operation requires both operands at the same level and scale: a mismatch is
+//! a typed error ([`CkksError::LevelMismatch`], [`CkksError::ScaleMismatch`]), never a silent
+//! wrong result. Levels are matched explicitly with [`Evaluator::drop_to_level`] or
+//! [`Evaluator::match_levels`].
+
+use super::{Ciphertext, Context, Plaintext};
+use crate::error::{CkksError, Result};
+use crate::ring::basis::div_round_eval;
+use crate::ring::{for_each_limb, Basis, RnsPoly};
+use crate::rlwe::{GaloisKey, KeyGenerator, RelinearizationKey, SecretKey};
+use num_complex::Complex64;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Relative tolerance under which two scales count as equal (far below CKKS precision).
+const SCALE_TOLERANCE: f64 = 1e-12;
+
+/// The public evaluation keys a server holds: relinearization and Galois keys.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct EvaluationKeys {
+    /// Relinearization key (needed by `mul_relin`, `square_relin`, `relinearize`).
+    pub relin: Option<RelinearizationKey>,
+    /// Galois keys by Galois element.
+    pub galois: BTreeMap<u64, GaloisKey>,
+}
+
+impl EvaluationKeys {
+    /// Generates a relinearization key (if `relin`), keys for the rotation `steps`, and the
+    /// conjugation key (if `conjugate`).
+    pub fn generate(
+        ctx: &Context,
+        kg: &mut KeyGenerator<'_>,
+        sk: &SecretKey,
+        relin: bool,
+        steps: &[i64],
+        conjugate: bool,
+    ) -> Self {
+        let mut keys = EvaluationKeys {
+            relin: relin.then(|| kg.relinearization_key(sk)),
+            galois: BTreeMap::new(),
+        };
+        let mut elements: Vec<u64> = steps.iter().map(|&k| ctx.galois_element_for_rotation(k)).collect();
+        if conjugate {
+            elements.push(ctx.galois_element_for_conjugation());
+        }
+        for g in elements {
+            if g != 1 && !keys.galois.contains_key(&g) {
+                keys.galois.insert(g, kg.galois_key(sk, g));
+            }
+        }
+        keys
+    }
+}
+
+/// Evaluates homomorphic operations with a context and (optional) evaluation keys.
+#[derive(Clone)]
+pub struct Evaluator {
+    ctx: Context,
+    keys: Arc<EvaluationKeys>,
+}
+
+impl Evaluator {
+    /// An evaluator holding `keys`.
+    pub fn new(ctx: &Context, keys: EvaluationKeys) -> Self {
+        Self {
+            ctx: ctx.clone(),
+            keys: Arc::new(keys),
+        }
+    }
+
+    /// The context.
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+
+    /// The evaluation keys.
+    pub fn keys(&self) -> &EvaluationKeys {
+        &self.keys
+    }
+
+    fn ring(&self) -> &crate::ring::Ring {
+        self.ctx.ring()
+    }
+
+    fn check_same(&self, a: &Ciphertext, level: usize, scale: f64, slots: usize) -> Result<()> {
+        self.ctx.check_ciphertext(a)?;
+        if a.level() != level {
+            return Err(CkksError::LevelMismatch(a.level(), level));
+        }
+        if ((a.scale / scale) - 1.0).abs() > SCALE_TOLERANCE {
+            return Err(CkksError::ScaleMismatch(a.scale.log2(), scale.log2()));
+        }
+        if a.slots != slots {
+            return Err(CkksError::InvalidParameters(format!(
+                "slot counts differ: {} vs {slots}",
+                a.slots
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_plain(&self, pt: &Plaintext) -> Result<()> {
+        if pt.poly.n != self.ctx.params().n() || pt.poly.basis.p != 0 || pt.poly.form != crate::ring::Form::Eval {
+            return Err(CkksError::ParameterMismatch);
+        }
+        self.ring().check_basis(pt.poly.basis)
+    }
+
+    fn combine(&self, a: &Ciphertext, b: &Ciphertext, negate_b: bool) -> Result<Ciphertext> {
+        self.check_same(a, b.level(), b.scale, b.slots)?;
+        self.ctx.check_ciphertext(b)?;
+        let (long, short, b_is_long) = if a.c.len() >= b.c.len() { (a, b, false) } else { (b, a, true) };
+        let mut out = long.clone();
+        out.seed = None;
+        if negate_b && b_is_long {
+            out.c.iter_mut().for_each(|c| self.ring().neg_assign(c));
+        }
+        for (o, s) in out.c.iter_mut().zip(&short.c) {
+            if negate_b && !b_is_long {
+                self.ring().sub_assign(o, s);
+            } else {
+                self.ring().add_assign(o, s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `a + b`.
+    pub fn add(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.combine(a, b, false)
+    }
+
+    /// `a - b`.
+    pub fn sub(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.combine(a, b, true)
+    }
+
+    /// `-a`.
+    pub fn negate(&self, a: &Ciphertext) -> Result<Ciphertext> {
+        self.ctx.check_ciphertext(a)?;
+        let mut out = a.clone();
+        out.seed = None;
+        out.c.iter_mut().for_each(|c| self.ring().neg_assign(c));
+        Ok(out)
+    }
+
+    /// `a + pt` (same level and scale).
+    pub fn add_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        self.check_plain(pt)?;
+        self.check_same(a, pt.level(), pt.scale, pt.slots)?;
+        let mut out = a.clone();
+        self.ring().add_assign(&mut out.c[0], &pt.poly);
+        Ok(out)
+    }
+
+    /// `a - pt` (same level and scale).
+    pub fn sub_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        self.check_plain(pt)?;
+        self.check_same(a, pt.level(), pt.scale, pt.slots)?;
+        let mut out = a.clone();
+        self.ring().sub_assign(&mut out.c[0], &pt.poly);
+        Ok(out)
+    }
+
+    /// `a · pt` slot-wise; the scales multiply.
+    pub fn mul_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        self.check_plain(pt)?;
+        self.check_same(a, pt.level(), a.scale, pt.slots)?;
+        let mut out = a.clone();
+        out.seed = None;
+        out.c.iter_mut().for_each(|c| self.ring().mul_assign(c, &pt.poly));
+        out.scale = a.scale * pt.scale;
+        Ok(out)
+    }
+
+    /// The constant `round(c.re · s) + round(c.im · s) X^{N/2}` in evaluation form over `Q_ℓ`
+    /// (`X^{N/2}` multiplies every slot by `i`).
+    fn constant_poly(&self, c: Complex64, s: f64, level: usize) -> Result<RnsPoly> {
+        let (re, im) = ((c.re * s).round(), (c.im * s).round());
+        if !(re.abs() < 2f64.powi(126) && im.abs() < 2f64.powi(126)) {
+            return Err(CkksError::EncodingOverflow(format!("constant {c} at scale 2^{:.1}", s.log2())));
+        }
+        let (re, im) = (re as i128, im as i128);
+        let ring = self.ring();
+        let basis = Basis::q(level);
+        let mut out = self.ctx.0.i_monomial.restricted_to_q(level + 1);
+        let n = ring.n();
+        for_each_limb(&mut out.data, n, |i, l| {
+            let m = ring.modulus(basis, i);
+            let (r, j) = (m.reduce_i128(re), m.reduce_i128(im));
+            l.iter_mut().for_each(|x| *x = m.add(r, m.mul(*x, j)));
+        });
+        Ok(out)
+    }
+
+    /// `a + c` for a complex constant `c` (added to every slot).
+    pub fn add_const(&self, a: &Ciphertext, c: Complex64) -> Result<Ciphertext> {
+        self.ctx.check_ciphertext(a)?;
+        let k = self.constant_poly(c, a.scale, a.level())?;
+        let mut out = a.clone();
+        self.ring().add_assign(&mut out.c[0], &k);
+        Ok(out)
+    }
+
+    /// `a · c` with `c` encoded at scale `const_scale`; the result's scale is
+    /// `a.scale · const_scale`.
+    pub fn mul_const_with_scale(&self, a: &Ciphertext, c: Complex64, const_scale: f64) -> Result<Ciphertext> {
+        self.ctx.check_ciphertext(a)?;
+        let k = self.constant_poly(c, const_scale, a.level())?;
+        let mut out = a.clone();
+        out.seed = None;
+        out.c.iter_mut().for_each(|ci| self.ring().mul_assign(ci, &k));
+        out.scale *= const_scale;
+        Ok(out)
+    }
+
+    /// `a · c` with `c` encoded at scale `q_ℓ`, so that the following [`rescale`] restores
+    /// exactly the scale of `a`.
+    ///
+    /// [`rescale`]: Evaluator::rescale
+    pub fn mul_const(&self, a: &Ciphertext, c: Complex64) -> Result<Ciphertext> {
+        let q = self.ctx.params().q()[a.level()] as f64;
+        self.mul_const_with_scale(a, c, q)
+    }
+
+    /// `a · k` for an integer `k`; the scale is unchanged.
+    pub fn mul_integer(&self, a: &Ciphertext, k: i64) -> Result<Ciphertext> {
+        self.ctx.check_ciphertext(a)?;
+        let mut out = a.clone();
+        out.seed = None;
+        let basis = Basis::q(a.level());
+        let scalars: Vec<u64> = (0..basis.len()).map(|i| self.ring().modulus(basis, i).reduce_i64(k)).collect();
+        out.c.iter_mut().for_each(|c| self.ring().mul_scalars_assign(c, &scalars));
+        Ok(out)
+    }
+
+    /// Tensor product `(a0 b0, a0 b1 + a1 b0, a1 b1)` without relinearization; the scales
+    /// multiply.
+    pub fn mul(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.check_same(a, b.level(), a.scale, b.slots)?;
+        self.ctx.check_ciphertext(b)?;
+        if a.degree() != 1 || b.degree() != 1 {
+            return Err(CkksError::Degree(a.degree().max(b.degree()), 1));
+        }
+        let ring = self.ring();
+        let (a0, a1, b0, b1) = (&a.c[0], &a.c[1], &b.c[0], &b.c[1]);
+        let ((d0, d2), d1) = rayon::join(
+            || {
+                let mut d0 = a0.clone();
+                ring.mul_assign(&mut d0, b0);
+                let mut d2 = a1.clone();
+                ring.mul_assign(&mut d2, b1);
+                (d0, d2)
+            },
+            || {
+                let mut d1 = a0.clone();
+                ring.mul_assign(&mut d1, b1);
+                ring.mul_add_assign(&mut d1, a1, b0);
+                d1
+            },
+        );
+        Ok(Ciphertext {
+            c: vec![d0, d1, d2],
+            scale: a.scale * b.scale,
+            slots: a.slots,
+            seed: None,
+        })
+    }
+
+    /// Relinearization: switches `c_2 s^2` to a degree-1 ciphertext with the relinearization key.
+    pub fn relinearize(&self, a: &Ciphertext) -> Result<Ciphertext> {
+        self.ctx.check_ciphertext(a)?;
+        if a.degree() != 2 {
+            return Err(CkksError::Degree(a.degree(), 2));
+        }
+        let rk = self.keys.relin.as_ref().ok_or_else(|| {
+            CkksError::InvalidParameters("no relinearization key in the evaluation keys".into())
+        })?;
+        let [u0, u1] = self.ctx.key_switcher().key_switch(&a.c[2], &rk.0);
+        let mut c0 = a.c[0].clone();
+        let mut c1 = a.c[1].clone();
+        self.ring().add_assign(&mut c0, &u0);
+        self.ring().add_assign(&mut c1, &u1);
+        Ok(Ciphertext {
+            c: vec![c0, c1],
+            scale: a.scale,
+            slots: a.slots,
+            seed: None,
+        })
+    }
+
+    /// `a · b` followed by relinearization.
+    pub fn mul_relin(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.relinearize(&self.mul(a, b)?)
+    }
+
+    /// `a^2` followed by relinearization.
+    pub fn square_relin(&self, a: &Ciphertext) -> Result<Ciphertext> {
+        self.mul_relin(a, a)
+    }
+
+    /// Rescaling: `c -> round(c / q_ℓ)` over `Q_{ℓ-1}`; the scale is divided by `q_ℓ`.
+    pub fn rescale(&self, a: &Ciphertext) -> Result<Ciphertext> {
+        self.ctx.check_ciphertext(a)?;
+        let level = a.level();
+        if level == 0 {
+            return Err(CkksError::LevelTooLow { needed: 1, level: 0 });
+        }
+        let ext = &self.ctx.0.rescale[level];
+        let targets: Vec<usize> = (0..level).collect();
+        let c = a
+            .c
+            .iter()
+            .map(|ci| div_round_eval(self.ring(), ci, level..level + 1, ext, &targets, Basis::q(level - 1)))
+            .collect();
+        Ok(Ciphertext {
+            c,
+            scale: a.scale / self.ctx.params().q()[level] as f64,
+            slots: a.slots,
+            seed: None,
+        })
+    }
+
+    /// `a · b`, relinearization and rescaling.
+    pub fn mul_relin_rescale(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
+        self.rescale(&self.mul_relin(a, b)?)
+    }
+
+    /// Drops primes down to `level` without changing the message or the scale.
+    pub fn drop_to_level(&self, a: &Ciphertext, level: usize) -> Result<Ciphertext> {
+        self.ctx.check_ciphertext(a)?;
+        if level > a.level() {
+            return Err(CkksError::LevelTooLow {
+                needed: level,
+                level: a.level(),
+            });
+        }
+        let mut out = a.clone();
+        out.c.iter_mut().for_each(|c| c.truncate_q(level + 1));
+        if level != a.level() {
+            out.seed = None;
+        }
+        Ok(out)
+    }
+
+    /// Drops `levels` levels.
+    pub fn drop_level(&self, a: &Ciphertext, levels: usize) -> Result<Ciphertext> {
+        let target = a.level().checked_sub(levels).ok_or(CkksError::LevelTooLow {
+            needed: levels,
+            level: a.level(),
+        })?;
+        self.drop_to_level(a, target)
+    }
+
+    /// Brings two ciphertexts to the lower of their levels.
+    pub fn match_levels(&self, a: &Ciphertext, b: &Ciphertext) -> Result<(Ciphertext, Ciphertext)> {
+        let level = a.level().min(b.level());
+        Ok((self.drop_to_level(a, level)?, self.drop_to_level(b, level)?))
+    }
+
+    fn galois_key(&self, g: u64) -> Result<&GaloisKey> {
+        self.keys.galois.get(&g).ok_or(CkksError::MissingGaloisKey(g))
+    }
+
+    /// Applies `X -> X^g` and switches the key back to `s` (needs the Galois key of `g`).
+    pub fn apply_galois(&self, a: &Ciphertext, g: u64) -> Result<Ciphertext> {
+        Ok(self.apply_galois_hoisted(a, &[g])?.remove(0))
+    }
+
+    /// Applies several automorphisms to the same ciphertext, sharing one ModUp of `c_1`
+    /// (hoisting, Halevi-Shoup 2018 §5).
+    pub fn apply_galois_hoisted(&self, a: &Ciphertext, elements: &[u64]) -> Result<Vec<Ciphertext>> {
+        self.ctx.check_ciphertext(a)?;
+        if a.degree() != 1 {
+            return Err(CkksError::Degree(a.degree(), 1));
+        }
+        for &g in elements {
+            if g != 1 {
+                self.galois_key(g)?;
+            }
+        }
+        let ks = self.ctx.key_switcher();
+        let dec = if elements.iter().any(|&g| g != 1) {
+            Some(ks.decompose(&a.c[1]))
+        } else {
+            None
+        };
+        elements
+            .iter()
+            .map(|&g| {
+                if g == 1 {
+                    return Ok(a.clone());
+                }
+                let key = self.galois_key(g)?;
+                let perm = self.ring().galois_permutation(g);
+                let dec = dec.as_ref().expect("decomposed when some element is not 1");
+                let [u0, u1] = ks.switch_decomposed(dec, &key.key, Some(&perm));
+                let mut c0 = self.ring().zero(a.c[0].basis, a.c[0].form);
+                self.ring().permute_into(&a.c[0], &perm, &mut c0);
+                self.ring().add_assign(&mut c0, &u0);
+                Ok(Ciphertext {
+                    c: vec![c0, u1],
+                    scale: a.scale,
+                    slots: a.slots,
+                    seed: None,
+                })
+            })
+            .collect()
+    }
+
+    /// Left rotation of the slots by `k` (slot `i` receives slot `i + k mod slots`).
+    pub fn rotate(&self, a: &Ciphertext, k: i64) -> Result<Ciphertext> {
+        self.apply_galois(a, self.ctx.galois_element_for_rotation(k))
+    }
+
+    /// Several rotations of the same ciphertext with one shared decomposition.
+    pub fn rotate_hoisted(&self, a: &Ciphertext, steps: &[i64]) -> Result<Vec<Ciphertext>> {
+        let elements: Vec<u64> = steps.iter().map(|&k| self.ctx.galois_element_for_rotation(k)).collect();
+        self.apply_galois_hoisted(a, &elements)
+    }
+
+    /// Complex conjugation of every slot.
+    pub fn conjugate(&self, a: &Ciphertext) -> Result<Ciphertext> {
+        self.apply_galois(a, self.ctx.galois_element_for_conjugation())
+    }
+}

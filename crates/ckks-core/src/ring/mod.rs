@@ -1,0 +1,477 @@
+//! The ring layer: `Z_Q[X]/(X^N + 1)` in RNS form.
+//!
+//! * [`modulus`]: word arithmetic (Barrett, Shoup).
+//! * [`primes`]: NTT-friendly prime generation.
+//! * [`poly`]: RNS polynomials and their bases.
+//! * [`basis`]: fast basis extension (ModUp) and division by the special modulus (ModDown).
+//! * [`sampler`]: uniform, ternary and Gaussian sampling from ChaCha20.
+//!
+//! The NTT itself is `tfhe-ntt`'s `prime64::Plan`, one per prime, shared process-wide.
+
+pub mod basis;
+pub mod modulus;
+pub mod poly;
+pub mod primes;
+pub mod sampler;
+
+pub use modulus::Modulus;
+pub use poly::{Basis, Form, RnsPoly};
+
+use rayon::prelude::*;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use tfhe_ntt::prime64::Plan;
+
+use crate::error::{CkksError, Result};
+
+/// Below this many coefficients per call, limb loops stay on the calling thread.
+const PAR_THRESHOLD: usize = 1 << 13;
+
+/// Process-wide cache of NTT plans, one per `(N, p)`.
+fn plan_for(n: usize, p: u64) -> Result<Arc<Plan>> {
+    static PLANS: OnceLock<Mutex<HashMap<(usize, u64), Arc<Plan>>>> = OnceLock::new();
+    let cache = PLANS.get_or_init(Default::default);
+    let mut guard = cache.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(plan) = guard.get(&(n, p)) {
+        return Ok(plan.clone());
+    }
+    let plan = Plan::try_new(n, p).ok_or_else(|| {
+        CkksError::InvalidParameters(format!("no negacyclic NTT of size {n} modulo {p}"))
+    })?;
+    let plan = Arc::new(plan);
+    guard.insert((n, p), plan.clone());
+    Ok(plan)
+}
+
+/// Runs `f(limb_index, limb)` over the limbs of a polynomial buffer, in parallel when large.
+pub(crate) fn for_each_limb<F>(data: &mut [u64], n: usize, f: F)
+where
+    F: Fn(usize, &mut [u64]) + Sync + Send,
+{
+    if data.len() >= PAR_THRESHOLD && data.len() > n {
+        data.par_chunks_mut(n).enumerate().for_each(|(i, l)| f(i, l));
+    } else {
+        data.chunks_mut(n).enumerate().for_each(|(i, l)| f(i, l));
+    }
+}
+
+/// The ring `Z[X]/(X^N+1)` with ciphertext primes `q_0..q_L` and special primes `p_0..p_{K-1}`.
+pub struct Ring {
+    n: usize,
+    q: Vec<Modulus>,
+    p: Vec<Modulus>,
+    plans_q: Vec<Arc<Plan>>,
+    plans_p: Vec<Arc<Plan>>,
+    /// `eval_exp[k]`: odd exponent `e` such that NTT slot `k` holds `a(ψ^e)`.
+    eval_exp: Vec<u32>,
+    /// Inverse of `eval_exp`, indexed by `(e - 1) / 2`.
+    exp_index: Vec<u32>,
+    galois_perm: RwLock<HashMap<u64, Arc<Vec<u32>>>>,
+}
+
+impl std::fmt::Debug for Ring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ring")
+            .field("n", &self.n)
+            .field("q", &self.q.iter().map(|m| m.value()).collect::<Vec<_>>())
+            .field("p", &self.p.iter().map(|m| m.value()).collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Ring {
+    /// Builds the ring, its NTT plans and the evaluation-order table.
+    pub fn new(n: usize, q: &[u64], p: &[u64]) -> Result<Self> {
+        if !n.is_power_of_two() || n < 16 {
+            return Err(CkksError::InvalidParameters(format!(
+                "ring degree {n} is not a power of two >= 16"
+            )));
+        }
+        let plans_q = q.iter().map(|&x| plan_for(n, x)).collect::<Result<Vec<_>>>()?;
+        let plans_p = p.iter().map(|&x| plan_for(n, x)).collect::<Result<Vec<_>>>()?;
+        let (eval_exp, exp_index) = eval_order(n, &plans_q[0]);
+        Ok(Self {
+            n,
+            q: q.iter().map(|&x| Modulus::new(x)).collect(),
+            p: p.iter().map(|&x| Modulus::new(x)).collect(),
+            plans_q,
+            plans_p,
+            eval_exp,
+            exp_index,
+            galois_perm: RwLock::new(HashMap::new()),
+        })
+    }
+
+    /// Ring degree `N`.
+    pub fn n(&self) -> usize {
+        self.n
+    }
+    /// Ciphertext primes.
+    pub fn q(&self) -> &[Modulus] {
+        &self.q
+    }
+    /// Special primes.
+    pub fn p(&self) -> &[Modulus] {
+        &self.p
+    }
+    /// Highest level `L` (number of ciphertext primes minus one).
+    pub fn max_level(&self) -> usize {
+        self.q.len() - 1
+    }
+
+    /// The modulus of limb `i` of a polynomial over `basis`.
+    #[inline]
+    pub fn modulus(&self, basis: Basis, i: usize) -> &Modulus {
+        if i < basis.q {
+            &self.q[i]
+        } else {
+            &self.p[i - basis.q]
+        }
+    }
+
+    fn plan(&self, basis: Basis, i: usize) -> &Plan {
+        if i < basis.q {
+            &self.plans_q[i]
+        } else {
+            &self.plans_p[i - basis.q]
+        }
+    }
+
+    /// The moduli of a basis, in limb order.
+    pub fn moduli(&self, basis: Basis) -> Vec<Modulus> {
+        (0..basis.len()).map(|i| *self.modulus(basis, i)).collect()
+    }
+
+    /// Checks that a basis fits this ring.
+    pub fn check_basis(&self, basis: Basis) -> Result<()> {
+        if basis.q == 0 || basis.q > self.q.len() || (basis.p != 0 && basis.p != self.p.len()) {
+            return Err(CkksError::InvalidParameters(format!(
+                "basis with {} ciphertext and {} special primes does not fit a ring with {} and {}",
+                basis.q,
+                basis.p,
+                self.q.len(),
+                self.p.len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The zero polynomial over `basis`.
+    pub fn zero(&self, basis: Basis, form: Form) -> RnsPoly {
+        RnsPoly::zero(self.n, basis, form)
+    }
+
+    /// A polynomial from signed coefficients, reduced modulo every prime of `basis`.
+    pub fn from_signed(&self, coeffs: &[i64], basis: Basis) -> RnsPoly {
+        let mut out = self.zero(basis, Form::Coeff);
+        for_each_limb(&mut out.data, self.n, |i, limb| {
+            let m = self.modulus(basis, i);
+            for (o, &c) in limb.iter_mut().zip(coeffs) {
+                *o = m.reduce_i64(c);
+            }
+        });
+        out
+    }
+
+    /// A polynomial from signed coefficients, in evaluation form.
+    pub fn from_signed_eval(&self, coeffs: &[i64], basis: Basis) -> RnsPoly {
+        let mut p = self.from_signed(coeffs, basis);
+        self.ntt(&mut p);
+        p
+    }
+
+    /// Forward NTT of limb `i` of a polynomial over `basis`.
+    pub(crate) fn ntt_limb(&self, basis: Basis, i: usize, limb: &mut [u64]) {
+        self.plan(basis, i).fwd(limb);
+    }
+
+    /// Inverse NTT (with the division by `N`) of limb `i` of a polynomial over `basis`.
+    pub(crate) fn intt_limb(&self, basis: Basis, i: usize, limb: &mut [u64]) {
+        let plan = self.plan(basis, i);
+        plan.inv(limb);
+        plan.normalize(limb);
+    }
+
+    /// Forward NTT in place (coefficient -> evaluation form).
+    pub fn ntt(&self, a: &mut RnsPoly) {
+        debug_assert_eq!(a.form, Form::Coeff);
+        let basis = a.basis;
+        for_each_limb(&mut a.data, self.n, |i, l| self.ntt_limb(basis, i, l));
+        a.form = Form::Eval;
+    }
+
+    /// Inverse NTT in place (evaluation -> coefficient form), including the division by `N`.
+    pub fn intt(&self, a: &mut RnsPoly) {
+        debug_assert_eq!(a.form, Form::Eval);
+        let basis = a.basis;
+        for_each_limb(&mut a.data, self.n, |i, l| self.intt_limb(basis, i, l));
+        a.form = Form::Coeff;
+    }
+
+    /// `a += b`.
+    pub fn add_assign(&self, a: &mut RnsPoly, b: &RnsPoly) {
+        self.zip_assign(a, b, |m, x, y| m.add(x, y));
+    }
+
+    /// `a -= b`.
+    pub fn sub_assign(&self, a: &mut RnsPoly, b: &RnsPoly) {
+        self.zip_assign(a, b, |m, x, y| m.sub(x, y));
+    }
+
+    /// `a *= b` pointwise (both in evaluation form: this is the negacyclic product).
+    pub fn mul_assign(&self, a: &mut RnsPoly, b: &RnsPoly) {
+        debug_assert!(a.form == Form::Eval && b.form == Form::Eval);
+        self.zip_assign(a, b, |m, x, y| m.mul(x, y));
+    }
+
+    /// `a = -a`.
+    pub fn neg_assign(&self, a: &mut RnsPoly) {
+        let basis = a.basis;
+        for_each_limb(&mut a.data, self.n, |i, l| {
+            let m = self.modulus(basis, i);
+            l.iter_mut().for_each(|x| *x = m.neg(*x));
+        });
+    }
+
+    /// `a *= s_i` where `s_i` is the per-limb scalar `scalars[i]` (already reduced).
+    pub fn mul_scalars_assign(&self, a: &mut RnsPoly, scalars: &[u64]) {
+        let basis = a.basis;
+        for_each_limb(&mut a.data, self.n, |i, l| {
+            let m = self.modulus(basis, i);
+            let (w, ws) = (scalars[i], m.shoup(scalars[i]));
+            l.iter_mut().for_each(|x| *x = m.mul_shoup(*x, w, ws));
+        });
+    }
+
+    /// `a += b * c` pointwise.
+    pub fn mul_add_assign(&self, a: &mut RnsPoly, b: &RnsPoly, c: &RnsPoly) {
+        debug_assert_eq!(a.basis, b.basis);
+        debug_assert_eq!(a.basis, c.basis);
+        let basis = a.basis;
+        let n = self.n;
+        for_each_limb(&mut a.data, n, |i, l| {
+            let m = self.modulus(basis, i);
+            let (bl, cl) = (&b.data[i * n..(i + 1) * n], &c.data[i * n..(i + 1) * n]);
+            for ((x, &y), &z) in l.iter_mut().zip(bl).zip(cl) {
+                *x = m.add(*x, m.mul(y, z));
+            }
+        });
+    }
+
+    fn zip_assign<F>(&self, a: &mut RnsPoly, b: &RnsPoly, f: F)
+    where
+        F: Fn(&Modulus, u64, u64) -> u64 + Sync + Send,
+    {
+        debug_assert_eq!(a.basis, b.basis);
+        debug_assert_eq!(a.form, b.form);
+        let basis = a.basis;
+        let n = self.n;
+        for_each_limb(&mut a.data, n, |i, l| {
+            let m = self.modulus(basis, i);
+            for (x, &y) in l.iter_mut().zip(&b.data[i * n..(i + 1) * n]) {
+                *x = f(m, *x, y);
+            }
+        });
+    }
+
+    /// The Galois automorphism `a(X) -> a(X^g)` for odd `g`, in either form.
+    pub fn automorphism(&self, a: &RnsPoly, g: u64) -> RnsPoly {
+        let mut out = self.zero(a.basis, a.form);
+        match a.form {
+            Form::Coeff => {
+                let two_n = 2 * self.n as u64;
+                let basis = a.basis;
+                let n = self.n;
+                for_each_limb(&mut out.data, n, |i, o| {
+                    let m = self.modulus(basis, i);
+                    let src = &a.data[i * n..(i + 1) * n];
+                    for (j, &x) in src.iter().enumerate() {
+                        let t = (j as u64 * g) % two_n;
+                        if t < n as u64 {
+                            o[t as usize] = x;
+                        } else {
+                            o[(t - n as u64) as usize] = m.neg(x);
+                        }
+                    }
+                });
+            }
+            Form::Eval => {
+                let perm = self.galois_permutation(g);
+                self.permute_into(a, &perm, &mut out);
+            }
+        }
+        out
+    }
+
+    /// Applies an evaluation-form permutation: `out[k] = a[perm[k]]` limb by limb.
+    pub(crate) fn permute_into(&self, a: &RnsPoly, perm: &[u32], out: &mut RnsPoly) {
+        let n = self.n;
+        for_each_limb(&mut out.data, n, |i, o| {
+            let src = &a.data[i * n..(i + 1) * n];
+            for (x, &k) in o.iter_mut().zip(perm) {
+                *x = src[k as usize];
+            }
+        });
+        out.form = Form::Eval;
+    }
+
+    /// The evaluation-form permutation of `X -> X^g`: slot `k` of the image holds slot
+    /// `perm[k]` of the input, because `φ_g(a)(ψ^e) = a(ψ^{e g})`.
+    pub fn galois_permutation(&self, g: u64) -> Arc<Vec<u32>> {
+        if let Some(p) = self.galois_perm.read().unwrap_or_else(|e| e.into_inner()).get(&g) {
+            return p.clone();
+        }
+        let two_n = 2 * self.n as u64;
+        let perm: Vec<u32> = self
+            .eval_exp
+            .iter()
+            .map(|&e| {
+                let t = (e as u64 * g) % two_n;
+                self.exp_index[(t as usize - 1) / 2]
+            })
+            .collect();
+        let perm = Arc::new(perm);
+        self.galois_perm
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(g, perm.clone());
+        perm
+    }
+}
+
+/// Finds, for each NTT output index `k`, the odd exponent `e_k` with `NTT(a)[k] = a(ψ^{e_k})`
+/// relative to `ψ = NTT(X)[0]`, by transforming `X` and taking discrete logarithms in the
+/// cyclic group generated by `ψ`.
+fn eval_order(n: usize, plan: &Plan) -> (Vec<u32>, Vec<u32>) {
+    let m = Modulus::new(plan.modulus());
+    let mut x = vec![0u64; n];
+    x[1] = 1;
+    plan.fwd(&mut x);
+    let psi = x[0];
+    let mut log = HashMap::with_capacity(2 * n);
+    let mut acc = 1u64;
+    for e in 0..2 * n as u32 {
+        log.insert(acc, e);
+        acc = m.mul(acc, psi);
+    }
+    let eval_exp: Vec<u32> = x.iter().map(|v| log[v]).collect();
+    let mut exp_index = vec![0u32; n];
+    for (k, &e) in eval_exp.iter().enumerate() {
+        exp_index[(e as usize - 1) / 2] = k as u32;
+    }
+    (eval_exp, exp_index)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ring::primes::generate_primes;
+    use proptest::prelude::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha20Rng;
+
+    fn ring(n: usize) -> Ring {
+        let q = generate_primes(50, n, 3, &[]).unwrap();
+        let p = generate_primes(55, n, 2, &q).unwrap();
+        Ring::new(n, &q, &p).unwrap()
+    }
+
+    fn naive_negacyclic(a: &[u64], b: &[u64], m: &Modulus) -> Vec<u64> {
+        let n = a.len();
+        let mut out = vec![0u64; n];
+        for i in 0..n {
+            for j in 0..n {
+                let prod = m.mul(a[i], b[j]);
+                let k = i + j;
+                if k < n {
+                    out[k] = m.add(out[k], prod);
+                } else {
+                    out[k - n] = m.sub(out[k - n], prod);
+                }
+            }
+        }
+        out
+    }
+
+    fn random_poly(r: &Ring, basis: Basis, seed: u64) -> RnsPoly {
+        let mut rng = ChaCha20Rng::seed_from_u64(seed);
+        let mut a = r.zero(basis, Form::Coeff);
+        for i in 0..basis.len() {
+            let p = r.modulus(basis, i).value();
+            a.limb_mut(i).iter_mut().for_each(|x| *x = rng.gen_range(0..p));
+        }
+        a
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(16))]
+        #[test]
+        fn ntt_round_trip(seed in any::<u64>(), logn in 4u32..12) {
+            let r = ring(1 << logn);
+            let basis = Basis::qp(2, 2);
+            let a = random_poly(&r, basis, seed);
+            let mut b = a.clone();
+            r.ntt(&mut b);
+            r.intt(&mut b);
+            prop_assert_eq!(a, b);
+        }
+
+        #[test]
+        fn ntt_product_is_negacyclic_product(seed in any::<u64>(), logn in 4u32..8) {
+            let r = ring(1 << logn);
+            let basis = Basis::q(2);
+            let a = random_poly(&r, basis, seed);
+            let b = random_poly(&r, basis, seed ^ 0xabcdef);
+            let (mut fa, mut fb) = (a.clone(), b.clone());
+            r.ntt(&mut fa);
+            r.ntt(&mut fb);
+            r.mul_assign(&mut fa, &fb);
+            r.intt(&mut fa);
+            for i in 0..basis.len() {
+                let m = r.modulus(basis, i);
+                prop_assert_eq!(fa.limb(i), &naive_negacyclic(a.limb(i), b.limb(i), m)[..]);
+            }
+        }
+
+        #[test]
+        fn automorphism_commutes_with_ntt(seed in any::<u64>(), k in 0u64..64, conj in any::<bool>()) {
+            let n = 1 << 8;
+            let r = ring(n);
+            let g = if conj { 2 * n as u64 - 1 } else { crate::ring::pow_mod_2n(5, k, n) };
+            let a = random_poly(&r, Basis::qp(2, 2), seed);
+            let coeff_image = r.automorphism(&a, g);
+            let mut fa = a.clone();
+            r.ntt(&mut fa);
+            let mut eval_image = r.automorphism(&fa, g);
+            r.intt(&mut eval_image);
+            prop_assert_eq!(coeff_image, eval_image);
+        }
+    }
+
+    #[test]
+    fn evaluation_order_is_identical_for_every_prime() {
+        let n = 1 << 10;
+        let r = ring(n);
+        for plans in [&r.plans_q, &r.plans_p] {
+            for plan in plans.iter() {
+                assert_eq!(eval_order(n, plan).0, r.eval_exp);
+            }
+        }
+    }
+}
+
+/// `base^e mod 2N`.
+pub fn pow_mod_2n(base: u64, e: u64, n: usize) -> u64 {
+    let two_n = 2 * n as u64;
+    let mut r = 1u64;
+    let mut b = base % two_n;
+    let mut e = e;
+    while e > 0 {
+        if e & 1 == 1 {
+            r = r * b % two_n;
+        }
+        b = b * b % two_n;
+        e >>= 1;
+    }
+    r
+}

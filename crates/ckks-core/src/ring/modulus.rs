@@ -1,0 +1,230 @@
+//! Word-sized modular arithmetic for NTT-friendly primes below 2^62.
+//!
+//! Two reductions are used throughout the crate:
+//!
+//! * **Barrett** reduction of a 128-bit value `x` by `p` with the precomputed ratio
+//!   `floor(2^128 / p)` (Barrett 1986; the two-word variant used by SEAL). One conditional
+//!   subtraction gives the exact residue for every `x < 2^128`.
+//! * **Shoup** multiplication by a fixed operand `w`: with `w' = floor(w 2^64 / p)`,
+//!   `x w mod p = x w - floor(x w' / 2^64) p`, up to one subtraction (Shoup, NTL; Harvey 2014).
+//!
+//! All primes of this crate are below 2^62, which leaves two bits of headroom for lazy
+//! accumulation of sums of products in `u128`.
+
+use serde::{Deserialize, Serialize};
+
+/// A prime modulus below 2^62 with its Barrett constant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Modulus {
+    p: u64,
+    /// `floor(2^128 / p)` as (low word, high word).
+    ratio: (u64, u64),
+}
+
+impl Modulus {
+    /// Wraps `p`; `p` must be odd, at least 3 and below 2^62 (checked by the caller that builds
+    /// parameters, since every modulus of this crate comes from validated parameters).
+    pub fn new(p: u64) -> Self {
+        debug_assert!(p > 2 && p < (1 << 62));
+        let ratio = u128::MAX / p as u128; // floor((2^128 - 1)/p) == floor(2^128/p) for odd p
+        Self {
+            p,
+            ratio: (ratio as u64, (ratio >> 64) as u64),
+        }
+    }
+
+    /// The modulus value.
+    #[inline(always)]
+    pub fn value(&self) -> u64 {
+        self.p
+    }
+
+    /// Number of bits of the modulus.
+    pub fn bits(&self) -> u32 {
+        64 - self.p.leading_zeros()
+    }
+
+    /// `(a + b) mod p` for `a, b < p`.
+    #[inline(always)]
+    pub fn add(&self, a: u64, b: u64) -> u64 {
+        let s = a + b;
+        if s >= self.p {
+            s - self.p
+        } else {
+            s
+        }
+    }
+
+    /// `(a - b) mod p` for `a, b < p`.
+    #[inline(always)]
+    pub fn sub(&self, a: u64, b: u64) -> u64 {
+        if a >= b {
+            a - b
+        } else {
+            a + self.p - b
+        }
+    }
+
+    /// `-a mod p` for `a < p`.
+    #[inline(always)]
+    pub fn neg(&self, a: u64) -> u64 {
+        if a == 0 {
+            0
+        } else {
+            self.p - a
+        }
+    }
+
+    /// Barrett reduction of any 128-bit value.
+    #[inline(always)]
+    pub fn reduce_u128(&self, x: u128) -> u64 {
+        let x0 = x as u64;
+        let x1 = (x >> 64) as u64;
+        let (r0, r1) = self.ratio;
+        // High 128 bits of the 256-bit product x * ratio, dropping the lowest partial product's
+        // low word (the estimate is off by at most one multiple of p).
+        let carry = ((x0 as u128 * r0 as u128) >> 64) as u64;
+        let t = x0 as u128 * r1 as u128 + carry as u128;
+        let u = x1 as u128 * r0 as u128 + (t as u64) as u128;
+        let q = x1
+            .wrapping_mul(r1)
+            .wrapping_add((t >> 64) as u64)
+            .wrapping_add((u >> 64) as u64);
+        let r = x0.wrapping_sub(q.wrapping_mul(self.p));
+        if r >= self.p {
+            r - self.p
+        } else {
+            r
+        }
+    }
+
+    /// Reduction of any 64-bit value.
+    #[inline(always)]
+    pub fn reduce(&self, x: u64) -> u64 {
+        self.reduce_u128(x as u128)
+    }
+
+    /// Reduction of a signed value into `[0, p)`.
+    #[inline(always)]
+    pub fn reduce_i64(&self, x: i64) -> u64 {
+        let r = self.reduce(x.unsigned_abs());
+        if x < 0 {
+            self.neg(r)
+        } else {
+            r
+        }
+    }
+
+    /// Reduction of a signed 128-bit value into `[0, p)`.
+    #[inline(always)]
+    pub fn reduce_i128(&self, x: i128) -> u64 {
+        let r = self.reduce_u128(x.unsigned_abs());
+        if x < 0 {
+            self.neg(r)
+        } else {
+            r
+        }
+    }
+
+    /// `a * b mod p`.
+    #[inline(always)]
+    pub fn mul(&self, a: u64, b: u64) -> u64 {
+        self.reduce_u128(a as u128 * b as u128)
+    }
+
+    /// Shoup constant `floor(w * 2^64 / p)` of a fixed operand `w < p`.
+    #[inline(always)]
+    pub fn shoup(&self, w: u64) -> u64 {
+        (((w as u128) << 64) / self.p as u128) as u64
+    }
+
+    /// `x * w mod p` with the Shoup constant `w_shoup = self.shoup(w)`; `x` may be any `u64`.
+    #[inline(always)]
+    pub fn mul_shoup(&self, x: u64, w: u64, w_shoup: u64) -> u64 {
+        let q = ((x as u128 * w_shoup as u128) >> 64) as u64;
+        let r = x.wrapping_mul(w).wrapping_sub(q.wrapping_mul(self.p));
+        if r >= self.p {
+            r - self.p
+        } else {
+            r
+        }
+    }
+
+    /// `a^e mod p`.
+    pub fn pow(&self, mut a: u64, mut e: u64) -> u64 {
+        let mut r = 1u64;
+        a = self.reduce(a);
+        while e > 0 {
+            if e & 1 == 1 {
+                r = self.mul(r, a);
+            }
+            a = self.mul(a, a);
+            e >>= 1;
+        }
+        r
+    }
+
+    /// Multiplicative inverse of `a` (Fermat; `p` is prime). Returns `None` for `a ≡ 0`.
+    pub fn inv(&self, a: u64) -> Option<u64> {
+        let a = self.reduce(a);
+        (a != 0).then(|| self.pow(a, self.p - 2))
+    }
+
+    /// Centered lift of a residue into `(-p/2, p/2]`.
+    #[inline(always)]
+    pub fn center(&self, a: u64) -> i64 {
+        if a > self.p / 2 {
+            a as i64 - self.p as i64
+        } else {
+            a as i64
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    // The largest 62-, 61- and 50-bit primes congruent to 1 mod 2^17, and a small prime.
+    fn primes() -> [u64; 3] {
+        let gen = |bits| crate::ring::primes::generate_primes(bits, 1 << 16, 1, &[]).unwrap()[0];
+        [gen(62), gen(61), gen(50)]
+    }
+
+    proptest! {
+        #[test]
+        fn barrett_matches_u128_rem(x in any::<u128>(), i in 0usize..3) {
+            let ps = primes();
+            let m = Modulus::new(ps[i]);
+            prop_assert_eq!(m.reduce_u128(x) as u128, x % ps[i] as u128);
+        }
+
+        #[test]
+        fn shoup_matches_mul(x in any::<u64>(), w in any::<u64>(), i in 0usize..3) {
+            let ps = primes();
+            let m = Modulus::new(ps[i]);
+            let w = w % ps[i];
+            let expect = (x as u128 * w as u128 % ps[i] as u128) as u64;
+            prop_assert_eq!(m.mul_shoup(x, w, m.shoup(w)), expect);
+        }
+
+        #[test]
+        fn inverse_is_inverse(a in 1u64..u64::MAX, i in 0usize..3) {
+            let ps = primes();
+            let m = Modulus::new(ps[i]);
+            if a % ps[i] != 0 {
+                let ai = m.inv(a).unwrap();
+                prop_assert_eq!(m.mul(m.reduce(a), ai), 1);
+            }
+        }
+
+        #[test]
+        fn signed_reduction(x in any::<i128>(), i in 0usize..3) {
+            let ps = primes();
+            let m = Modulus::new(ps[i]);
+            let expect = x.rem_euclid(ps[i] as i128) as u64;
+            prop_assert_eq!(m.reduce_i128(x), expect);
+        }
+    }
+}

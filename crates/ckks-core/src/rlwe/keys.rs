@@ -1,0 +1,214 @@
+//! RLWE keys: secret, public, switching (relinearization and Galois) keys, and their generation.
+//!
+//! Every uniform polynomial `a` of public material is expanded from a 32-byte ChaCha20 seed
+//! kept beside it, so that serialization can store the seed instead of `a` (half the size).
+
+use super::keyswitch::KeySwitcher;
+use crate::ring::sampler::{fresh_seed, gaussian, ternary, ternary_hamming, uniform_from_seed};
+use crate::ring::{Basis, Ring, RnsPoly};
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use sha2::{Digest, Sha256};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+/// The secret key `s`: small ternary coefficients, and `s` in evaluation form over `Q P`.
+/// Zeroized on drop.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct SecretKey {
+    pub(crate) coeffs: Vec<i64>,
+    pub(crate) eval: RnsPoly,
+}
+
+impl std::fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecretKey(<redacted>)")
+    }
+}
+
+impl SecretKey {
+    /// Builds a secret key from signed coefficients.
+    pub(crate) fn from_coeffs(ring: &Ring, coeffs: Vec<i64>) -> Self {
+        let basis = Basis::qp(ring.max_level(), ring.p().len());
+        let mut eval = ring.from_signed(&coeffs, basis);
+        ring.ntt(&mut eval);
+        Self { coeffs, eval }
+    }
+
+    /// The Hamming weight (number of nonzero coefficients).
+    pub fn hamming_weight(&self) -> usize {
+        self.coeffs.iter().filter(|c| **c != 0).count()
+    }
+
+    /// `s` restricted to `Q_ℓ` (evaluation form).
+    pub(crate) fn at_level(&self, level: usize) -> RnsPoly {
+        self.eval.restricted_to_q(level + 1)
+    }
+}
+
+/// The public key `(b, a) = (-a s + e, a)` over `Q P`, `a` expanded from `seed`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublicKey {
+    pub(crate) b: RnsPoly,
+    pub(crate) a: RnsPoly,
+    pub(crate) seed: [u8; 32],
+}
+
+/// A hybrid switching key from some `s'` to `s`: one `(b_j, a_j)` pair over `Q P` per digit;
+/// `a_j` is expanded from a seed derived from `seed` and `j`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SwitchingKey {
+    pub(crate) digits: Vec<[RnsPoly; 2]>,
+    pub(crate) seed: [u8; 32],
+}
+
+impl SwitchingKey {
+    /// Number of digits.
+    pub fn dnum(&self) -> usize {
+        self.digits.len()
+    }
+}
+
+/// Relinearization key: switches `s^2` to `s`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RelinearizationKey(pub(crate) SwitchingKey);
+
+/// Galois key for `X -> X^g`: switches `φ_g(s)` to `s`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GaloisKey {
+    pub(crate) galois_element: u64,
+    pub(crate) key: SwitchingKey,
+}
+
+impl GaloisKey {
+    /// The Galois element `g`.
+    pub fn galois_element(&self) -> u64 {
+        self.galois_element
+    }
+}
+
+/// Seed of digit `j` of a switching key.
+pub(crate) fn digit_seed(seed: &[u8; 32], j: usize) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"ckks-core/swk-digit");
+    h.update(seed);
+    h.update((j as u64).to_le_bytes());
+    h.finalize().into()
+}
+
+/// Generates keys from a ChaCha20 CSPRNG seeded by the operating system.
+pub struct KeyGenerator<'a> {
+    ks: &'a KeySwitcher,
+    rng: ChaCha20Rng,
+}
+
+impl<'a> KeyGenerator<'a> {
+    /// A generator seeded from the OS entropy source.
+    pub fn new(ks: &'a KeySwitcher) -> Self {
+        Self {
+            ks,
+            rng: ChaCha20Rng::from_entropy(),
+        }
+    }
+
+    /// A deterministic generator (reproducible tests and known-answer runs only).
+    pub fn from_seed(ks: &'a KeySwitcher, seed: [u8; 32]) -> Self {
+        Self {
+            ks,
+            rng: ChaCha20Rng::from_seed(seed),
+        }
+    }
+
+    fn ring(&self) -> &Ring {
+        self.ks.ring()
+    }
+
+    fn full_basis(&self) -> Basis {
+        Basis::qp(self.ring().max_level(), self.ring().p().len())
+    }
+
+    /// A secret key: dense ternary, or ternary of Hamming weight `h`.
+    pub fn secret_key(&mut self, hamming_weight: Option<usize>) -> SecretKey {
+        let n = self.ring().n();
+        let coeffs = match hamming_weight {
+            None => ternary(n, &mut self.rng),
+            Some(h) => ternary_hamming(n, h, &mut self.rng),
+        };
+        SecretKey::from_coeffs(self.ring(), coeffs)
+    }
+
+    /// A fresh error polynomial over `basis` in evaluation form.
+    pub(crate) fn error(&mut self, basis: Basis) -> RnsPoly {
+        let coeffs = gaussian(self.ring().n(), &mut self.rng);
+        self.ring().from_signed_eval(&coeffs, basis)
+    }
+
+    /// `(-a s + e, a)` over `basis` with `a` expanded from `seed`.
+    fn rlwe_sample(&mut self, sk: &SecretKey, basis: Basis, seed: &[u8; 32]) -> [RnsPoly; 2] {
+        let ring = self.ks.ring().clone();
+        let a = uniform_from_seed(&ring, basis, seed);
+        let mut b = self.error(basis);
+        let mut as_ = a.clone();
+        let s = if basis == sk.eval.basis {
+            sk.eval.clone()
+        } else {
+            sk.eval.restricted_to_q(basis.q)
+        };
+        ring.mul_assign(&mut as_, &s);
+        ring.sub_assign(&mut b, &as_);
+        [b, a]
+    }
+
+    /// The public key.
+    pub fn public_key(&mut self, sk: &SecretKey) -> PublicKey {
+        let seed = fresh_seed(&mut self.rng);
+        let [b, a] = self.rlwe_sample(sk, self.full_basis(), &seed);
+        PublicKey { b, a, seed }
+    }
+
+    /// A switching key from `from` (the polynomial `s'` in evaluation form over `Q P`) to `sk`.
+    pub fn switching_key(&mut self, from: &RnsPoly, sk: &SecretKey) -> SwitchingKey {
+        let ring = self.ks.ring().clone();
+        let basis = self.full_basis();
+        let n = ring.n();
+        let seed = fresh_seed(&mut self.rng);
+        let l1 = ring.q().len();
+        let alpha = self.ks.alpha();
+        let digits = (0..self.ks.dnum())
+            .map(|j| {
+                let [mut b, a] = self.rlwe_sample(sk, basis, &digit_seed(&seed, j));
+                for i in j * alpha..((j + 1) * alpha).min(l1) {
+                    let m = ring.q()[i];
+                    let p_mod = ring.p().iter().fold(1u64, |acc, p| m.mul(acc, m.reduce(p.value())));
+                    let (w, ws) = (p_mod, m.shoup(p_mod));
+                    let src = &from.data[i * n..(i + 1) * n];
+                    for (x, &y) in b.data[i * n..(i + 1) * n].iter_mut().zip(src) {
+                        *x = m.add(*x, m.mul_shoup(y, w, ws));
+                    }
+                }
+                [b, a]
+            })
+            .collect();
+        SwitchingKey { digits, seed }
+    }
+
+    /// The relinearization key (`s^2 -> s`).
+    pub fn relinearization_key(&mut self, sk: &SecretKey) -> RelinearizationKey {
+        let mut s2 = sk.eval.clone();
+        self.ring().mul_assign(&mut s2, &sk.eval);
+        let key = self.switching_key(&s2, sk);
+        s2.zeroize();
+        RelinearizationKey(key)
+    }
+
+    /// The Galois key of `X -> X^g` (`φ_g(s) -> s`).
+    pub fn galois_key(&mut self, sk: &SecretKey, galois_element: u64) -> GaloisKey {
+        let mut sg = self.ring().automorphism(&sk.eval, galois_element);
+        let key = self.switching_key(&sg, sk);
+        sg.zeroize();
+        GaloisKey {
+            galois_element,
+            key,
+        }
+    }
+}
+

@@ -1,0 +1,207 @@
+//! Hybrid key switching (Han-Ki 2020, "Better bootstrapping for approximate HE", §3; the
+//! "hybrid" gadget of Gentry-Halevi-Smart 2012 with `dnum` digits as in Lattigo and SEAL).
+//!
+//! With ciphertext primes split into `dnum` digits of `alpha` primes, `Q = Π_j Q_j`, and
+//! special modulus `P`, a switching key from `s'` to `s` is, for each digit `j`,
+//!
+//! ```text
+//!     swk_j = (-a_j s + e_j + P · g_j · s',  a_j)   over QP,   g_j = Q̂_j [Q̂_j^{-1}]_{Q_j},
+//! ```
+//!
+//! so that `g_j ≡ 1 (mod q_i)` for `q_i` in digit `j` and `0` otherwise. To switch `d s'`:
+//!
+//! 1. **ModUp**: extend each digit `[d]_{Q_j}` to `Q_ℓ ∪ P` by fast basis conversion;
+//! 2. **inner product** `(Σ_j d_j b_j, Σ_j d_j a_j)` over `Q_ℓ P`;
+//! 3. **ModDown**: divide by `P` with rounding back to `Q_ℓ`.
+//!
+//! The result `(u0, u1)` satisfies `u0 + u1 s ≈ d s'` with an error of about
+//! `N^{1/2} σ Q_j / P + N^{1/2}` per coefficient.
+//!
+//! **Hoisting** (Halevi-Shoup 2018, §5): ModUp is done once ([`KeySwitcher::decompose`]) and
+//! shared by many automorphisms, which permute the decomposed digits in evaluation form (a
+//! Galois automorphism commutes with the digit decomposition up to a multiple of `Q_j`).
+
+use super::keys::SwitchingKey;
+use crate::ring::basis::{div_round_eval, BasisExtender};
+use crate::ring::{for_each_limb, Basis, Form, Ring, RnsPoly};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A polynomial decomposed into its extended digits (the output of ModUp).
+#[derive(Clone, Debug)]
+pub struct Decomposed {
+    pub(crate) level: usize,
+    /// One polynomial over `Q_ℓ ∪ P` per (non-empty) digit, in evaluation form.
+    pub(crate) digits: Vec<RnsPoly>,
+}
+
+impl Decomposed {
+    /// Level of the decomposed polynomial.
+    pub fn level(&self) -> usize {
+        self.level
+    }
+}
+
+/// Precomputed tables of hybrid key switching for one ring.
+#[derive(Debug)]
+pub struct KeySwitcher {
+    ring: Arc<Ring>,
+    alpha: usize,
+    dnum: usize,
+    /// ModUp extenders keyed by the digit's source range `[start, end)`, to every prime of QP.
+    mod_up: HashMap<(usize, usize), BasisExtender>,
+    /// ModDown extender from `P` to every ciphertext prime.
+    mod_down: BasisExtender,
+}
+
+impl KeySwitcher {
+    /// Tables for `dnum` digits of `alpha` primes each.
+    pub fn new(ring: Arc<Ring>, dnum: usize, alpha: usize) -> Self {
+        let l1 = ring.q().len();
+        let all: Vec<_> = ring.q().iter().chain(ring.p()).copied().collect();
+        let mut mod_up = HashMap::new();
+        for j in 0..dnum {
+            let start = j * alpha;
+            for end in start + 1..=((j + 1) * alpha).min(l1) {
+                mod_up.insert((start, end), BasisExtender::new(&ring.q()[start..end], &all));
+            }
+        }
+        let mod_down = BasisExtender::new(ring.p(), ring.q());
+        Self {
+            ring,
+            alpha,
+            dnum,
+            mod_up,
+            mod_down,
+        }
+    }
+
+    /// The ring.
+    pub fn ring(&self) -> &Arc<Ring> {
+        &self.ring
+    }
+
+    /// Number of digits of a key.
+    pub fn dnum(&self) -> usize {
+        self.dnum
+    }
+
+    /// Primes per digit.
+    pub fn alpha(&self) -> usize {
+        self.alpha
+    }
+
+    /// Number of special primes.
+    pub fn k(&self) -> usize {
+        self.ring.p().len()
+    }
+
+    /// ModUp: decomposes `d` (over `Q_ℓ`, evaluation form) into extended digits over `Q_ℓ P`.
+    pub fn decompose(&self, d: &RnsPoly) -> Decomposed {
+        debug_assert_eq!(d.form, Form::Eval);
+        let ring = &self.ring;
+        let n = ring.n();
+        let level = d.basis.q - 1;
+        let k = self.k();
+        let l1 = ring.q().len();
+        let ext_basis = Basis::qp(level, k);
+        let mut coeff = d.clone();
+        ring.intt(&mut coeff);
+        let digits = (0..self.dnum)
+            .map(|j| (j * self.alpha, ((j + 1) * self.alpha).min(level + 1)))
+            .filter(|(s, e)| s < e)
+            .map(|(start, end)| {
+                let ext = &self.mod_up[&(start, end)];
+                // targets: q_i outside the digit, then every p (global index l1 + t)
+                let positions: Vec<usize> = (0..=level)
+                    .filter(|i| !(start..end).contains(i))
+                    .chain(level + 1..level + 1 + k)
+                    .collect();
+                let target_ids: Vec<usize> = positions
+                    .iter()
+                    .map(|&pos| if pos <= level { pos } else { l1 + pos - level - 1 })
+                    .collect();
+                let mut extended = vec![0u64; positions.len() * n];
+                ext.extend(&coeff.data[start * n..end * n], n, &target_ids, &mut extended, false);
+                for_each_limb(&mut extended, n, |i, l| ring.ntt_limb(ext_basis, positions[i], l));
+                let mut out = ring.zero(ext_basis, Form::Eval);
+                out.data[start * n..end * n].copy_from_slice(&d.data[start * n..end * n]);
+                for (i, &pos) in positions.iter().enumerate() {
+                    out.data[pos * n..(pos + 1) * n].copy_from_slice(&extended[i * n..(i + 1) * n]);
+                }
+                out
+            })
+            .collect();
+        Decomposed { level, digits }
+    }
+
+    /// Inner product of the decomposed digits with a switching key, over `Q_ℓ P`, optionally
+    /// reading the digits through an evaluation-form Galois permutation (hoisted rotations).
+    pub fn inner_product(&self, dec: &Decomposed, key: &SwitchingKey, perm: Option<&[u32]>) -> [RnsPoly; 2] {
+        let ring = &self.ring;
+        let n = ring.n();
+        let level = dec.level;
+        let basis = Basis::qp(level, self.k());
+        let l1 = ring.q().len();
+        let mut out = [ring.zero(basis, Form::Eval), ring.zero(basis, Form::Eval)];
+        for (half, acc) in out.iter_mut().enumerate() {
+            for_each_limb(&mut acc.data, n, |i, o| {
+                let m = ring.modulus(basis, i);
+                // limb i of the Q_ℓ P basis is limb `key_i` of the key's full Q P basis
+                let key_i = if i <= level { i } else { l1 + i - level - 1 };
+                let mut lazy = vec![0u128; n];
+                for (j, digit) in dec.digits.iter().enumerate() {
+                    let d = &digit.data[i * n..(i + 1) * n];
+                    let kp = &key.digits[j][half].data[key_i * n..(key_i + 1) * n];
+                    match perm {
+                        None => lazy
+                            .iter_mut()
+                            .zip(d)
+                            .zip(kp)
+                            .for_each(|((acc, &x), &y)| *acc += x as u128 * y as u128),
+                        Some(p) => lazy
+                            .iter_mut()
+                            .zip(p)
+                            .zip(kp)
+                            .for_each(|((acc, &pk), &y)| *acc += d[pk as usize] as u128 * y as u128),
+                    }
+                    if j % 16 == 15 {
+                        lazy.iter_mut().for_each(|a| *a = m.reduce_u128(*a) as u128);
+                    }
+                }
+                for (o, a) in o.iter_mut().zip(&lazy) {
+                    *o = m.reduce_u128(*a);
+                }
+            });
+        }
+        out
+    }
+
+    /// ModDown: `round(a / P)` from `Q_ℓ P` to `Q_ℓ` (evaluation form).
+    pub fn mod_down(&self, a: &RnsPoly) -> RnsPoly {
+        let level = a.basis.q - 1;
+        let targets: Vec<usize> = (0..=level).collect();
+        div_round_eval(
+            &self.ring,
+            a,
+            level + 1..level + 1 + self.k(),
+            &self.mod_down,
+            &targets,
+            Basis::q(level),
+        )
+    }
+
+    /// Full key switch of `d` (over `Q_ℓ`, evaluation form): returns `(u0, u1)` over `Q_ℓ`
+    /// with `u0 + u1 s ≈ d s'`.
+    pub fn key_switch(&self, d: &RnsPoly, key: &SwitchingKey) -> [RnsPoly; 2] {
+        let dec = self.decompose(d);
+        self.switch_decomposed(&dec, key, None)
+    }
+
+    /// Inner product and ModDown of an already decomposed polynomial.
+    pub fn switch_decomposed(&self, dec: &Decomposed, key: &SwitchingKey, perm: Option<&[u32]>) -> [RnsPoly; 2] {
+        let [a, b] = self.inner_product(dec, key, perm);
+        let (a, b) = rayon::join(|| self.mod_down(&a), || self.mod_down(&b));
+        [a, b]
+    }
+}
