@@ -185,9 +185,9 @@ impl Decryptor {
     /// `2^flood_bits · sqrt(N) / Δ` per slot, i.e. it keeps about
     /// `log2 Δ - flood_bits - (log2 N)/2` bits instead of `log2 Δ - log2|e| - (log2 N)/2`.
     pub fn decrypt_values_flooded(&mut self, ct: &Ciphertext, flood_bits: f64) -> Result<Vec<Complex64>> {
-        if !(flood_bits.is_finite() && (0.0..100.0).contains(&flood_bits)) {
+        if !(flood_bits.is_finite() && (0.0..60.0).contains(&flood_bits)) {
             return Err(CkksError::InvalidParameters(format!(
-                "flooding of 2^{flood_bits} is outside [2^0, 2^100)"
+                "flooding of 2^{flood_bits} is outside [2^0, 2^60)"
             )));
         }
         let mut pt = self.decrypt(ct)?;
