@@ -463,6 +463,8 @@ impl Serializable for Plaintext {
 struct WireCiphertext {
     c: Vec<WirePoly>,
     seed: Option<[u8; 32]>,
+    /// `c_1` left out (to be expanded from `seed`).
+    c1_omitted: bool,
     scale: f64,
     slots: u32,
 }
@@ -480,7 +482,8 @@ impl Serializable for Ciphertext {
             .collect();
         encode(&WireCiphertext {
             c,
-            seed: if seeded { self.seed } else { None },
+            seed: self.seed,
+            c1_omitted: seeded,
             scale: self.scale,
             slots: self.slots as u32,
         })
@@ -488,8 +491,8 @@ impl Serializable for Ciphertext {
     fn decode_body(ctx: &Context, body: &[u8]) -> Result<Self> {
         let w: WireCiphertext = decode_exact(body)?;
         check_scale_slots(ctx, w.scale, w.slots)?;
-        let expected = if w.seed.is_some() { 1 } else { 2 }..=if w.seed.is_some() { 2 } else { 3 };
-        if w.c.is_empty() || !expected.contains(&w.c.len()) {
+        let omitted = usize::from(w.c1_omitted);
+        if (w.c1_omitted && w.seed.is_none()) || !(2..=3).contains(&(w.c.len() + omitted)) {
             return Err(CkksError::Deserialize(format!("ciphertext with {} polynomials", w.c.len())));
         }
         let first = unpack_poly(ctx, &w.c[0], None, Form::Eval)?;
@@ -502,7 +505,12 @@ impl Serializable for Ciphertext {
             c.push(unpack_poly(ctx, p, Some(basis), Form::Eval)?);
         }
         if let Some(seed) = &w.seed {
-            c.insert(1, uniform_from_seed(ctx.ring(), basis, seed));
+            let c1 = uniform_from_seed(ctx.ring(), basis, seed);
+            if w.c1_omitted {
+                c.insert(1, c1);
+            } else if c[1] != c1 {
+                return Err(CkksError::Deserialize("ciphertext seed does not match c1".into()));
+            }
         }
         Ok(Ciphertext {
             c,

@@ -45,7 +45,7 @@ pub enum Form {
 /// A polynomial of `Z[X]/(X^N + 1)` in RNS form.
 ///
 /// `data[i * n .. (i + 1) * n]` is the residue modulo the `i`-th prime of `basis`.
-#[derive(Clone, Debug, PartialEq, Eq, Zeroize)]
+#[derive(Clone, PartialEq, Eq, Zeroize)]
 pub struct RnsPoly {
     #[zeroize(skip)]
     pub(crate) n: usize,
@@ -54,6 +54,19 @@ pub struct RnsPoly {
     #[zeroize(skip)]
     pub(crate) form: Form,
     pub(crate) data: Vec<u64>,
+}
+
+impl std::fmt::Debug for RnsPoly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "RnsPoly {{ n: {}, basis: {:?}, form: {:?}, data: [{} words] }}",
+            self.n,
+            self.basis,
+            self.form,
+            self.data.len()
+        )
+    }
 }
 
 impl RnsPoly {
