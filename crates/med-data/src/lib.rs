@@ -17,6 +17,7 @@
 
 pub mod datasets;
 pub mod error;
+pub mod figure;
 pub mod image;
 pub mod io;
 pub mod labels;
