@@ -139,6 +139,11 @@ fn filter_valid(src: &[f64], w: usize, h: usize, k: &[f64; SSIM_WINDOW]) -> Vec<
 
 /// The SSIM map over the valid region (`(w - 10) x (h - 10)` values).
 pub fn ssim_map(reference: &GrayImage, test: &GrayImage, data_range: f64) -> Result<GrayImage> {
+    let (w, h, map) = ssim_values(reference, test, data_range)?;
+    GrayImage::new(w, h, map.into_iter().map(|v| v as f32).collect())
+}
+
+fn ssim_values(reference: &GrayImage, test: &GrayImage, data_range: f64) -> Result<(u32, u32, Vec<f64>)> {
     check_same(reference, test)?;
     let (w, h) = (reference.width() as usize, reference.height() as usize);
     if w < SSIM_WINDOW || h < SSIM_WINDOW {
@@ -168,23 +173,23 @@ pub fn ssim_map(reference: &GrayImage, test: &GrayImage, data_range: f64) -> Res
     let e_ab = filter_valid(&ab, w, h, &k);
     let c1 = (0.01 * data_range).powi(2);
     let c2 = (0.03 * data_range).powi(2);
-    let map: Vec<f32> = (0..mu_a.len())
+    let map: Vec<f64> = (0..mu_a.len())
         .map(|i| {
             let (ma, mb) = (mu_a[i], mu_b[i]);
             let va = e_aa[i] - ma * ma;
             let vb = e_bb[i] - mb * mb;
             let cov = e_ab[i] - ma * mb;
-            (((2.0 * ma * mb + c1) * (2.0 * cov + c2))
-                / ((ma * ma + mb * mb + c1) * (va + vb + c2))) as f32
+            ((2.0 * ma * mb + c1) * (2.0 * cov + c2))
+                / ((ma * ma + mb * mb + c1) * (va + vb + c2))
         })
         .collect();
-    GrayImage::new((w + 1 - SSIM_WINDOW) as u32, (h + 1 - SSIM_WINDOW) as u32, map)
+    Ok(((w + 1 - SSIM_WINDOW) as u32, (h + 1 - SSIM_WINDOW) as u32, map))
 }
 
 /// Mean SSIM (Wang et al. 2004) for images whose values span `data_range`.
 pub fn ssim(reference: &GrayImage, test: &GrayImage, data_range: f64) -> Result<f64> {
-    let map = ssim_map(reference, test, data_range)?;
-    Ok(map.data().iter().map(|&v| v as f64).sum::<f64>() / map.data().len() as f64)
+    let (_, _, map) = ssim_values(reference, test, data_range)?;
+    Ok(map.iter().sum::<f64>() / map.len() as f64)
 }
 
 /// All image metrics at once.

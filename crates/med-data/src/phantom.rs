@@ -122,6 +122,8 @@ pub struct Anatomy {
     pub diaphragm: [f32; 2],
     /// Dome height of the diaphragm.
     pub dome: f32,
+    /// Extra elevation of each hemidiaphragm dome (volume loss), on top of `diaphragm`.
+    pub lift: [f32; 2],
     /// Heart ellipse: centre x, centre y, half width, half height.
     pub heart: [f32; 4],
     /// Half width of the upper mediastinum.
@@ -172,7 +174,7 @@ impl Anatomy {
         let (lc, lw, _, _) = self.lung_geom(side);
         let d = (u - self.cx) * side_sign(side);
         let x = ((d - lc) / (lw * 1.15)).clamp(-1.0, 1.0);
-        self.diaphragm[side] - self.dome * (1.0 - x * x)
+        self.diaphragm[side] - self.lift[side] - self.dome * (1.0 - x * x)
     }
 }
 
@@ -401,7 +403,7 @@ impl PhantomGenerator {
         }
         let atelectasis_side = if has(0) {
             let side = frng(0).gen_range(0..2usize);
-            anatomy.diaphragm[side] -= 0.035;
+            anatomy.lift[side] = 0.035;
             Some(side)
         } else {
             None
@@ -428,9 +430,9 @@ impl PhantomGenerator {
             findings.push(rendered(1, &c, bx, None));
         }
         if emphysema {
-            let l = anatomy.lung_box(0);
-            let r = anatomy.lung_box(1);
-            let bx = [l[0] - 0.01, l[1] - 0.01, r[2] + 0.01, r[3].max(l[3]) + 0.02];
+            // Darker lungs and a lower, flatter diaphragm: the chest across its width.
+            // (The gastric bubble under the left dome moves down with it.)
+            let bx = [0.0, anatomy.apex - 0.04, 1.0, anatomy.diaphragm[0].max(anatomy.diaphragm[1]) + 0.07];
             findings.push(rendered(10, &c, bx, None));
         }
 
@@ -525,6 +527,7 @@ fn base_anatomy<R: Rng>(r: &mut R) -> Anatomy {
         apex,
         diaphragm: [d_right, d_left],
         dome,
+        lift: [0.0; 2],
         heart: [cx + heart_hw * 0.35, heart_cy, heart_hw, heart_hh],
         mediastinum: r.gen_range(0.05..0.06),
         rib_spacing: r.gen_range(0.055..0.062),
@@ -718,8 +721,11 @@ fn atelectasis<R: Rng>(c: &mut Canvas, a: &Anatomy, base: &Anatomy, s: usize, r:
         let m = a2.lung_mask(s, u, v, px);
         0.22 * smoothstep(thick + px, thick - px, (v - center).abs()) * m
     });
-    // The elevated hemidiaphragm changed the lung base: include the old base.
-    let bx = [b[0] - 0.01, v0 - 0.08, b[2] + 0.01, base.diaphragm[s].max(a.diaphragm[s]) + 0.02];
+    // The elevated hemidiaphragm moved the lung base and the top of the abdomen
+    // across that half of the body.
+    let _ = base;
+    let (h0, h1) = if s == 0 { (0.0, a.cx) } else { (a.cx, 1.0) };
+    let bx = [h0, v0 - 0.08, h1, a.diaphragm[s] + 0.02];
     rendered(0, c, bx, Some(s))
 }
 
@@ -1005,7 +1011,7 @@ fn hernia<R: Rng>(c: &mut Canvas, a: &Anatomy, r: &mut R) -> RenderedFinding {
     let rad = r.gen_range(0.045f32..0.06);
     let cu = a.cx + r.gen_range(0.0f32..0.03);
     let cv = a.diaphragm[0].min(a.diaphragm[1]) - a.dome - rad * 0.6;
-    let level = cv + r.gen_range(-0.2f32..0.2) * rad;
+    let level = cv - r.gen_range(0.15f32..0.45) * rad;
     let px = c.px();
     let region = c.paint([cu - rad - 0.01, cv - rad - 0.01, cu + rad + 0.01, cv + rad + 0.01], |u, v| {
         let d = ((u - cu).powi(2) + (v - cv).powi(2)).sqrt();
@@ -1013,7 +1019,7 @@ fn hernia<R: Rng>(c: &mut Canvas, a: &Anatomy, r: &mut R) -> RenderedFinding {
         let wall = smoothstep(2.0 * px, 0.0, (d - rad).abs());
         // Air above the level (dark), fluid below (bright), a bright rim.
         let air = smoothstep(level + px, level - px, v);
-        inside * (0.12 * (1.0 - air) - 0.16 * air) + 0.10 * wall
+        inside * (0.14 * (1.0 - air) - 0.12 * air) + 0.10 * wall
     });
     with_region(13, region, None)
 }
