@@ -271,29 +271,28 @@ impl Evaluator {
 
     /// Relinearization: switches `c_2 s^2` to a degree-1 ciphertext with the relinearization key.
     pub fn relinearize(&self, a: &Ciphertext) -> Result<Ciphertext> {
-        self.ctx.check_ciphertext(a)?;
+        self.relinearize_owned(a.clone())
+    }
+
+    fn relinearize_owned(&self, mut a: Ciphertext) -> Result<Ciphertext> {
+        self.ctx.check_ciphertext(&a)?;
         if a.degree() != 2 {
             return Err(CkksError::Degree(a.degree(), 2));
         }
         let rk = self.keys.relin.as_ref().ok_or_else(|| {
             CkksError::InvalidParameters("no relinearization key in the evaluation keys".into())
         })?;
-        let [u0, u1] = self.ctx.key_switcher().key_switch(&a.c[2], &rk.0);
-        let mut c0 = a.c[0].clone();
-        let mut c1 = a.c[1].clone();
-        self.ring().add_assign(&mut c0, &u0);
-        self.ring().add_assign(&mut c1, &u1);
-        Ok(Ciphertext {
-            c: vec![c0, c1],
-            scale: a.scale,
-            slots: a.slots,
-            seed: None,
-        })
+        let c2 = a.c.pop().expect("degree 2");
+        let [u0, u1] = self.ctx.key_switcher().key_switch(&c2, &rk.0);
+        self.ring().add_assign(&mut a.c[0], &u0);
+        self.ring().add_assign(&mut a.c[1], &u1);
+        a.seed = None;
+        Ok(a)
     }
 
     /// `a · b` followed by relinearization.
     pub fn mul_relin(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
-        self.relinearize(&self.mul(a, b)?)
+        self.relinearize_owned(self.mul(a, b)?)
     }
 
     /// `a^2` followed by relinearization.

@@ -79,55 +79,41 @@ impl BasisExtender {
         self.source.len()
     }
 
-    /// Writes `Conv(x) mod t` for each requested target index into `outputs` (coefficient
-    /// form). `input` holds the source limbs (coefficient form), `n` coefficients each.
-    /// If `centered` is set, `x` is first shifted by `+h` and the result by `-h`
-    /// (`h = floor(D/2)`, `D` the product of the source primes): the centered conversion used by
-    /// rounded division.
-    pub fn extend(&self, input: &[u64], n: usize, targets: &[usize], outputs: &mut [u64], centered: bool) {
+    /// Writes `Conv(x) mod t` for each requested target index `targets[i]` into `outputs[i]`
+    /// (coefficient form). `input` holds the source limbs (coefficient form), `n`
+    /// coefficients each. If `centered` is set, `x` is first shifted by `+h` and the result by
+    /// `-h` (`h = floor(D/2)`, `D` the product of the source primes): the centered conversion
+    /// used by rounded division.
+    pub fn extend(&self, input: &[u64], n: usize, targets: &[usize], outputs: &mut [&mut [u64]], centered: bool) {
         let k = self.source.len();
         debug_assert_eq!(input.len(), k * n);
-        debug_assert_eq!(outputs.len(), targets.len() * n);
+        debug_assert_eq!(outputs.len(), targets.len());
         // y_j = [x_j * q̂_j^{-1}]_{q_j}
         let mut y = vec![0u64; k * n];
         for_each_limb(&mut y, n, |j, yj| {
             let m = &self.source[j];
             let (w, ws) = self.qhat_inv[j];
             let xj = &input[j * n..(j + 1) * n];
-            if centered {
-                let h = self.half_source[j];
-                for (o, &x) in yj.iter_mut().zip(xj) {
-                    *o = m.mul_shoup(m.add(x, h), w, ws);
-                }
-            } else {
-                for (o, &x) in yj.iter_mut().zip(xj) {
-                    *o = m.mul_shoup(x, w, ws);
-                }
+            let h = if centered { self.half_source[j] } else { 0 };
+            for (o, &x) in yj.iter_mut().zip(xj) {
+                *o = m.mul_shoup(m.add(x, h), w, ws);
             }
         });
-        let chunks: Vec<std::ops::Range<usize>> =
-            (0..k).step_by(16).map(|s| s..(s + 16).min(k)).collect();
-        let work = |(t_pos, out): (usize, &mut [u64])| {
+        let work = |(t_pos, out): (usize, &mut &mut [u64])| {
             let t = targets[t_pos];
             let (m, row) = &self.targets[t];
-            for (ci, js) in chunks.iter().enumerate() {
-                for (c, o) in out.iter_mut().enumerate() {
-                    let mut acc: u128 = if ci == 0 { 0 } else { *o as u128 };
-                    for j in js.clone() {
-                        acc += y[j * n + c] as u128 * row[j] as u128;
-                    }
-                    *o = m.reduce_u128(acc);
-                }
-            }
+            let terms: Vec<(&[u64], Weight<'_>)> =
+                (0..k).map(|j| (&y[j * n..(j + 1) * n], Weight::Scalar(row[j]))).collect();
+            lazy_dot(m, &terms, None, out);
             if centered {
                 let h = self.half_target[t];
                 out.iter_mut().for_each(|o| *o = m.sub(*o, h));
             }
         };
-        if outputs.len() >= 1 << 13 && targets.len() > 1 {
-            outputs.par_chunks_mut(n).enumerate().for_each(work);
+        if n * targets.len() >= 1 << 13 && targets.len() > 1 {
+            outputs.par_iter_mut().enumerate().for_each(work);
         } else {
-            outputs.chunks_mut(n).enumerate().for_each(work);
+            outputs.iter_mut().enumerate().for_each(work);
         }
     }
 
@@ -139,6 +125,60 @@ impl BasisExtender {
     /// The target modulus with index `t`.
     pub fn target(&self, t: usize) -> &Modulus {
         &self.targets[t].0
+    }
+}
+
+/// Coefficients per block of the lazy accumulations (fits comfortably in L1).
+const BLOCK: usize = 256;
+
+/// The weight of one term of [`lazy_dot`]: a scalar, or a polynomial multiplied pointwise.
+#[derive(Clone, Copy)]
+pub(crate) enum Weight<'a> {
+    Scalar(u64),
+    Poly(&'a [u64]),
+}
+
+/// `out[c] = Σ_j src_j[c] · w_j[c] mod m` (`src_j` read through `perm` if given), accumulated
+/// lazily in `u128` blocks with one Barrett reduction per 16 terms.
+pub(crate) fn lazy_dot(m: &Modulus, terms: &[(&[u64], Weight<'_>)], perm: Option<&[u32]>, out: &mut [u64]) {
+    let mut acc = [0u128; BLOCK];
+    for start in (0..out.len()).step_by(BLOCK) {
+        let len = BLOCK.min(out.len() - start);
+        let acc = &mut acc[..len];
+        acc.iter_mut().for_each(|a| *a = 0);
+        for (j, (src, w)) in terms.iter().enumerate() {
+            let range = start..start + len;
+            match (perm, w) {
+                (None, Weight::Scalar(w)) => {
+                    let w = *w as u128;
+                    for (a, &x) in acc.iter_mut().zip(&src[range]) {
+                        *a += x as u128 * w;
+                    }
+                }
+                (None, Weight::Poly(w)) => {
+                    for ((a, &x), &y) in acc.iter_mut().zip(&src[range.clone()]).zip(&w[range]) {
+                        *a += x as u128 * y as u128;
+                    }
+                }
+                (Some(p), Weight::Scalar(w)) => {
+                    let w = *w as u128;
+                    for (a, &k) in acc.iter_mut().zip(&p[range]) {
+                        *a += src[k as usize] as u128 * w;
+                    }
+                }
+                (Some(p), Weight::Poly(w)) => {
+                    for ((a, &k), &y) in acc.iter_mut().zip(&p[range.clone()]).zip(&w[range]) {
+                        *a += src[k as usize] as u128 * y as u128;
+                    }
+                }
+            }
+            if j % 16 == 15 {
+                acc.iter_mut().for_each(|a| *a = m.reduce_u128(*a) as u128);
+            }
+        }
+        for (o, a) in out[start..start + len].iter_mut().zip(acc.iter()) {
+            *o = m.reduce_u128(*a);
+        }
     }
 }
 
@@ -177,7 +217,8 @@ pub(crate) fn div_round_eval(
     let mut low = a.data[drop.start * n..drop.end * n].to_vec();
     for_each_limb(&mut low, n, |i, l| ring.intt_limb(in_basis, drop.start + i, l));
     let mut out = ring.zero(out_basis, Form::Eval);
-    ext.extend(&low, n, target_ids, &mut out.data, true);
+    let mut outs: Vec<&mut [u64]> = out.data.chunks_mut(n).collect();
+    ext.extend(&low, n, target_ids, &mut outs, true);
     for_each_limb(&mut out.data, n, |i, o| {
         ring.ntt_limb(out_basis, i, o);
         let src = if i < drop.start { i } else { i + drop.len() };
@@ -222,7 +263,8 @@ mod tests {
             let mut input = vec![0u64; 3 * n];
             for j in 0..3 { input[j * n] = residues[j]; }
             let mut out = vec![0u64; 2 * n];
-            ext.extend(&input, n, &[0, 1], &mut out, centered);
+            let mut outs: Vec<&mut [u64]> = out.chunks_mut(n).collect();
+            ext.extend(&input, n, &[0, 1], &mut outs, centered);
             let x = BigInt::from(crt(&residues, &src));
             let q: BigInt = src.iter().map(|m| BigInt::from(m.value())).product();
             let h: BigInt = (&q - 1) / 2;

@@ -19,6 +19,10 @@ pub struct Modulus {
     p: u64,
     /// `floor(2^128 / p)` as (low word, high word).
     ratio: (u64, u64),
+    /// Bit length `b` of `p`.
+    bits: u32,
+    /// Single-word Barrett constant `floor(2^(2b) / p)` for products of two residues.
+    mu: u64,
 }
 
 impl Modulus {
@@ -27,9 +31,12 @@ impl Modulus {
     pub fn new(p: u64) -> Self {
         debug_assert!(p > 2 && p < (1 << 62));
         let ratio = u128::MAX / p as u128; // floor((2^128 - 1)/p) == floor(2^128/p) for odd p
+        let bits = 64 - p.leading_zeros();
         Self {
             p,
             ratio: (ratio as u64, (ratio >> 64) as u64),
+            bits,
+            mu: ((1u128 << (2 * bits)) / p as u128) as u64,
         }
     }
 
@@ -41,38 +48,28 @@ impl Modulus {
 
     /// Number of bits of the modulus.
     pub fn bits(&self) -> u32 {
-        64 - self.p.leading_zeros()
+        self.bits
     }
 
     /// `(a + b) mod p` for `a, b < p`.
     #[inline(always)]
     pub fn add(&self, a: u64, b: u64) -> u64 {
         let s = a + b;
-        if s >= self.p {
-            s - self.p
-        } else {
-            s
-        }
+        s.min(s.wrapping_sub(self.p))
     }
 
     /// `(a - b) mod p` for `a, b < p`.
     #[inline(always)]
     pub fn sub(&self, a: u64, b: u64) -> u64 {
-        if a >= b {
-            a - b
-        } else {
-            a + self.p - b
-        }
+        let d = a.wrapping_sub(b);
+        d.min(d.wrapping_add(self.p))
     }
 
     /// `-a mod p` for `a < p`.
     #[inline(always)]
     pub fn neg(&self, a: u64) -> u64 {
-        if a == 0 {
-            0
-        } else {
-            self.p - a
-        }
+        let d = self.p - a;
+        d.min(d.wrapping_sub(self.p))
     }
 
     /// Barrett reduction of any 128-bit value.
@@ -91,11 +88,7 @@ impl Modulus {
             .wrapping_add((t >> 64) as u64)
             .wrapping_add((u >> 64) as u64);
         let r = x0.wrapping_sub(q.wrapping_mul(self.p));
-        if r >= self.p {
-            r - self.p
-        } else {
-            r
-        }
+        r.min(r.wrapping_sub(self.p))
     }
 
     /// Reduction of any 64-bit value.
@@ -126,10 +119,16 @@ impl Modulus {
         }
     }
 
-    /// `a * b mod p`.
+    /// `a * b mod p` for residues `a, b < p`, by single-word Barrett reduction of the product
+    /// `x < p^2 < 2^(2b)`: `q = floor(floor(x / 2^(b-1)) mu / 2^(b+1))` underestimates
+    /// `floor(x / p)` by at most 2 (Menezes et al., Handbook of Applied Cryptography, 14.42).
     #[inline(always)]
     pub fn mul(&self, a: u64, b: u64) -> u64 {
-        self.reduce_u128(a as u128 * b as u128)
+        let x = a as u128 * b as u128;
+        let q = (((x >> (self.bits - 1)) as u64 as u128 * self.mu as u128) >> (self.bits + 1)) as u64;
+        let r = (x as u64).wrapping_sub(q.wrapping_mul(self.p));
+        let r = r.min(r.wrapping_sub(self.p));
+        r.min(r.wrapping_sub(self.p))
     }
 
     /// Shoup constant `floor(w * 2^64 / p)` of a fixed operand `w < p`.
@@ -143,11 +142,7 @@ impl Modulus {
     pub fn mul_shoup(&self, x: u64, w: u64, w_shoup: u64) -> u64 {
         let q = ((x as u128 * w_shoup as u128) >> 64) as u64;
         let r = x.wrapping_mul(w).wrapping_sub(q.wrapping_mul(self.p));
-        if r >= self.p {
-            r - self.p
-        } else {
-            r
-        }
+        r.min(r.wrapping_sub(self.p))
     }
 
     /// `a^e mod p`.
@@ -207,6 +202,17 @@ mod tests {
             let w = w % ps[i];
             let expect = (x as u128 * w as u128 % ps[i] as u128) as u64;
             prop_assert_eq!(m.mul_shoup(x, w, m.shoup(w)), expect);
+        }
+
+        #[test]
+        fn product_reduction_matches_u128_rem(a in any::<u64>(), b in any::<u64>(), i in 0usize..3) {
+            let ps = primes();
+            let m = Modulus::new(ps[i]);
+            let (a, b) = (a % ps[i], b % ps[i]);
+            prop_assert_eq!(m.mul(a, b) as u128, a as u128 * b as u128 % ps[i] as u128);
+            // edge: the largest residues
+            let top = ps[i] - 1;
+            prop_assert_eq!(m.mul(top, top), 1);
         }
 
         #[test]

@@ -53,7 +53,7 @@ pub struct RnsPoly {
     pub(crate) basis: Basis,
     #[zeroize(skip)]
     pub(crate) form: Form,
-    pub(crate) data: Vec<u64>,
+    pub data: Vec<u64>,
 }
 
 impl std::fmt::Debug for RnsPoly {

@@ -22,8 +22,9 @@
 //! Galois automorphism commutes with the digit decomposition up to a multiple of `Q_j`).
 
 use super::keys::SwitchingKey;
-use crate::ring::basis::{div_round_eval, BasisExtender};
+use crate::ring::basis::{div_round_eval, lazy_dot, BasisExtender, Weight};
 use crate::ring::{for_each_limb, Basis, Form, Ring, RnsPoly};
+use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -121,13 +122,21 @@ impl KeySwitcher {
                     .iter()
                     .map(|&pos| if pos <= level { pos } else { l1 + pos - level - 1 })
                     .collect();
-                let mut extended = vec![0u64; positions.len() * n];
-                ext.extend(&coeff.data[start * n..end * n], n, &target_ids, &mut extended, false);
-                for_each_limb(&mut extended, n, |i, l| ring.ntt_limb(ext_basis, positions[i], l));
                 let mut out = ring.zero(ext_basis, Form::Eval);
                 out.data[start * n..end * n].copy_from_slice(&d.data[start * n..end * n]);
-                for (i, &pos) in positions.iter().enumerate() {
-                    out.data[pos * n..(pos + 1) * n].copy_from_slice(&extended[i * n..(i + 1) * n]);
+                let mut outs: Vec<&mut [u64]> = out
+                    .data
+                    .chunks_mut(n)
+                    .enumerate()
+                    .filter(|(i, _)| !(start..end).contains(i))
+                    .map(|(_, l)| l)
+                    .collect();
+                ext.extend(&coeff.data[start * n..end * n], n, &target_ids, &mut outs, false);
+                let ntt_one = |(l, &pos): (&mut &mut [u64], &usize)| ring.ntt_limb(ext_basis, pos, l);
+                if n >= 1 << 12 {
+                    outs.par_iter_mut().zip(positions.par_iter()).for_each(ntt_one);
+                } else {
+                    outs.iter_mut().zip(positions.iter()).for_each(ntt_one);
                 }
                 out
             })
@@ -149,29 +158,16 @@ impl KeySwitcher {
                 let m = ring.modulus(basis, i);
                 // limb i of the Q_ℓ P basis is limb `key_i` of the key's full Q P basis
                 let key_i = if i <= level { i } else { l1 + i - level - 1 };
-                let mut lazy = vec![0u128; n];
-                for (j, digit) in dec.digits.iter().enumerate() {
-                    let d = &digit.data[i * n..(i + 1) * n];
-                    let kp = &key.digits[j][half].data[key_i * n..(key_i + 1) * n];
-                    match perm {
-                        None => lazy
-                            .iter_mut()
-                            .zip(d)
-                            .zip(kp)
-                            .for_each(|((acc, &x), &y)| *acc += x as u128 * y as u128),
-                        Some(p) => lazy
-                            .iter_mut()
-                            .zip(p)
-                            .zip(kp)
-                            .for_each(|((acc, &pk), &y)| *acc += d[pk as usize] as u128 * y as u128),
-                    }
-                    if j % 16 == 15 {
-                        lazy.iter_mut().for_each(|a| *a = m.reduce_u128(*a) as u128);
-                    }
-                }
-                for (o, a) in o.iter_mut().zip(&lazy) {
-                    *o = m.reduce_u128(*a);
-                }
+                let terms: Vec<(&[u64], Weight<'_>)> = dec
+                    .digits
+                    .iter()
+                    .zip(&key.digits)
+                    .map(|(d, k)| {
+                        let kp = &k[half].data[key_i * n..(key_i + 1) * n];
+                        (&d.data[i * n..(i + 1) * n], Weight::Poly(kp))
+                    })
+                    .collect();
+                lazy_dot(m, &terms, perm, o);
             });
         }
         out
