@@ -518,9 +518,9 @@ fn base_anatomy<R: Rng>(r: &mut R) -> Anatomy {
     let d_right = r.gen_range(0.70..0.75); // patient right (image left) is higher
     let d_left = d_right + r.gen_range(0.01..0.03);
     let heart_hw = tw * r.gen_range(0.40..0.47);
-    let heart_hh = r.gen_range(0.10..0.12);
+    let heart_hh = r.gen_range(0.11..0.13);
         let dome = r.gen_range(0.05..0.07);
-    let heart_cy = (d_right + d_left) / 2.0 - dome - 0.30 * heart_hh;
+    let heart_cy = (d_right + d_left) / 2.0 - dome - 0.45 * heart_hh;
     Anatomy {
         cx,
         thorax_half_width: tw,
@@ -528,7 +528,7 @@ fn base_anatomy<R: Rng>(r: &mut R) -> Anatomy {
         diaphragm: [d_right, d_left],
         dome,
         lift: [0.0; 2],
-        heart: [cx + heart_hw * 0.35, heart_cy, heart_hw, heart_hh],
+        heart: [cx + heart_hw * 0.42, heart_cy, heart_hw, heart_hh],
         mediastinum: r.gen_range(0.05..0.06),
         rib_spacing: r.gen_range(0.055..0.062),
     }
@@ -742,7 +742,11 @@ fn effusion<R: Rng>(c: &mut Canvas, a: &Anatomy, r: &mut R) -> RenderedFinding {
         // Meniscus: higher laterally.
         let top = a2.dome_at(s, u) - h * (0.5 + 0.5 * lat);
         let m = a2.lung_mask(s, u, v, px);
-        0.38 * smoothstep(top - 0.01, top + 0.015, v) * m
+        // Behind the heart the fluid adds less (the heart already hides the lung there).
+        let h = a2.heart;
+        let he = ((u - h[0]) / h[2]).powi(2) + ((v - h[1]) / h[3]).powi(2);
+        let heart = smoothstep(1.05, 0.95, he);
+        0.38 * smoothstep(top - 0.01, top + 0.015, v) * m * (1.0 - 0.6 * heart)
     });
     with_region(2, region, Some(s))
 }
@@ -985,8 +989,9 @@ fn fibrosis<R: Rng>(c: &mut Canvas, a: &Anatomy, r: &mut R) -> RenderedFinding {
 
 fn pleural_thickening<R: Rng>(c: &mut Canvas, a: &Anatomy, r: &mut R) -> RenderedFinding {
     let s = r.gen_range(0..2usize);
-    let thick = r.gen_range(0.012f32..0.02);
+    let thick = r.gen_range(0.018f32..0.028);
     let extent = r.gen_range(0.55f32..0.8);
+    let (f1, p1) = (r.gen_range(18.0f32..30.0), r.gen_range(0.0f32..6.28));
     let a2 = *a;
     let px = c.px();
     let b = a.lung_box(s);
@@ -995,14 +1000,15 @@ fn pleural_thickening<R: Rng>(c: &mut Canvas, a: &Anatomy, r: &mut R) -> Rendere
         if v > vmax {
             return 0.0;
         }
-        // Inside the lung but close to its lateral/apical border: the mask shrunk inward.
+        // A band inside the lung along its lateral wall and apex, with an undulating
+        // inner margin: the lung mask minus the mask shifted inward.
         let m = a2.lung_mask(s, u, v, px);
         let (lc, _, _, _) = a2.lung_geom(s);
-        let toward = side_sign(s) * thick;
-        let inner = a2.lung_mask(s, u + toward, v - thick, px);
+        let t = thick * (1.0 + 0.35 * (f1 * v + p1).sin());
+        let inner = a2.lung_mask(s, u + side_sign(s) * t, v - 0.6 * t, px);
         let d = (u - a2.cx) * side_sign(s);
         let lateral = smoothstep(lc - 0.05, lc + 0.02, d) + smoothstep(b[1] + 0.12, b[1] + 0.04, v);
-        0.26 * (m - inner).max(0.0) * lateral.min(1.0) * smoothstep(vmax, vmax - 0.04, v)
+        0.30 * (m - inner).max(0.0) * lateral.min(1.0) * smoothstep(vmax, vmax - 0.04, v)
     });
     with_region(12, region, Some(s))
 }
