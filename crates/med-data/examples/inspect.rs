@@ -49,7 +49,12 @@ fn run(file: &str, out: Option<String>) -> Result<(), med_data::Error> {
         .with_upscale()
         .apply(&img)
         .map_err(|e| e.with_path(path))?;
-    println!("model input: {}x{} in [-1, 1], mean {:.4}", pre.width(), pre.height(), pre.mean());
+    println!(
+        "model input: {}x{} in [-1, 1], mean {:.4}",
+        pre.width(),
+        pre.height(),
+        pre.mean()
+    );
     if let Some(out) = out {
         save_png_signed(&pre, &out)?;
         println!("wrote {out}");

@@ -30,7 +30,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (k, name) in NIH_FINDINGS.iter().enumerate() {
         let mut labels = [false; 14];
         labels[k] = true;
-        tiles.push((generator.generate_with_labels(index, labels).image, name.replace('_', " ")));
+        tiles.push((
+            generator.generate_with_labels(index, labels).image,
+            name.replace('_', " "),
+        ));
     }
     let fig = captioned_grid(
         &tiles,
@@ -54,7 +57,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let phantoms: Vec<_> = (0..16).map(|i| generator.generate(i)).collect();
     let tiles: Vec<_> = phantoms
         .iter()
-        .map(|p| (p.image.clone(), format!("#{} {}", p.index, p.label_string().replace('|', ", ").replace('_', " "))))
+        .map(|p| {
+            (
+                p.image.clone(),
+                format!(
+                    "#{} {}",
+                    p.index,
+                    p.label_string().replace('|', ", ").replace('_', " ")
+                ),
+            )
+        })
         .collect();
     let fig = captioned_grid(
         &tiles,

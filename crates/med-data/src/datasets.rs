@@ -295,9 +295,7 @@ impl Table {
         let mut skipped = Vec::new();
         for (i, rec) in self.reader.records().enumerate() {
             let row = i + 2;
-            let outcome = rec
-                .map_err(|e| e.to_string())
-                .and_then(|r| f(row, &r));
+            let outcome = rec.map_err(|e| e.to_string()).and_then(|r| f(row, &r));
             match outcome {
                 Ok(Some(r)) => records.push(r),
                 Ok(None) => {}
@@ -312,7 +310,11 @@ impl Table {
     }
 }
 
-fn cell<'r>(rec: &'r csv::StringRecord, i: usize, name: &str) -> std::result::Result<&'r str, String> {
+fn cell<'r>(
+    rec: &'r csv::StringRecord,
+    i: usize,
+    name: &str,
+) -> std::result::Result<&'r str, String> {
     rec.get(i)
         .map(str::trim)
         .ok_or_else(|| format!("row has no {name:?} field"))
@@ -374,7 +376,10 @@ pub fn chexpert(
         .iter()
         .map(|o| t.col(o))
         .collect::<Result<_>>()?;
-    let root_name = root.file_name().and_then(|n| n.to_str()).map(str::to_string);
+    let root_name = root
+        .file_name()
+        .and_then(|n| n.to_str())
+        .map(str::to_string);
     let (records, skipped) = t.rows(|row, rec| {
         let rel = cell(rec, path_col, "Path")?;
         if rel.is_empty() {
@@ -394,13 +399,17 @@ pub fn chexpert(
             let y = match v {
                 "" => 0.0,
                 _ => match v.parse::<f32>() {
-                    Ok(x) if x == 1.0 => 1.0,
-                    Ok(x) if x == 0.0 => 0.0,
-                    Ok(x) if x == -1.0 => match opts.uncertain {
+                    Ok(1.0) => 1.0,
+                    Ok(0.0) => 0.0,
+                    Ok(-1.0) => match opts.uncertain {
                         UncertainPolicy::Zeros => 0.0,
                         UncertainPolicy::Ones => 1.0,
                     },
-                    _ => return Err(format!("row {row}: {name} has value {v:?}, expected 1, 0, -1 or blank")),
+                    _ => {
+                        return Err(format!(
+                            "row {row}: {name} has value {v:?}, expected 1, 0, -1 or blank"
+                        ))
+                    }
                 },
             };
             labels.push(y);
@@ -430,7 +439,10 @@ pub fn chexpert(
     });
     Ok(RecordDataset {
         name: "CheXpert".into(),
-        class_names: CHEXPERT_OBSERVATIONS.iter().map(|s| s.to_string()).collect(),
+        class_names: CHEXPERT_OBSERVATIONS
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
         records,
         parse_skipped: skipped,
         preprocess: None,
@@ -469,11 +481,17 @@ pub fn nih(csv_path: impl AsRef<Path>, image_root: impl AsRef<Path>) -> Result<R
     let view_col = t.opt_col("View Position");
     let index = index_files(root, 3);
     let mut split_of: HashMap<String, Split> = HashMap::new();
-    let dirs: Vec<PathBuf> = [csv_path.parent().map(Path::to_path_buf), Some(root.to_path_buf())]
-        .into_iter()
-        .flatten()
-        .collect();
-    for (file, split) in [("train_val_list.txt", Split::Train), ("test_list.txt", Split::Test)] {
+    let dirs: Vec<PathBuf> = [
+        csv_path.parent().map(Path::to_path_buf),
+        Some(root.to_path_buf()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for (file, split) in [
+        ("train_val_list.txt", Split::Train),
+        ("test_list.txt", Split::Test),
+    ] {
         if let Some(p) = dirs.iter().map(|d| d.join(file)).find(|p| p.is_file()) {
             let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
             for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -494,8 +512,12 @@ pub fn nih(csv_path: impl AsRef<Path>, image_root: impl AsRef<Path>) -> Result<R
             path,
             labels: flags.iter().map(|&b| b as u8 as f32).collect(),
             split: split_of.get(name).copied(),
-            patient: pid_col.and_then(|c| rec.get(c)).map(|s| s.trim().to_string()),
-            view: view_col.and_then(|c| rec.get(c)).map(|s| s.trim().to_string()),
+            patient: pid_col
+                .and_then(|c| rec.get(c))
+                .map(|s| s.trim().to_string()),
+            view: view_col
+                .and_then(|c| rec.get(c))
+                .map(|s| s.trim().to_string()),
         }))
     });
     Ok(RecordDataset {
@@ -531,7 +553,10 @@ fn index_files(root: &Path, depth: usize) -> HashMap<String, PathBuf> {
 
 fn is_image_file(p: &Path) -> bool {
     matches!(
-        p.extension().and_then(|e| e.to_str()).map(|e| e.to_ascii_lowercase()).as_deref(),
+        p.extension()
+            .and_then(|e| e.to_str())
+            .map(|e| e.to_ascii_lowercase())
+            .as_deref(),
         Some("png" | "jpg" | "jpeg" | "dcm" | "dicom")
     )
 }
@@ -755,17 +780,32 @@ fn read_npy(zip: &mut zip::ZipArchive<std::fs::File>, path: &Path, name: &str) -
     entry
         .read_to_end(&mut bytes)
         .map_err(|e| npz_err(format!("array {name:?}: {e}")))?;
-    let npy = npyz::NpyFile::new(&bytes[..]).map_err(|e| npz_err(format!("array {name:?}: {e}")))?;
+    let npy =
+        npyz::NpyFile::new(&bytes[..]).map_err(|e| npz_err(format!("array {name:?}: {e}")))?;
     let shape = npy.shape().to_vec();
     let dtype = npy.dtype();
-    let type_err = || npz_err(format!("array {name:?} has dtype {dtype:?}, expected an integer type"));
+    let type_err = || {
+        npz_err(format!(
+            "array {name:?} has dtype {dtype:?}, expected an integer type"
+        ))
+    };
     let data: Vec<i64> = match &dtype {
         npyz::DType::Plain(ts) => match (ts.type_char(), ts.size_field()) {
-            (npyz::TypeChar::Uint, 1) => npy.into_vec::<u8>().map(|v| v.into_iter().map(i64::from).collect()),
-            (npyz::TypeChar::Uint, 2) => npy.into_vec::<u16>().map(|v| v.into_iter().map(i64::from).collect()),
-            (npyz::TypeChar::Int, 1) => npy.into_vec::<i8>().map(|v| v.into_iter().map(i64::from).collect()),
-            (npyz::TypeChar::Int, 2) => npy.into_vec::<i16>().map(|v| v.into_iter().map(i64::from).collect()),
-            (npyz::TypeChar::Int, 4) => npy.into_vec::<i32>().map(|v| v.into_iter().map(i64::from).collect()),
+            (npyz::TypeChar::Uint, 1) => npy
+                .into_vec::<u8>()
+                .map(|v| v.into_iter().map(i64::from).collect()),
+            (npyz::TypeChar::Uint, 2) => npy
+                .into_vec::<u16>()
+                .map(|v| v.into_iter().map(i64::from).collect()),
+            (npyz::TypeChar::Int, 1) => npy
+                .into_vec::<i8>()
+                .map(|v| v.into_iter().map(i64::from).collect()),
+            (npyz::TypeChar::Int, 2) => npy
+                .into_vec::<i16>()
+                .map(|v| v.into_iter().map(i64::from).collect()),
+            (npyz::TypeChar::Int, 4) => npy
+                .into_vec::<i32>()
+                .map(|v| v.into_iter().map(i64::from).collect()),
             (npyz::TypeChar::Int, 8) => npy.into_vec::<i64>(),
             _ => return Err(type_err()),
         }
@@ -774,7 +814,10 @@ fn read_npy(zip: &mut zip::ZipArchive<std::fs::File>, path: &Path, name: &str) -
     };
     let n: u64 = shape.iter().product();
     if data.len() as u64 != n {
-        return Err(npz_err(format!("array {name:?}: shape {shape:?} but {} values", data.len())));
+        return Err(npz_err(format!(
+            "array {name:?}: shape {shape:?} but {} values",
+            data.len()
+        )));
     }
     Ok(NpyArray { shape, data })
 }
@@ -796,7 +839,12 @@ impl MedMnist {
         let (n, h, w, c) = match imgs.shape[..] {
             [n, h, w] => (n, h, w, 1),
             [n, h, w, c] if c == 1 || c == 3 => (n, h, w, c),
-            _ => return Err(npz_err(format!("images have shape {:?}, expected (N,H,W) or (N,H,W,3)", imgs.shape))),
+            _ => {
+                return Err(npz_err(format!(
+                    "images have shape {:?}, expected (N,H,W) or (N,H,W,3)",
+                    imgs.shape
+                )))
+            }
         };
         if h == 0 || w == 0 || h > 1 << 16 || w > 1 << 16 {
             return Err(npz_err(format!("images of {w}x{h}")));
@@ -804,7 +852,12 @@ impl MedMnist {
         let l = match labs.shape[..] {
             [m] if m == n => 1,
             [m, l] if m == n && l > 0 => l,
-            _ => return Err(npz_err(format!("labels have shape {:?}, expected ({n},L)", labs.shape))),
+            _ => {
+                return Err(npz_err(format!(
+                    "labels have shape {:?}, expected ({n},L)",
+                    labs.shape
+                )))
+            }
         } as usize;
         if imgs.data.iter().any(|&v| !(0..=255).contains(&v)) {
             return Err(npz_err("image values outside 0..=255".into()));
@@ -812,7 +865,9 @@ impl MedMnist {
         let images: Vec<u8> = if c == 3 {
             imgs.data
                 .chunks_exact(3)
-                .map(|p| (0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32).round() as u8)
+                .map(|p| {
+                    (0.299 * p[0] as f32 + 0.587 * p[1] as f32 + 0.114 * p[2] as f32).round() as u8
+                })
                 .collect()
         } else {
             imgs.data.iter().map(|&v| v as u8).collect()
@@ -823,7 +878,9 @@ impl MedMnist {
         }
         let (labels, class_names): (Vec<Vec<f32>>, Vec<String>) = if l > 1 || max_label <= 1 {
             if max_label > 1 {
-                return Err(npz_err(format!("multi-label array with value {max_label}, expected 0/1")));
+                return Err(npz_err(format!(
+                    "multi-label array with value {max_label}, expected 0/1"
+                )));
             }
             let names = if l == 14 {
                 NIH_FINDINGS.iter().map(|s| s.to_string()).collect()
@@ -832,7 +889,13 @@ impl MedMnist {
             } else {
                 (0..l).map(|i| format!("class_{i}")).collect()
             };
-            (labs.data.chunks_exact(l).map(|r| r.iter().map(|&v| v as f32).collect()).collect(), names)
+            (
+                labs.data
+                    .chunks_exact(l)
+                    .map(|r| r.iter().map(|&v| v as f32).collect())
+                    .collect(),
+                names,
+            )
         } else {
             let k = max_label as usize + 1;
             let onehot = labs
@@ -896,7 +959,9 @@ impl MedMnist {
         let labels = self
             .labels
             .get(i)
-            .ok_or_else(|| Error::InvalidArgument(format!("index {i} past {} samples", self.len())))?
+            .ok_or_else(|| {
+                Error::InvalidArgument(format!("index {i} past {} samples", self.len()))
+            })?
             .clone();
         let px = (h * w) as usize;
         let data = self.images[i * px..(i + 1) * px]

@@ -133,10 +133,10 @@ impl GrayImage {
             return Ok(self.clone());
         }
         let buf: image::ImageBuffer<image::Luma<f32>, Vec<f32>> =
-            image::ImageBuffer::from_raw(self.width, self.height, self.data.clone()).ok_or_else(
-                || Error::InvalidArgument("image buffer size mismatch".to_string()),
-            )?;
-        let out = image::imageops::resize(&buf, width, height, image::imageops::FilterType::Triangle);
+            image::ImageBuffer::from_raw(self.width, self.height, self.data.clone())
+                .ok_or_else(|| Error::InvalidArgument("image buffer size mismatch".to_string()))?;
+        let out =
+            image::imageops::resize(&buf, width, height, image::imageops::FilterType::Triangle);
         Self::new(width, height, out.into_raw())
     }
 
@@ -244,7 +244,9 @@ impl Preprocess {
     pub fn apply(&self, img: &GrayImage) -> Result<GrayImage> {
         let s = self.size;
         if s == 0 {
-            return Err(Error::InvalidArgument("preprocess size must be positive".into()));
+            return Err(Error::InvalidArgument(
+                "preprocess size must be positive".into(),
+            ));
         }
         let (w, h) = (img.width(), img.height());
         let short = w.min(h);
@@ -259,9 +261,15 @@ impl Preprocess {
         }
         // Scale so that the shortest side becomes exactly `s`.
         let (nw, nh) = if w <= h {
-            (s, ((h as u64 * s as u64 + short as u64 / 2) / short as u64).max(s as u64) as u32)
+            (
+                s,
+                ((h as u64 * s as u64 + short as u64 / 2) / short as u64).max(s as u64) as u32,
+            )
         } else {
-            (((w as u64 * s as u64 + short as u64 / 2) / short as u64).max(s as u64) as u32, s)
+            (
+                ((w as u64 * s as u64 + short as u64 / 2) / short as u64).max(s as u64) as u32,
+                s,
+            )
         };
         let resized = img.resize(nw, nh)?;
         let cropped = resized.center_crop(s, s)?;

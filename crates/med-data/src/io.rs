@@ -105,10 +105,14 @@ fn decode_raster(path: &Path, bytes: &[u8]) -> Result<GrayImage> {
     const G: f32 = 0.587;
     const B: f32 = 0.114;
     let data: Vec<f32> = match &dynimg {
-        image::DynamicImage::ImageLuma8(b) => b.as_raw().iter().map(|&v| v as f32 / 255.0).collect(),
-        image::DynamicImage::ImageLumaA8(b) => {
-            b.as_raw().chunks_exact(2).map(|p| p[0] as f32 / 255.0).collect()
+        image::DynamicImage::ImageLuma8(b) => {
+            b.as_raw().iter().map(|&v| v as f32 / 255.0).collect()
         }
+        image::DynamicImage::ImageLumaA8(b) => b
+            .as_raw()
+            .chunks_exact(2)
+            .map(|p| p[0] as f32 / 255.0)
+            .collect(),
         image::DynamicImage::ImageLuma16(b) => {
             b.as_raw().iter().map(|&v| v as f32 / 65535.0).collect()
         }
@@ -266,7 +270,10 @@ pub fn load_dicom_with(path: impl AsRef<Path>, voi: VoiPolicy) -> Result<(GrayIm
     let bits_stored = decoded.bits_stored();
     let bits_allocated = decoded.bits_allocated();
     let signed = decoded.pixel_representation() == PixelRepresentation::Signed;
-    if !(bits_allocated == 8 || bits_allocated == 16) || bits_stored == 0 || bits_stored > bits_allocated {
+    if !(bits_allocated == 8 || bits_allocated == 16)
+        || bits_stored == 0
+        || bits_stored > bits_allocated
+    {
         return Err(layout_err(format!(
             "bits allocated {bits_allocated}, bits stored {bits_stored} (supported: 8 or 16 allocated, 1..=allocated stored)"
         )));
@@ -325,7 +332,9 @@ pub fn load_dicom_with(path: impl AsRef<Path>, voi: VoiPolicy) -> Result<(GrayIm
         .collect();
     let (lo, hi) = modality
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| {
+            (a.min(v), b.max(v))
+        });
     let file_window = decoded
         .window()
         .ok()

@@ -121,7 +121,11 @@ fn filter_valid(src: &[f64], w: usize, h: usize, k: &[f64; SSIM_WINDOW]) -> Vec<
     for y in 0..h {
         let row = &src[y * w..(y + 1) * w];
         for x in 0..ow {
-            tmp[y * ow + x] = k.iter().zip(&row[x..x + SSIM_WINDOW]).map(|(a, b)| a * b).sum();
+            tmp[y * ow + x] = k
+                .iter()
+                .zip(&row[x..x + SSIM_WINDOW])
+                .map(|(a, b)| a * b)
+                .sum();
         }
     }
     let mut out = vec![0.0; ow * oh];
@@ -143,7 +147,11 @@ pub fn ssim_map(reference: &GrayImage, test: &GrayImage, data_range: f64) -> Res
     GrayImage::new(w, h, map.into_iter().map(|v| v as f32).collect())
 }
 
-fn ssim_values(reference: &GrayImage, test: &GrayImage, data_range: f64) -> Result<(u32, u32, Vec<f64>)> {
+fn ssim_values(
+    reference: &GrayImage,
+    test: &GrayImage,
+    data_range: f64,
+) -> Result<(u32, u32, Vec<f64>)> {
     check_same(reference, test)?;
     let (w, h) = (reference.width() as usize, reference.height() as usize);
     if w < SSIM_WINDOW || h < SSIM_WINDOW {
@@ -179,11 +187,14 @@ fn ssim_values(reference: &GrayImage, test: &GrayImage, data_range: f64) -> Resu
             let va = e_aa[i] - ma * ma;
             let vb = e_bb[i] - mb * mb;
             let cov = e_ab[i] - ma * mb;
-            ((2.0 * ma * mb + c1) * (2.0 * cov + c2))
-                / ((ma * ma + mb * mb + c1) * (va + vb + c2))
+            ((2.0 * ma * mb + c1) * (2.0 * cov + c2)) / ((ma * ma + mb * mb + c1) * (va + vb + c2))
         })
         .collect();
-    Ok(((w + 1 - SSIM_WINDOW) as u32, (h + 1 - SSIM_WINDOW) as u32, map))
+    Ok((
+        (w + 1 - SSIM_WINDOW) as u32,
+        (h + 1 - SSIM_WINDOW) as u32,
+        map,
+    ))
 }
 
 /// Mean SSIM (Wang et al. 2004) for images whose values span `data_range`.
@@ -208,7 +219,11 @@ pub struct ImageMetrics {
 }
 
 /// Compute [`ImageMetrics`] for two images whose values span `data_range`.
-pub fn image_metrics(reference: &GrayImage, test: &GrayImage, data_range: f64) -> Result<ImageMetrics> {
+pub fn image_metrics(
+    reference: &GrayImage,
+    test: &GrayImage,
+    data_range: f64,
+) -> Result<ImageMetrics> {
     Ok(ImageMetrics {
         psnr: psnr(reference, test, data_range)?,
         ssim: ssim(reference, test, data_range)?,
@@ -275,10 +290,14 @@ pub struct Averaged {
 fn columns<T: AsRef<[f32]>>(rows: &[T], what: &str) -> Result<usize> {
     let c = rows.first().map(|r| r.as_ref().len()).unwrap_or(0);
     if rows.is_empty() || c == 0 {
-        return Err(Error::InvalidArgument(format!("{what}: no samples or no classes")));
+        return Err(Error::InvalidArgument(format!(
+            "{what}: no samples or no classes"
+        )));
     }
     if rows.iter().any(|r| r.as_ref().len() != c) {
-        return Err(Error::InvalidArgument(format!("{what}: rows of different lengths")));
+        return Err(Error::InvalidArgument(format!(
+            "{what}: rows of different lengths"
+        )));
     }
     Ok(c)
 }
@@ -307,14 +326,17 @@ fn average(per_class: &[Option<f64>], support: &[usize]) -> (Option<f64>, Option
     }
     let macro_avg = defined.iter().map(|(v, _)| v).sum::<f64>() / defined.len() as f64;
     let total: usize = defined.iter().map(|(_, s)| s).sum();
-    let weighted = (total > 0)
-        .then(|| defined.iter().map(|(v, s)| v * *s as f64).sum::<f64>() / total as f64);
+    let weighted =
+        (total > 0).then(|| defined.iter().map(|(v, s)| v * *s as f64).sum::<f64>() / total as f64);
     (Some(macro_avg), weighted)
 }
 
 /// Multi-label AUROC: per class, micro (all pairs pooled), macro and
 /// support-weighted averages over the classes where it is defined.
-pub fn multilabel_auroc<T: AsRef<[f32]>, U: AsRef<[f32]>>(labels: &[T], scores: &[U]) -> Result<Averaged> {
+pub fn multilabel_auroc<T: AsRef<[f32]>, U: AsRef<[f32]>>(
+    labels: &[T],
+    scores: &[U],
+) -> Result<Averaged> {
     let c = check_shapes(labels, scores)?;
     let mut per_class = Vec::with_capacity(c);
     let mut support = Vec::with_capacity(c);
@@ -324,8 +346,14 @@ pub fn multilabel_auroc<T: AsRef<[f32]>, U: AsRef<[f32]>>(labels: &[T], scores: 
         support.push(l.iter().filter(|&&v| v > 0.5).count());
         per_class.push(auroc(&l, &s)?);
     }
-    let all_l: Vec<f32> = labels.iter().flat_map(|r| r.as_ref().iter().copied()).collect();
-    let all_s: Vec<f32> = scores.iter().flat_map(|r| r.as_ref().iter().copied()).collect();
+    let all_l: Vec<f32> = labels
+        .iter()
+        .flat_map(|r| r.as_ref().iter().copied())
+        .collect();
+    let all_s: Vec<f32> = scores
+        .iter()
+        .flat_map(|r| r.as_ref().iter().copied())
+        .collect();
     let micro = auroc(&all_l, &all_s)?;
     let (macro_avg, weighted) = average(&per_class, &support);
     Ok(Averaged {
@@ -382,7 +410,11 @@ pub fn multilabel_f1<T: AsRef<[f32]>, U: AsRef<[f32]>>(
         micro: Some(f1_from(ttp, tfp, tfn)),
         macro_avg,
         // scikit-learn: weighted average is 0 when there are no positives at all.
-        weighted: if total_support == 0 { Some(0.0) } else { weighted },
+        weighted: if total_support == 0 {
+            Some(0.0)
+        } else {
+            weighted
+        },
         support,
     })
 }

@@ -5,13 +5,19 @@
 mod common;
 
 use common::{data, expected, floats, tempdir};
-use med_data::io::{apply_window, load_dicom, load_dicom_with, load_image, load_preprocessed, save_png, PngDepth, VoiPolicy};
+use med_data::io::{
+    apply_window, load_dicom, load_dicom_with, load_image, load_preprocessed, save_png, PngDepth,
+    VoiPolicy,
+};
 use med_data::{Error, GrayImage, Preprocess};
 
 fn assert_close(got: &[f32], want: &[f64], tol: f64, what: &str) {
     assert_eq!(got.len(), want.len(), "{what}: length");
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        assert!((*g as f64 - w).abs() <= tol, "{what}[{i}]: got {g}, want {w}");
+        assert!(
+            (*g as f64 - w).abs() <= tol,
+            "{what}[{i}]: got {g}, want {w}"
+        );
     }
 }
 
@@ -31,9 +37,19 @@ fn jpeg_matches_pillow_decoder() {
     let e = expected();
     let img = load_image(data("formats/gray8.jpg")).unwrap();
     // Two JPEG decoders may differ by a grey level after IDCT rounding.
-    assert_close(img.data(), &floats(&e["gray8.jpg"]["values"]), 2.5 / 255.0, "vs Pillow");
+    assert_close(
+        img.data(),
+        &floats(&e["gray8.jpg"]["values"]),
+        2.5 / 255.0,
+        "vs Pillow",
+    );
     // And quality 95 stays near the source.
-    assert_close(img.data(), &floats(&e["gray8.jpg"]["source"]), 8.0 / 255.0, "vs source");
+    assert_close(
+        img.data(),
+        &floats(&e["gray8.jpg"]["source"]),
+        8.0 / 255.0,
+        "vs source",
+    );
 }
 
 #[test]
@@ -62,15 +78,28 @@ fn dicom_monochrome1_is_inverted_and_signed_is_sign_extended() {
     let (img, info) = load_dicom(data("formats/mono1_8bit.dcm")).unwrap();
     assert_eq!(info.photometric_interpretation, "MONOCHROME1");
     assert_eq!(info.window, None);
-    assert_close(img.data(), &floats(&e["mono1_8bit.dcm"]["values"]), 1e-6, "mono1");
+    assert_close(
+        img.data(),
+        &floats(&e["mono1_8bit.dcm"]["values"]),
+        1e-6,
+        "mono1",
+    );
     // The smallest stored value is white in MONOCHROME1.
     assert_eq!(img.get(0, 0), Some(1.0));
     let (img, info) = load_dicom(data("formats/mono2_signed.dcm")).unwrap();
     assert!(info.signed);
     let m = floats(&e["mono2_signed.dcm"]["modality"]);
     assert!(info.modality_range.0 < 0.0);
-    assert_eq!(info.modality_range.0, m.iter().cloned().fold(f64::INFINITY, f64::min));
-    assert_close(img.data(), &floats(&e["mono2_signed.dcm"]["values"]), 1e-6, "signed");
+    assert_eq!(
+        info.modality_range.0,
+        m.iter().cloned().fold(f64::INFINITY, f64::min)
+    );
+    assert_close(
+        img.data(),
+        &floats(&e["mono2_signed.dcm"]["values"]),
+        1e-6,
+        "signed",
+    );
 }
 
 #[test]
@@ -79,12 +108,34 @@ fn real_pydicom_files_load_like_pydicom() {
     for name in ["CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm"] {
         let want = &e[format!("pydicom/{name}")];
         let (img, info) = load_dicom(data(&format!("pydicom/{name}"))).unwrap();
-        assert_eq!(img.width() as u64, want["width"].as_u64().unwrap(), "{name}");
-        assert_eq!(img.height() as u64, want["height"].as_u64().unwrap(), "{name}");
-        assert_eq!(info.transfer_syntax, want["transfer_syntax"].as_str().unwrap());
-        assert_eq!(info.photometric_interpretation, want["photometric"].as_str().unwrap());
-        assert_eq!(info.modality_range.0, want["modality_min"].as_f64().unwrap(), "{name} min");
-        assert_eq!(info.modality_range.1, want["modality_max"].as_f64().unwrap(), "{name} max");
+        assert_eq!(
+            img.width() as u64,
+            want["width"].as_u64().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            img.height() as u64,
+            want["height"].as_u64().unwrap(),
+            "{name}"
+        );
+        assert_eq!(
+            info.transfer_syntax,
+            want["transfer_syntax"].as_str().unwrap()
+        );
+        assert_eq!(
+            info.photometric_interpretation,
+            want["photometric"].as_str().unwrap()
+        );
+        assert_eq!(
+            info.modality_range.0,
+            want["modality_min"].as_f64().unwrap(),
+            "{name} min"
+        );
+        assert_eq!(
+            info.modality_range.1,
+            want["modality_max"].as_f64().unwrap(),
+            "{name} max"
+        );
         // First row through the file's VOI (or min-max), compared with our pixels.
         let row = floats(&want["modality_first_row"]);
         let expect: Vec<f64> = match want["window"].as_array() {
@@ -131,7 +182,10 @@ fn unsupported_transfer_syntax_names_file() {
         other => panic!("expected UnsupportedTransferSyntax, got {other:?}"),
     }
     let msg = load_image(&p).unwrap_err().to_string();
-    assert!(msg.contains("JPEG2000.dcm") && msg.contains("transfer syntax"), "{msg}");
+    assert!(
+        msg.contains("JPEG2000.dcm") && msg.contains("transfer syntax"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -141,7 +195,10 @@ fn dicom_without_pixel_data_names_file() {
         Err(e @ Error::NoPixelData { .. }) => {
             assert_eq!(e.path(), Some(p.as_path()));
             assert!(e.to_string().contains("rtplan.dcm"));
-            assert!(e.to_string().contains("1.2.840.10008.5.1.4.1.1.481.5"), "{e}");
+            assert!(
+                e.to_string().contains("1.2.840.10008.5.1.4.1.1.481.5"),
+                "{e}"
+            );
         }
         other => panic!("expected NoPixelData, got {other:?}"),
     }
@@ -159,7 +216,10 @@ fn missing_file_names_file() {
             other => panic!("expected Io, got {other:?}"),
         }
     }
-    assert!(matches!(load_dicom(data("nope.dcm")), Err(Error::Io { .. })));
+    assert!(matches!(
+        load_dicom(data("nope.dcm")),
+        Err(Error::Io { .. })
+    ));
 }
 
 #[test]
@@ -182,7 +242,13 @@ fn unknown_format_is_reported() {
 fn image_smaller_than_requested_names_file() {
     let p = data("formats/gray8.png");
     match load_preprocessed(&p, &Preprocess::latent_he()) {
-        Err(Error::ImageTooSmall { path, width, height, required_width, .. }) => {
+        Err(Error::ImageTooSmall {
+            path,
+            width,
+            height,
+            required_width,
+            ..
+        }) => {
             assert_eq!(path.as_deref(), Some(p.as_path()));
             assert_eq!((width, height, required_width), (24, 16, 256));
         }
@@ -196,7 +262,8 @@ fn image_smaller_than_requested_names_file() {
 #[test]
 fn latent_he_preprocessing_resizes_crops_and_scales() {
     // 400x300, left half black, right half white, with a white 20-px frame on top.
-    let img = GrayImage::from_fn(400, 300, |x, y| if x >= 200 || y < 20 { 1.0 } else { 0.0 }).unwrap();
+    let img =
+        GrayImage::from_fn(400, 300, |x, y| if x >= 200 || y < 20 { 1.0 } else { 0.0 }).unwrap();
     let out = Preprocess::latent_he().apply(&img).unwrap();
     assert_eq!((out.width(), out.height()), (256, 256));
     let (lo, hi) = out.min_max();
@@ -214,7 +281,10 @@ fn latent_he_preprocessing_resizes_crops_and_scales() {
     let tall = GrayImage::from_fn(300, 500, |_, y| y as f32 / 499.0).unwrap();
     let out = Preprocess::latent_he().apply(&tall).unwrap();
     let top = out.get(128, 0).unwrap();
-    assert!(top > -0.75 && top < -0.5, "center crop drops the top rows: {top}");
+    assert!(
+        top > -0.75 && top < -0.5,
+        "center crop drops the top rows: {top}"
+    );
 }
 
 #[test]
@@ -240,6 +310,9 @@ fn gray_image_rejects_bad_shapes() {
     let img = GrayImage::filled(4, 4, 0.5).unwrap();
     assert!(img.crop(2, 2, 3, 1).is_err());
     assert!(img.crop(u32::MAX, 0, 2, 1).is_err());
-    assert!(matches!(img.center_crop(5, 4), Err(Error::ImageTooSmall { path: None, .. })));
+    assert!(matches!(
+        img.center_crop(5, 4),
+        Err(Error::ImageTooSmall { path: None, .. })
+    ));
     assert!(img.resize(0, 3).is_err());
 }

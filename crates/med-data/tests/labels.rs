@@ -16,7 +16,10 @@ fn embedded_stats_match_committed_tables() {
         let rec = rec.unwrap();
         let count: u64 = rec[1].parse().unwrap();
         if &rec[0] == "No Finding" {
-            assert_eq!((s.no_finding_fraction() * s.total() as f64).round() as u64, count);
+            assert_eq!(
+                (s.no_finding_fraction() * s.total() as f64).round() as u64,
+                count
+            );
         } else {
             let k = NIH_FINDINGS.iter().position(|f| *f == &rec[0]).unwrap();
             assert_eq!(s.cooccurrence(k, k), count, "{}", &rec[0]);
@@ -53,8 +56,8 @@ fn sampling_reproduces_priors() {
         }
     }
     close(none as f64 / n as f64, s.no_finding_fraction(), 0.015);
-    for k in 0..14 {
-        close(counts[k] as f64 / n as f64, s.prior(k), 0.012);
+    for (k, &c) in counts.iter().enumerate() {
+        close(c as f64 / n as f64, s.prior(k), 0.012);
     }
     // Conditioned on abnormal: never empty.
     for _ in 0..1000 {
@@ -73,7 +76,7 @@ fn label_strings_round_trip() {
     assert_eq!(format_nih_labels(&l), "Cardiomegaly|Emphysema");
     assert_eq!(parse_nih_labels("No Finding").unwrap(), [false; 14]);
     assert_eq!(format_nih_labels(&[false; 14]), "No Finding");
-    assert_eq!(parse_nih_labels("Pleural Thickening").unwrap()[12], true);
+    assert!(parse_nih_labels("Pleural Thickening").unwrap()[12]);
     assert_eq!(parse_nih_labels("Mass|Covid").unwrap_err(), "Covid");
 }
 
@@ -83,7 +86,10 @@ fn label_table_files_are_validated() {
     std::fs::create_dir_all(&dir).unwrap();
     let p = dir.join("combos.csv");
     std::fs::write(&p, "labels,count,extra\nMass,3,1\n").unwrap();
-    assert!(matches!(LabelStats::from_csv(&p), Err(med_data::Error::UnknownColumn { .. })));
+    assert!(matches!(
+        LabelStats::from_csv(&p),
+        Err(med_data::Error::UnknownColumn { .. })
+    ));
     std::fs::write(&p, "labels,count\nMass,3\nNo Finding,1\n").unwrap();
     let s = LabelStats::from_csv(&p).unwrap();
     assert_eq!(s.total(), 4);

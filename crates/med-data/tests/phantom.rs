@@ -23,12 +23,24 @@ fn deterministic_and_seed_dependent() {
     assert_eq!(a.id, "synthetic-phantom-s11-000005");
     assert_eq!((a.image.width(), a.image.height()), (256, 256));
     let (lo, hi) = a.image.min_max();
-    assert!(lo >= 0.0 && hi <= 1.0 && hi - lo > 0.6, "contrast {lo}..{hi}");
+    assert!(
+        lo >= 0.0 && hi <= 1.0 && hi - lo > 0.6,
+        "contrast {lo}..{hi}"
+    );
     // Anatomy and noise do not depend on the labels.
     let normal = g.generate_with_labels(5, [false; 14]);
     let with_mass = g.generate_with_labels(5, only(4));
-    let changed = normal.image.data().iter().zip(with_mass.image.data()).filter(|(x, y)| x != y).count();
-    assert!(changed > 0 && changed < 256 * 256 / 20, "{changed} pixels changed");
+    let changed = normal
+        .image
+        .data()
+        .iter()
+        .zip(with_mass.image.data())
+        .filter(|(x, y)| x != y)
+        .count();
+    assert!(
+        changed > 0 && changed < 256 * 256 / 20,
+        "{changed} pixels changed"
+    );
 }
 
 #[test]
@@ -41,8 +53,14 @@ fn looks_like_a_chest_radiograph() {
     let abdomen = at(a.cx - 0.15, 0.93);
     let outside = at(0.01, 0.5);
     let spine = at(a.cx, 0.15);
-    assert!(lung_mid < abdomen - 0.2, "lungs darker than the abdomen: {lung_mid} vs {abdomen}");
-    assert!(outside < lung_mid, "air outside the body is darkest: {outside}");
+    assert!(
+        lung_mid < abdomen - 0.2,
+        "lungs darker than the abdomen: {lung_mid} vs {abdomen}"
+    );
+    assert!(
+        outside < lung_mid,
+        "air outside the body is darkest: {outside}"
+    );
     assert!(spine > lung_mid + 0.2, "mediastinum/spine bright: {spine}");
     let ctr = a.cardiothoracic_ratio();
     assert!((0.38..0.5).contains(&ctr), "normal heart size, ratio {ctr}");
@@ -70,7 +88,8 @@ fn check_finding(base: &Phantom, with: &Phantom, k: usize) {
     assert_eq!(f.finding, k);
     let n = 256u32;
     let region = f.region.grow(2, n);
-    let (mut inside, mut outside, mut signed, mut count, mut peak) = (0f64, 0f64, 0f64, 0usize, 0f32);
+    let (mut inside, mut outside, mut signed, mut count, mut peak) =
+        (0f64, 0f64, 0f64, 0usize, 0f32);
     let (mut cu, mut cv) = (0f64, 0f64);
     for y in 0..n {
         for x in 0..n {
@@ -91,24 +110,38 @@ fn check_finding(base: &Phantom, with: &Phantom, k: usize) {
     let total = inside + outside;
     assert!(total > 0.0, "{name} changes nothing");
     // Local: essentially all of the change lies in the reported region.
-    assert!(outside <= 1e-3 * total, "{name}: {:.4} of the change outside its region", outside / total);
+    assert!(
+        outside <= 1e-3 * total,
+        "{name}: {:.4} of the change outside its region",
+        outside / total
+    );
     // Visible: a clear local contrast (> 10 grey levels somewhere).
     assert!(peak > 10.0 / 255.0, "{name}: peak change {peak}");
-    let (cu, cv) = ((cu / total) as f32 / n as f32, (cv / total) as f32 / n as f32);
+    let (cu, cv) = (
+        (cu / total) as f32 / n as f32,
+        (cv / total) as f32 / n as f32,
+    );
     let a = base.anatomy;
     let l = a.lung_box(0);
     let r = a.lung_box(1);
-    let in_lungs = |u: f32, v: f32| u > l[0] && u < r[2] && v > l[1].min(r[1]) && v < l[3].max(r[3]);
+    let in_lungs =
+        |u: f32, v: f32| u > l[0] && u < r[2] && v > l[1].min(r[1]) && v < l[3].max(r[3]);
     // Where: anatomical expectations per finding.
     match name {
         "Cardiomegaly" => {
             let h = a.heart;
-            assert!((cu - h[0]).abs() < h[2] * 1.2 && (cv - h[1]).abs() < h[3] * 1.3, "{name} at ({cu},{cv})");
+            assert!(
+                (cu - h[0]).abs() < h[2] * 1.2 && (cv - h[1]).abs() < h[3] * 1.3,
+                "{name} at ({cu},{cv})"
+            );
             assert!(with.anatomy.cardiothoracic_ratio() > 0.55);
         }
         "Hernia" => {
             assert!((cu - a.cx).abs() < 0.06, "{name} central: {cu}");
-            assert!(cv > a.heart[1] - a.heart[3] && cv < a.diaphragm[1], "{name} retrocardiac: {cv}");
+            assert!(
+                cv > a.heart[1] - a.heart[3] && cv < a.diaphragm[1],
+                "{name} retrocardiac: {cv}"
+            );
         }
         "Effusion" | "Atelectasis" => {
             let side = f.side.expect("one-sided");
@@ -150,7 +183,11 @@ fn labels_follow_nih_statistics() {
     let s = LabelStats::nih();
     assert!((none as f64 / n as f64 - s.no_finding_fraction()).abs() < 0.03);
     for k in 0..14 {
-        assert!((counts[k] as f64 / n as f64 - s.prior(k)).abs() < 0.025, "{}", NIH_FINDINGS[k]);
+        assert!(
+            (counts[k] as f64 / n as f64 - s.prior(k)).abs() < 0.025,
+            "{}",
+            NIH_FINDINGS[k]
+        );
     }
     let abnormal = PhantomGenerator::with_config(
         99,
@@ -183,10 +220,22 @@ fn other_sizes_and_bad_configs() {
     assert_eq!(p.image.width(), 64);
     assert_eq!(p.findings[0].name, "Effusion");
     assert!(PhantomGenerator::with_config(4, PhantomConfig { size: 8, ..cfg }).is_err());
-    assert!(PhantomGenerator::with_config(4, PhantomConfig { noise: f32::NAN, ..cfg }).is_err());
-    let samples: Vec<_> = PhantomGenerator::with_config(4, cfg).unwrap().samples(10, 3).collect();
+    assert!(PhantomGenerator::with_config(
+        4,
+        PhantomConfig {
+            noise: f32::NAN,
+            ..cfg
+        }
+    )
+    .is_err());
+    let samples: Vec<_> = PhantomGenerator::with_config(4, cfg)
+        .unwrap()
+        .samples(10, 3)
+        .collect();
     assert_eq!(samples.len(), 3);
-    assert!(samples.iter().all(|s| s.id.starts_with("synthetic-phantom-") && s.labels[2] == 1.0));
+    assert!(samples
+        .iter()
+        .all(|s| s.id.starts_with("synthetic-phantom-") && s.labels[2] == 1.0));
 }
 
 #[test]
@@ -195,7 +244,12 @@ fn saved_png_says_synthetic() {
     std::fs::create_dir_all(&dir).unwrap();
     let p = PhantomGenerator::new(8).generate_with_labels(1, only(1));
     let path = p.save_png(&dir).unwrap();
-    assert!(path.file_name().unwrap().to_str().unwrap().starts_with("synthetic-phantom-s8-"));
+    assert!(path
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .starts_with("synthetic-phantom-s8-"));
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
     let reader = decoder.read_info().unwrap();
     let texts: Vec<(String, String)> = reader
@@ -204,8 +258,18 @@ fn saved_png_says_synthetic() {
         .iter()
         .map(|t| (t.keyword.clone(), t.text.clone()))
         .collect();
-    assert!(texts.iter().any(|(k, v)| k == "Description" && v.contains("SYNTHETIC")), "{texts:?}");
-    assert!(texts.iter().any(|(k, v)| k == "Labels" && v == "Cardiomegaly"));
+    assert!(
+        texts
+            .iter()
+            .any(|(k, v)| k == "Description" && v.contains("SYNTHETIC")),
+        "{texts:?}"
+    );
+    assert!(texts
+        .iter()
+        .any(|(k, v)| k == "Labels" && v == "Cardiomegaly"));
     let back = med_data::load_image(&path).unwrap();
-    assert_eq!(back.data(), p.image.map(|v| (v * 255.0).round() / 255.0).data());
+    assert_eq!(
+        back.data(),
+        p.image.map(|v| (v * 255.0).round() / 255.0).data()
+    );
 }
