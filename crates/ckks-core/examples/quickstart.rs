@@ -11,6 +11,9 @@ use ckks_core::ckks::{Context, Decryptor, Encryptor, EvaluationKeys, Evaluator, 
 use ckks_core::Complex64;
 use std::time::Instant;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn preset_from_arg(arg: Option<String>) -> Result<Preset, String> {
     let name = arg.unwrap_or_else(|| "N16L9".into());
     Preset::ALL

@@ -40,6 +40,14 @@ impl Plaintext {
     pub fn slots(&self) -> usize {
         self.slots
     }
+    /// The encoded polynomial (evaluation form over `Q_ℓ`).
+    pub fn poly(&self) -> &RnsPoly {
+        &self.poly
+    }
+    /// Consumes the plaintext into its polynomial.
+    pub fn into_poly(self) -> RnsPoly {
+        self.poly
+    }
 }
 
 /// A CKKS ciphertext `(c_0, c_1[, c_2])` over `Q_ℓ` in evaluation form.

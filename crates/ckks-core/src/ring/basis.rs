@@ -34,6 +34,22 @@ pub struct BasisExtender {
     half_target: Vec<u64>,
     /// `D^{-1} mod t` and Shoup constants for each target (0 when `t` divides `D`).
     inv_target: Vec<(u64, u64)>,
+    /// `-D mod t` for each target (exact conversion).
+    neg_d_target: Vec<u64>,
+    /// `1 / q_j` as floating-point numbers (exact conversion).
+    inv_source_f64: Vec<f64>,
+}
+
+/// How [`BasisExtender::extend`] converts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conversion {
+    /// `Conv(x) = x + u D` with `0 <= u < #basis` (ModUp: the `u D` term is harmless there).
+    Fast,
+    /// The exact value of `[x + h]_D - h`, `h = floor(D/2)`: the fast conversion corrected by
+    /// `v = floor(Σ_j y_j / q_j)` computed in floating point (Halevi-Polyakov-Shoup 2019,
+    /// §2.4). Rounded division needs it: the `-u` bias of the fast conversion is the same in
+    /// every coefficient, and a constant polynomial concentrates on a few slots.
+    CenteredExact,
 }
 
 impl BasisExtender {
@@ -64,7 +80,13 @@ impl BasisExtender {
                 (inv, t.shoup(inv))
             })
             .collect();
+        let neg_d_target = targets
+            .iter()
+            .map(|t| t.neg(product_mod(source, usize::MAX, t)))
+            .collect();
         Self {
+            neg_d_target,
+            inv_source_f64: source.iter().map(|m| 1.0 / m.value() as f64).collect(),
             source: source.to_vec(),
             qhat_inv,
             targets: target_rows,
@@ -81,10 +103,9 @@ impl BasisExtender {
 
     /// Writes `Conv(x) mod t` for each requested target index `targets[i]` into `outputs[i]`
     /// (coefficient form). `input` holds the source limbs (coefficient form), `n`
-    /// coefficients each. If `centered` is set, `x` is first shifted by `+h` and the result by
-    /// `-h` (`h = floor(D/2)`, `D` the product of the source primes): the centered conversion
-    /// used by rounded division.
-    pub fn extend(&self, input: &[u64], n: usize, targets: &[usize], outputs: &mut [&mut [u64]], centered: bool) {
+    /// coefficients each; see [`Conversion`] for the two modes.
+    pub fn extend(&self, input: &[u64], n: usize, targets: &[usize], outputs: &mut [&mut [u64]], mode: Conversion) {
+        let centered = mode == Conversion::CenteredExact;
         let k = self.source.len();
         debug_assert_eq!(input.len(), k * n);
         debug_assert_eq!(outputs.len(), targets.len());
@@ -99,11 +120,25 @@ impl BasisExtender {
                 *o = m.mul_shoup(m.add(x, h), w, ws);
             }
         });
+        // v = floor(Σ_j y_j / q_j): the multiple of D that the fast conversion adds.
+        let v: Vec<u64> = if centered {
+            (0..n)
+                .map(|c| {
+                    let s: f64 = (0..k).map(|j| y[j * n + c] as f64 * self.inv_source_f64[j]).sum();
+                    s.floor() as u64
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let work = |(t_pos, out): (usize, &mut &mut [u64])| {
             let t = targets[t_pos];
             let (m, row) = &self.targets[t];
-            let terms: Vec<(&[u64], Weight<'_>)> =
+            let mut terms: Vec<(&[u64], Weight<'_>)> =
                 (0..k).map(|j| (&y[j * n..(j + 1) * n], Weight::Scalar(row[j]))).collect();
+            if centered {
+                terms.push((&v, Weight::Scalar(self.neg_d_target[t])));
+            }
             lazy_dot(m, &terms, None, out);
             if centered {
                 let h = self.half_target[t];
@@ -218,7 +253,7 @@ pub(crate) fn div_round_eval(
     for_each_limb(&mut low, n, |i, l| ring.intt_limb(in_basis, drop.start + i, l));
     let mut out = ring.zero(out_basis, Form::Eval);
     let mut outs: Vec<&mut [u64]> = out.data.chunks_mut(n).collect();
-    ext.extend(&low, n, target_ids, &mut outs, true);
+    ext.extend(&low, n, target_ids, &mut outs, Conversion::CenteredExact);
     for_each_limb(&mut out.data, n, |i, o| {
         ring.ntt_limb(out_basis, i, o);
         let src = if i < drop.start { i } else { i + drop.len() };
@@ -264,16 +299,18 @@ mod tests {
             for j in 0..3 { input[j * n] = residues[j]; }
             let mut out = vec![0u64; 2 * n];
             let mut outs: Vec<&mut [u64]> = out.chunks_mut(n).collect();
-            ext.extend(&input, n, &[0, 1], &mut outs, centered);
+            let mode = if centered { Conversion::CenteredExact } else { Conversion::Fast };
+            ext.extend(&input, n, &[0, 1], &mut outs, mode);
             let x = BigInt::from(crt(&residues, &src));
             let q: BigInt = src.iter().map(|m| BigInt::from(m.value())).product();
             let h: BigInt = (&q - 1) / 2;
             for t in 0..2 {
                 let tm = BigInt::from(dst[t].value());
                 let got = BigInt::from(out[t * n]);
-                // got ≡ x' + u Q (mod t) with 0 <= u < 3 + 1 and x' = x or ([x + h]_Q - h)
+                // fast: got ≡ x + u Q (mod t) with 0 <= u < 3; exact: got ≡ [x + h]_Q - h
                 let base = if centered { ((&x + &h) % &q) - &h } else { x.clone() };
-                let ok = (0..4).any(|u| ((&base + BigInt::from(u) * &q - &got) % &tm) == BigInt::from(0));
+                let us = if centered { 0..1 } else { 0..3 };
+                let ok = us.into_iter().any(|u| ((&base + BigInt::from(u) * &q - &got) % &tm) == BigInt::from(0));
                 prop_assert!(ok);
             }
         }

@@ -53,7 +53,7 @@ pub struct RnsPoly {
     pub(crate) basis: Basis,
     #[zeroize(skip)]
     pub(crate) form: Form,
-    pub data: Vec<u64>,
+    pub(crate) data: Vec<u64>,
 }
 
 impl std::fmt::Debug for RnsPoly {
@@ -103,6 +103,10 @@ impl RnsPoly {
     /// All residues, limb after limb.
     pub fn data(&self) -> &[u64] {
         &self.data
+    }
+    /// Mutable residues, limb after limb (callers keep every value below its modulus).
+    pub fn data_mut(&mut self) -> &mut [u64] {
+        &mut self.data
     }
 
     /// Keeps only the first `q` ciphertext limbs and drops the special limbs (no rounding:

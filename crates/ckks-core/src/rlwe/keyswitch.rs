@@ -22,7 +22,7 @@
 //! Galois automorphism commutes with the digit decomposition up to a multiple of `Q_j`).
 
 use super::keys::SwitchingKey;
-use crate::ring::basis::{div_round_eval, lazy_dot, BasisExtender, Weight};
+use crate::ring::basis::{div_round_eval, lazy_dot, BasisExtender, Conversion, Weight};
 use crate::ring::{for_each_limb, Basis, Form, Ring, RnsPoly};
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -131,7 +131,7 @@ impl KeySwitcher {
                     .filter(|(i, _)| !(start..end).contains(i))
                     .map(|(_, l)| l)
                     .collect();
-                ext.extend(&coeff.data[start * n..end * n], n, &target_ids, &mut outs, false);
+                ext.extend(&coeff.data[start * n..end * n], n, &target_ids, &mut outs, Conversion::Fast);
                 let ntt_one = |(l, &pos): (&mut &mut [u64], &usize)| ring.ntt_limb(ext_basis, pos, l);
                 if n >= 1 << 12 {
                     outs.par_iter_mut().zip(positions.par_iter()).for_each(ntt_one);
