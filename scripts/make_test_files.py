@@ -10,6 +10,8 @@ Writes into crates/med-data/tests/data/formats/:
   mono2_rescale.dcm              pydicom, MONOCHROME2, 16 bits allocated, 12 stored,
                                  rescale slope 2 / intercept -1024, window 0/400
   mono1_8bit.dcm                 pydicom, MONOCHROME1, 8 bits, no window
+  mono1_rescale_window.dcm       pydicom, MONOCHROME1, 10 of 16 bits, rescale 0.5 / 10,
+                                 window 150/200
   mono2_signed.dcm               pydicom, MONOCHROME2, signed 16 bit, no rescale
   chestmnist_tiny.npz            numpy savez_compressed in the MedMNIST layout
                                  (train/val/test _images uint8 (N,28,28), _labels (N,14))
@@ -107,6 +109,14 @@ def main():
     mm = (mod - mod.min()) / (mod.max() - mod.min())
     exp["mono1_8bit.dcm"] = {"width": W, "height": H, "modality": mod.ravel().tolist(),
                              "values": (1.0 - mm).ravel().tolist()}
+    # MONOCHROME1, 10 of 16 bits, rescale 0.5 / 10, window 150/200: window, then invert.
+    raw10 = (x * 40 + y * 3).astype(np.uint16)  # 0..965 < 1024
+    mod = dicom(os.path.join(OUT, "mono1_rescale_window.dcm"), raw10, "MONOCHROME1", 16, 10, False, 0.5, 10, (150, 200))
+    c, w = 150.0, 200.0
+    lin = np.where(mod <= c - 0.5 - (w - 1) / 2, 0.0,
+                   np.where(mod > c - 0.5 + (w - 1) / 2, 1.0, (mod - (c - 0.5)) / (w - 1) + 0.5))
+    exp["mono1_rescale_window.dcm"] = {"width": W, "height": H, "modality": mod.ravel().tolist(),
+                                       "values": (1.0 - lin).ravel().tolist(), "window": [c, w]}
     raws = (x * 100 - y * 150 - 500).astype(np.int16)
     mod = dicom(os.path.join(OUT, "mono2_signed.dcm"), raws, "MONOCHROME2", 16, 16, True)
     mm = (mod - mod.min()) / (mod.max() - mod.min())

@@ -812,7 +812,10 @@ fn read_npy(zip: &mut zip::ZipArchive<std::fs::File>, path: &Path, name: &str) -
         .map_err(|e| npz_err(format!("array {name:?}: {e}")))?,
         _ => return Err(type_err()),
     };
-    let n: u64 = shape.iter().product();
+    let n = shape
+        .iter()
+        .try_fold(1u64, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| npz_err(format!("array {name:?}: shape {shape:?} overflows")))?;
     if data.len() as u64 != n {
         return Err(npz_err(format!(
             "array {name:?}: shape {shape:?} but {} values",
@@ -963,7 +966,7 @@ impl MedMnist {
                 Error::InvalidArgument(format!("index {i} past {} samples", self.len()))
             })?
             .clone();
-        let px = (h * w) as usize;
+        let px = h as usize * w as usize;
         let data = self.images[i * px..(i + 1) * px]
             .iter()
             .map(|&v| v as f32 / 255.0)

@@ -437,3 +437,38 @@ pub fn captioned_grid(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapping_and_layout() {
+        assert_eq!(wrap("a bb ccc dddd", 6), ["a bb", "ccc", "dddd"]);
+        assert!(wrap("", 5).is_empty());
+        assert_eq!(text_width("ABC", 2), 36);
+        let tile = GrayImage::filled(40, 30, 0.5).unwrap();
+        let tiles = vec![(tile.clone(), "ONE".to_string()); 3];
+        let g = captioned_grid(&tiles, 2, 1, &["TITLE"]).unwrap();
+        // Two columns of 44 px plus padding; title + two rows of tiles with captions.
+        assert_eq!(g.width(), 2 * 44 + 4);
+        assert!(g.height() > 2 * 30 + 9);
+        // The title is drawn in white somewhere in the top band.
+        assert!(g.data()[..(g.width() * 12) as usize].contains(&1.0));
+        assert!(captioned_grid(&[], 2, 1, &[]).is_err());
+        let other = GrayImage::filled(10, 10, 0.0).unwrap();
+        assert!(
+            captioned_grid(&[(tile, String::new()), (other, String::new())], 2, 1, &[]).is_err()
+        );
+    }
+
+    #[test]
+    fn every_glyph_is_5x7() {
+        for (c, rows) in GLYPHS {
+            assert!(rows.iter().all(|r| r.len() == 5), "{c}");
+        }
+        // Unknown characters fall back to '?'.
+        assert_eq!(glyph('~'), glyph('?'));
+        assert_eq!(glyph('a'), glyph('A'));
+    }
+}

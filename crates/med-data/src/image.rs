@@ -4,6 +4,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+/// Largest image (in pixels) that [`GrayImage::resize`] and [`Preprocess`] produce.
+pub const MAX_PIXELS: u64 = 1 << 28;
+
 /// A single-channel image of `f32` samples, stored row-major (`data[y * width + x]`).
 ///
 /// Loaders return *display intensities* in `[0, 1]` (0 black, 1 white, after the
@@ -129,6 +132,11 @@ impl GrayImage {
                 "cannot resize to {width}x{height}"
             )));
         }
+        if width as u64 * height as u64 > MAX_PIXELS {
+            return Err(Error::InvalidArgument(format!(
+                "resize to {width}x{height} exceeds the {MAX_PIXELS}-pixel limit"
+            )));
+        }
         if width == self.width && height == self.height {
             return Ok(self.clone());
         }
@@ -243,10 +251,10 @@ impl Preprocess {
     /// `size x size`, map `[0, 1]` to `range`.
     pub fn apply(&self, img: &GrayImage) -> Result<GrayImage> {
         let s = self.size;
-        if s == 0 {
-            return Err(Error::InvalidArgument(
-                "preprocess size must be positive".into(),
-            ));
+        if s == 0 || s > 16384 {
+            return Err(Error::InvalidArgument(format!(
+                "preprocess size must be in 1..=16384, got {s}"
+            )));
         }
         let (w, h) = (img.width(), img.height());
         let short = w.min(h);
@@ -260,19 +268,57 @@ impl Preprocess {
             });
         }
         // Scale so that the shortest side becomes exactly `s`.
+        let long = |side: u32| (side as u64 * s as u64 + short as u64 / 2) / short as u64;
         let (nw, nh) = if w <= h {
-            (
-                s,
-                ((h as u64 * s as u64 + short as u64 / 2) / short as u64).max(s as u64) as u32,
-            )
+            (s as u64, long(h).max(s as u64))
         } else {
-            (
-                ((w as u64 * s as u64 + short as u64 / 2) / short as u64).max(s as u64) as u32,
-                s,
-            )
+            (long(w).max(s as u64), s as u64)
         };
+        if nw * nh > MAX_PIXELS {
+            return Err(Error::InvalidArgument(format!(
+                "a {w}x{h} image resized to a shortest side of {s} exceeds the {MAX_PIXELS}-pixel limit"
+            )));
+        }
+        let (nw, nh) = (nw as u32, nh as u32);
         let resized = img.resize(nw, nh)?;
         let cropped = resized.center_crop(s, s)?;
         cropped.rescale_range((0.0, 1.0), self.range)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accessors_and_conversions() {
+        let img = GrayImage::from_fn(3, 2, |x, y| (x + 10 * y) as f32).unwrap();
+        assert_eq!(img.get(2, 1), Some(12.0));
+        assert_eq!(img.get(3, 0), None);
+        assert_eq!(img.min_max(), (0.0, 12.0));
+        let unit = img.rescale_range((0.0, 12.0), (0.0, 1.0)).unwrap();
+        assert_eq!(unit.get(2, 1), Some(1.0));
+        assert!(img.rescale_range((1.0, 1.0), (0.0, 1.0)).is_err());
+        let q = GrayImage::new(3, 1, vec![-0.5, 0.5, 2.0]).unwrap();
+        assert_eq!(q.to_u8(), [0, 128, 255]);
+        assert_eq!(q.to_u16(), [0, 32768, 65535]);
+    }
+
+    #[test]
+    fn preprocess_rejects_absurd_sizes() {
+        let img = GrayImage::filled(4, 4, 0.5).unwrap();
+        assert!(Preprocess::square(0).apply(&img).is_err());
+        assert!(Preprocess::square(20_000)
+            .with_upscale()
+            .apply(&img)
+            .is_err());
+        let thin = GrayImage::filled(1, 4000, 0.5).unwrap();
+        // 1x4000 upscaled to a shortest side of 16384 would be 16384 x 65.5M pixels.
+        assert!(Preprocess::square(16384)
+            .with_upscale()
+            .apply(&thin)
+            .is_err());
+        let ok = Preprocess::square(8).with_upscale().apply(&img).unwrap();
+        assert!(ok.data().iter().all(|&v| v.abs() < 1e-6), "0.5 maps to 0");
     }
 }

@@ -477,3 +477,44 @@ pub fn save_png(img: &GrayImage, path: impl AsRef<Path>, depth: PngDepth) -> Res
 pub fn save_png_signed(img: &GrayImage, path: impl AsRef<Path>) -> Result<()> {
     save_png(&img.map(|v| (v + 1.0) * 0.5), path, PngDepth::Eight)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stored_bits_are_masked_and_sign_extended() {
+        // 12 bits stored in 16: high bits (overlays) are dropped.
+        assert_eq!(mask_stored(0xF123 as f64, 12, false), 0x123 as f64);
+        // Signed 12-bit: 0x800 is -2048, 0xFFF is -1.
+        assert_eq!(mask_stored(0x0800 as f64, 12, true), -2048.0);
+        assert_eq!(mask_stored(0x0FFF as f64, 12, true), -1.0);
+        // A sign-extended 16-bit read of a 12-bit negative stays the same.
+        assert_eq!(mask_stored(-5.0, 12, true), -5.0);
+        assert_eq!(mask_stored(200.0, 8, false), 200.0);
+    }
+
+    #[test]
+    fn format_detection_prefers_content() {
+        let png = b"\x89PNG\r\n\x1a\n....";
+        assert_eq!(
+            ImageFormat::detect(Path::new("x.dcm"), png),
+            Some(ImageFormat::Png)
+        );
+        assert_eq!(
+            ImageFormat::detect(Path::new("x"), &[0xFF, 0xD8, 0xFF, 0xE0]),
+            Some(ImageFormat::Jpeg)
+        );
+        let mut dcm = vec![0u8; 132];
+        dcm[128..].copy_from_slice(b"DICM");
+        assert_eq!(
+            ImageFormat::detect(Path::new("x.png"), &dcm),
+            Some(ImageFormat::Dicom)
+        );
+        assert_eq!(
+            ImageFormat::detect(Path::new("IMG.JPEG"), b""),
+            Some(ImageFormat::Jpeg)
+        );
+        assert_eq!(ImageFormat::detect(Path::new("notes.txt"), b"hello"), None);
+    }
+}

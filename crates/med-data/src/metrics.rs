@@ -439,3 +439,26 @@ pub fn subset_accuracy<T: AsRef<[f32]>, U: AsRef<[f32]>>(
         .count();
     Ok(hits as f64 / labels.len() as f64)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gaussian_window_is_normalised_and_symmetric() {
+        let k = gaussian_kernel();
+        assert!((k.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        for i in 0..SSIM_WINDOW {
+            assert_eq!(k[i], k[SSIM_WINDOW - 1 - i]);
+        }
+        assert!(k[5] > k[4] && k[4] > k[0]);
+    }
+
+    #[test]
+    fn valid_filter_keeps_constants() {
+        let k = gaussian_kernel();
+        let out = filter_valid(&[2.5; 13 * 12], 13, 12, &k);
+        assert_eq!(out.len(), 3 * 2);
+        assert!(out.iter().all(|v| (v - 2.5).abs() < 1e-12));
+    }
+}

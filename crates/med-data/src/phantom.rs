@@ -1148,3 +1148,44 @@ fn hernia<R: Rng>(c: &mut Canvas, a: &Anatomy, r: &mut R) -> RenderedFinding {
     );
     with_region(13, region, None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tone_curve_is_monotone_and_fixes_the_ends() {
+        assert_eq!(tone(0.0), 0.0);
+        assert!((tone(1.0) - 1.0).abs() < 1e-6);
+        let mut prev = -1.0;
+        for i in 0..=100 {
+            let t = tone(i as f32 / 100.0);
+            assert!(t > prev);
+            prev = t;
+        }
+    }
+
+    #[test]
+    fn boxes_grow_and_clip() {
+        let b = PixelBox {
+            x0: 1,
+            y0: 5,
+            x1: 10,
+            y1: 250,
+        };
+        let g = b.grow(3, 252);
+        assert_eq!((g.x0, g.y0, g.x1, g.y1), (0, 2, 13, 252));
+        assert!(g.contains(0, 2) && !g.contains(13, 2));
+    }
+
+    #[test]
+    fn streams_are_independent_per_image() {
+        let g = PhantomGenerator::new(5);
+        let a: u64 = g.rng(0, STREAM_NOISE).gen();
+        let b: u64 = g.rng(1, STREAM_NOISE).gen();
+        let c: u64 = g.rng(0, STREAM_ANATOMY).gen();
+        assert!(a != b && a != c);
+        let a2: u64 = g.rng(0, STREAM_NOISE).gen();
+        assert_eq!(a, a2);
+    }
+}

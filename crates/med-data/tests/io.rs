@@ -103,6 +103,20 @@ fn dicom_monochrome1_is_inverted_and_signed_is_sign_extended() {
 }
 
 #[test]
+fn dicom_monochrome1_with_rescale_and_window() {
+    let e = &expected()["mono1_rescale_window.dcm"];
+    let (img, info) = load_dicom(data("formats/mono1_rescale_window.dcm")).unwrap();
+    assert_eq!(info.photometric_interpretation, "MONOCHROME1");
+    assert_eq!((info.bits_allocated, info.bits_stored), (16, 10));
+    assert_eq!((info.rescale_slope, info.rescale_intercept), (0.5, 10.0));
+    assert_eq!(info.window, Some((150.0, 200.0)));
+    assert_close(img.data(), &floats(&e["values"]), 1e-6, "mono1 windowed");
+    // Low modality values are white in MONOCHROME1, and the window clips both ends.
+    assert_eq!(img.get(0, 0), Some(1.0));
+    assert_eq!(img.get(23, 15), Some(0.0));
+}
+
+#[test]
 fn real_pydicom_files_load_like_pydicom() {
     let e = expected();
     for name in ["CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm"] {
