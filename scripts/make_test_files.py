@@ -7,6 +7,9 @@ Writes into crates/med-data/tests/data/formats/:
   rgb8.png                       Pillow, RGB (med-data converts with BT.601 luma)
   gray8.jpg                      Pillow JPEG, quality 95
   truncated.png                  gray8.png cut in half (a decoder must fail)
+  preprocess_input.png           400x300 pattern; expected.json holds its Latent-HE
+                                 preprocessing by Pillow (bilinear resize to 341x256,
+                                 center crop, [-1, 1]), every 8th pixel
   mono2_rescale.dcm              pydicom, MONOCHROME2, 16 bits allocated, 12 stored,
                                  rescale slope 2 / intercept -1024, window 0/400
   mono1_8bit.dcm                 pydicom, MONOCHROME1, 8 bits, no window
@@ -94,6 +97,21 @@ def main():
                         "source": (smooth / 255.0).ravel().tolist()}
     data = open(os.path.join(OUT, "gray8.png"), "rb").read()
     open(os.path.join(OUT, "truncated.png"), "wb").write(data[: len(data) // 2])
+
+    # Latent-HE preprocessing reference: torchvision-style Resize(256) (Pillow bilinear,
+    # long side truncated) + CenterCrop(256) + Normalize(0.5, 0.5), on a 400x300 8-bit image.
+    py, px_ = np.mgrid[0:300, 0:400]
+    pattern = (127.5 + 60 * np.sin(px_ / 9.0) + 60 * np.cos(py / 13.0) * np.sin(px_ / 31.0)).astype(np.uint8)
+    Image.fromarray(pattern, mode="L").save(os.path.join(OUT, "preprocess_input.png"))
+    fimg = Image.fromarray(pattern.astype(np.float32) / 255.0, mode="F")
+    nw = int(256 * 400 / 300)
+    res = np.array(fimg.resize((nw, 256), Image.BILINEAR))
+    left = int(round((nw - 256) / 2.0))
+    crop = res[:, left:left + 256]
+    model = (crop - 0.5) / 0.5
+    exp["preprocess_input.png"] = {"resized_width": nw, "crop_left": left,
+                                   "every_8th": model[::8, ::8].ravel().tolist(),
+                                   "mean": float(model.mean())}
 
     # DICOM, MONOCHROME2, 12 of 16 bits, rescale, window.
     raw = (x * 170 + y * 1).astype(np.uint16)  # 0..3925 < 4096

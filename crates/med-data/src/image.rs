@@ -268,7 +268,8 @@ impl Preprocess {
             });
         }
         // Scale so that the shortest side becomes exactly `s`.
-        let long = |side: u32| (side as u64 * s as u64 + short as u64 / 2) / short as u64;
+        // As torchvision's Resize(size): the long side is truncated, not rounded.
+        let long = |side: u32| side as u64 * s as u64 / short as u64;
         let (nw, nh) = if w <= h {
             (s as u64, long(h).max(s as u64))
         } else {
