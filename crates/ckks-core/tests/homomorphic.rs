@@ -228,7 +228,6 @@ fn ciphertexts_of_another_parameter_set_are_rejected() {
 #[test]
 fn decoding_handles_large_values_at_high_levels() {
     // Values far above q_0 / scale must be reconstructed through the full CRT.
-    let f = fixture();
     let x: Vec<Complex64> = (0..SLOTS).map(|i| Complex64::new(1e6 * (i as f64 - 512.0), -3e5)).collect();
     let got = dec(&enc(&x));
     let rel: Vec<f64> = x.iter().zip(&got).map(|(a, b)| (a - b).norm() / 1e6).collect();
@@ -242,7 +241,8 @@ fn noise_flooding_costs_the_documented_precision() {
     let ct = enc(&x);
     let mut d = Decryptor::new(&f.ctx, &f.sk);
     let plain = PrecisionStats::compare(&x, &d.decrypt_values(&ct).unwrap());
-    let flooded = PrecisionStats::compare(&x, &d.decrypt_values_flooded(&ct, 17.0).unwrap());
+    let flooded = PrecisionStats::compare(&x, &d.decrypt_values_flooded(&ct, 20.0).unwrap());
+    println!("plain decryption: {plain}\nflooded with 2^20: {flooded}");
     // log2 Δ - flood_bits - log2(N)/2 = 40 - 20 - 5.5 = 14.5 bits, give or take a few.
     assert!(flooded.complex.mean < plain.complex.mean - 5.0, "{plain} {flooded}");
     assert!(flooded.complex.mean > 11.0 && flooded.complex.mean < 19.0, "{flooded}");
