@@ -162,12 +162,12 @@ impl Anatomy {
         let x = (d - lc) / lw;
         let y = (v - vc) / lh;
         // Rounder at the apex, squarer at the base (costophrenic angles).
-        let p = if y < 0.0 { 2.0 } else { 4.0 };
-        let f = x.abs().powf(p) + y.abs().powf(p);
-        let edge = 2.0 * px / lw.min(lh);
+        let (x2, y2) = (x * x, y * y);
+        let f = if y < 0.0 { x2 + y2 } else { x2 * x2 + y2 * y2 };
+        let edge = 3.0 * px / lw.min(lh);
         let m = smoothstep(1.0 + edge, 1.0 - edge, f);
         let dome = self.dome_at(side, u);
-        m * smoothstep(dome + px, dome - px, v)
+        m * smoothstep(dome + 1.5 * px, dome - 1.5 * px, v)
     }
 
     fn dome_at(&self, side: usize, u: f32) -> f32 {
@@ -536,11 +536,11 @@ fn with_region(k: usize, region: PixelBox, side: Option<usize>) -> RenderedFindi
 
 fn base_anatomy<R: Rng>(r: &mut R) -> Anatomy {
     let cx = 0.5 + r.gen_range(-0.012..0.012);
-    let tw = r.gen_range(0.36..0.40);
-    let apex = r.gen_range(0.10..0.14);
-    let d_right = r.gen_range(0.70..0.75); // patient right (image left) is higher
+    let tw = r.gen_range(0.38..0.42);
+    let apex = r.gen_range(0.07..0.10);
+    let d_right = r.gen_range(0.75..0.79); // patient right (image left) is higher
     let d_left = d_right + r.gen_range(0.01..0.03);
-    let heart_hw = tw * r.gen_range(0.40..0.47);
+    let heart_hw = tw * r.gen_range(0.42..0.48);
     let heart_hh = r.gen_range(0.11..0.13);
     let dome = r.gen_range(0.05..0.07);
     let heart_cy = (d_right + d_left) / 2.0 - dome - 0.45 * heart_hh;
@@ -553,7 +553,7 @@ fn base_anatomy<R: Rng>(r: &mut R) -> Anatomy {
         lift: [0.0; 2],
         heart: [cx + heart_hw * 0.42, heart_cy, heart_hw, heart_hh],
         mediastinum: r.gen_range(0.05..0.06),
-        rib_spacing: r.gen_range(0.055..0.062),
+        rib_spacing: r.gen_range(0.064..0.072),
     }
 }
 
@@ -568,16 +568,19 @@ fn draw_anatomy<R: Rng>(
     let px = c.px();
     let tw = a.thorax_half_width;
     let cx = a.cx;
-    // Vessel rays from each hilum: (side, angle, length, width, strength).
-    let mut rays = Vec::new();
-    for side in 0..2 {
-        for _ in 0..26 {
-            rays.push((
+    // Vessel rays from around each hilum: (side, angle, length, width, strength, origin jitter).
+    let mut rays: [Vec<_>; 2] = [Vec::new(), Vec::new()];
+    for (side, list) in rays.iter_mut().enumerate() {
+        for _ in 0..40 {
+            // Unit direction fanning laterally.
+            let ang = r.gen_range(-1.35f32..1.35);
+            list.push((
                 side,
-                r.gen_range(-1.35f32..1.35),
-                r.gen_range(0.14f32..0.30),
-                r.gen_range(0.003f32..0.0065),
-                r.gen_range(0.05f32..0.09),
+                (ang.cos() * side_sign(side), ang.sin()),
+                r.gen_range(0.12f32..0.32),
+                r.gen_range(0.0025f32..0.005),
+                r.gen_range(0.04f32..0.08),
+                (r.gen_range(-0.03f32..0.03), r.gen_range(-0.05f32..0.05)),
             ));
         }
     }
@@ -591,6 +594,21 @@ fn draw_anatomy<R: Rng>(
         let (ix, iy) = ((gx as usize).min(G - 1), (gy as usize).min(G - 1));
         let (fx, fy) = (gx - ix as f32, gy - iy as f32);
         let at = |x: usize, y: usize| lattice[y * (G + 1) + x];
+        let top = at(ix, iy) * (1.0 - fx) + at(ix + 1, iy) * fx;
+        let bot = at(ix, iy + 1) * (1.0 - fx) + at(ix + 1, iy + 1) * fx;
+        top * (1.0 - fy) + bot * fy
+    };
+    // Mid-frequency texture (interstitium) on a 40x40 lattice.
+    const G2: usize = 40;
+    let lattice2: Vec<f32> = (0..(G2 + 1) * (G2 + 1))
+        .map(|_| r.gen_range(-1.0f32..1.0))
+        .collect();
+    let mf = |u: f32, v: f32| {
+        let (gx, gy) = (u * G2 as f32, v * G2 as f32);
+        let (ix, iy) = ((gx as usize).min(G2 - 1), (gy as usize).min(G2 - 1));
+        let (fx, fy) = (gx - ix as f32, gy - iy as f32);
+        let (fx, fy) = (fx * fx * (3.0 - 2.0 * fx), fy * fy * (3.0 - 2.0 * fy));
+        let at = |x: usize, y: usize| lattice2[y * (G2 + 1) + x];
         let top = at(ix, iy) * (1.0 - fx) + at(ix + 1, iy) * fx;
         let bot = at(ix, iy + 1) * (1.0 - fx) + at(ix + 1, iy + 1) * fx;
         top * (1.0 - fy) + bot * fy
@@ -629,7 +647,8 @@ fn draw_anatomy<R: Rng>(
         // Heart: soft-tissue density that hides the lung behind it.
         let h = a.heart;
         let he = ((u - h[0]) / h[2]).powi(2) + ((v - h[1]) / h[3]).powi(2);
-        let edge = 2.0 * px / h[2];
+        // Softer upper border, where the heart merges into the mediastinum.
+        let edge = if v < h[1] { 8.0 } else { 4.0 } * px / h[2];
         let heart = smoothstep(1.0 + edge, 1.0 - edge, he);
         // Lungs: darker (air), with vascular markings.
         let mut lung_total = 0.0;
@@ -639,29 +658,32 @@ fn draw_anatomy<R: Rng>(
                 continue;
             }
             lung_total += m;
-            let (_, _, vc, lh) = a.lung_geom(s);
-            // Thicker lung (darker) in the middle, thinner at the edges.
+            let (lc, lw, vc, lh) = a.lung_geom(s);
+            // Thicker lung (darker) in the middle, thinner towards the walls.
             let y = ((v - vc) / lh).clamp(-1.0, 1.0);
-            let depth = if emphysema { 0.40 } else { 0.30 } * (0.75 + 0.25 * (1.0 - y * y));
+            let x = ((d * side_sign(s) - lc) / lw).clamp(-1.0, 1.0);
+            let profile = (0.7 + 0.3 * (1.0 - y * y)) * (0.75 + 0.25 * (1.0 - x * x));
+            let depth = if emphysema { 0.42 } else { 0.32 } * profile;
             val -= depth * m * (1.0 - 0.85 * heart);
             let hx = cx + side_sign(s) * (a.mediastinum + 0.04);
             let hy = (a.apex + a.diaphragm[s]) / 2.0 + 0.03;
             let mut marks = 0.04 * blob(u, v, hx, hy, 0.03);
-            for &(_, ang, len, w, st) in rays.iter().filter(|ray| ray.0 == s) {
-                // Unit direction fanning laterally from the hilum.
-                let (ux, uy) = (ang.cos() * side_sign(s), ang.sin());
-                let (dx, dy) = (u - hx, v - hy);
+            for &(_, (ux, uy), len, w, st, (jx, jy)) in &rays[s] {
+                let (dx, dy) = (u - hx - side_sign(s) * jx.abs(), v - hy - jy);
                 let proj = dx * ux + dy * uy;
                 if proj <= 0.0 || proj > len {
                     continue;
                 }
                 let perp = (dx * uy - dy * ux).abs();
                 let width = w * (1.0 - 0.6 * proj / len);
+                if perp > 4.0 * width {
+                    continue;
+                }
                 marks += st
                     * (-(perp * perp) / (2.0 * width * width)).exp()
                     * (1.0 - proj / len).powf(0.7);
             }
-            let mut tex = marks.min(0.09) + 0.03 * lf(u, v);
+            let mut tex = marks.min(0.09) + 0.03 * lf(u, v) + 0.018 * mf(u, v);
             if ptx_side == Some(s) {
                 let p = ptx_mask(a, s, u, v, px);
                 tex *= 1.0 - p;
@@ -677,14 +699,14 @@ fn draw_anatomy<R: Rng>(
         if ad < tw + 0.03 && ad > 0.02 {
             let x = ad / tw;
             let mut ribs = 0.0f32;
-            for k in 0..11 {
+            for k in -1..11 {
                 let base = a.apex + 0.02 + k as f32 * a.rib_spacing;
-                let post = base - 0.03 * x + 0.11 * x * x * x;
+                let post = base - 0.02 * x + 0.16 * x * x;
                 let dist = (v - post).abs();
                 let band = smoothstep(0.010 + px, 0.010 - px, dist);
                 let cortex = smoothstep(0.003, 0.0, (dist - 0.009).abs());
                 ribs = ribs.max(0.8 * band + 0.4 * cortex);
-                let ant = base + 0.05 + 0.10 * (1.0 - x) * (1.0 - x) - 0.02;
+                let ant = base + 0.03 + 0.12 * (1.0 - x) * (1.0 - x);
                 if x > 0.35 {
                     ribs = ribs.max(0.35 * smoothstep(0.008 + px, 0.008 - px, (v - ant).abs()));
                 }
@@ -692,7 +714,7 @@ fn draw_anatomy<R: Rng>(
             val += (0.05 + 0.05 * lung_total.min(1.0)) * ribs * smoothstep(tw + 0.03, tw, ad);
             let clav = a.apex + 0.025 - 0.09 * x + 0.11 * x * x;
             val += 0.10
-                * smoothstep(0.011 + px, 0.011 - px, (v - clav).abs())
+                * smoothstep(0.014 + px, 0.014 - px, (v - clav).abs())
                 * smoothstep(1.1, 0.95, x);
         }
         val
