@@ -652,7 +652,7 @@ fn draw_anatomy<R: Rng>(
         let heart = smoothstep(1.0 + edge, 1.0 - edge, he);
         // Lungs: darker (air), with vascular markings.
         let mut lung_total = 0.0;
-        for s in 0..2 {
+        for (s, side_rays) in rays.iter().enumerate() {
             let m = a.lung_mask(s, u, v, px);
             if m <= 0.0 {
                 continue;
@@ -668,7 +668,7 @@ fn draw_anatomy<R: Rng>(
             let hx = cx + side_sign(s) * (a.mediastinum + 0.04);
             let hy = (a.apex + a.diaphragm[s]) / 2.0 + 0.03;
             let mut marks = 0.04 * blob(u, v, hx, hy, 0.03);
-            for &(_, (ux, uy), len, w, st, (jx, jy)) in &rays[s] {
+            for &(_, (ux, uy), len, w, st, (jx, jy)) in side_rays {
                 let (dx, dy) = (u - hx - side_sign(s) * jx.abs(), v - hy - jy);
                 let proj = dx * ux + dy * uy;
                 if proj <= 0.0 || proj > len {
