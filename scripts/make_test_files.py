@@ -20,7 +20,9 @@ Writes into crates/med-data/tests/data/formats/:
                                  (train/val/test _images uint8 (N,28,28), _labels (N,14))
   pneumoniamnist_tiny.npz        same with (N,1) binary labels
   expected.json                  what pydicom/numpy/Pillow say the files contain
-Copies real DICOM test files shipped with pydicom (MIT; see pydicom's
+Copies real DICOM test files shipped with pydicom (CT/MR in explicit and implicit VR
+little endian, explicit big endian, RLE, an RGB JPEG baseline file, a truncated file, a
+12-bit JPEG extended file, a JPEG 2000 file and an RT plan without pixel data) (MIT; see pydicom's
 data/test_files/README.txt) into crates/med-data/tests/data/pydicom/ with the modality
 values pydicom decodes (pydicom.pixels.apply_modality_lut) summarised in expected.json.
 
@@ -158,7 +160,9 @@ def main():
 
     # Real pydicom test files.
     src = os.path.join(os.path.dirname(pydicom.__file__), "data", "test_files")
-    for name in ("CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "JPEG2000.dcm", "rtplan.dcm"):
+    for name in ("CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm", "MR_small_bigendian.dcm",
+                 "MR_small_implicit.dcm", "MR_truncated.dcm", "SC_rgb_jpeg_dcmtk.dcm",
+                 "JPGExtended.dcm", "JPEG2000.dcm", "rtplan.dcm"):
         shutil.copy(os.path.join(src, name), os.path.join(PYD, name))
     for name in ("CT_small.dcm", "MR_small.dcm", "MR_small_RLE.dcm"):
         ds = pydicom.dcmread(os.path.join(PYD, name))
@@ -173,6 +177,14 @@ def main():
             "modality_first_row": mod[0].tolist(),
             "window": [float(ds.WindowCenter), float(ds.WindowWidth)] if "WindowCenter" in ds else None,
         }
+    ds = pydicom.dcmread(os.path.join(PYD, "SC_rgb_jpeg_dcmtk.dcm"))
+    rgb = ds.pixel_array.astype(float)  # pydicom decodes JPEG (via Pillow) and converts to RGB
+    luma = 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+    exp["pydicom/SC_rgb_jpeg_dcmtk.dcm"] = {
+        "width": int(ds.Columns), "height": int(ds.Rows),
+        "transfer_syntax": str(ds.file_meta.TransferSyntaxUID),
+        "values": ((luma - luma.min()) / (luma.max() - luma.min())).ravel().tolist(),
+    }
     with open(os.path.join(OUT, "expected.json"), "w") as f:
         json.dump(exp, f)
     print("wrote", OUT, "and", PYD)

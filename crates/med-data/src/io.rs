@@ -217,6 +217,10 @@ pub fn load_dicom_with(path: impl AsRef<Path>, voi: VoiPolicy) -> Result<(GrayIm
         .transfer_syntax()
         .trim_end_matches(['\0', ' '])
         .to_string();
+    let ts_name = TransferSyntaxRegistry
+        .get(&uid)
+        .map(|ts| ts.name().to_string())
+        .unwrap_or_else(|| "unknown".into());
     match TransferSyntaxRegistry.get(&uid) {
         None => {
             return Err(Error::UnsupportedTransferSyntax {
@@ -255,7 +259,7 @@ pub fn load_dicom_with(path: impl AsRef<Path>, voi: VoiPolicy) -> Result<(GrayIm
     }
     let decoded = obj
         .decode_pixel_data_frame(0)
-        .map_err(|e| dicom_err(format!("cannot decode pixel data: {e}")))?;
+        .map_err(|e| dicom_err(format!("cannot decode {ts_name} pixel data: {e}")))?;
     let layout_err = |detail: String| Error::UnsupportedPixelLayout {
         path: path.to_path_buf(),
         detail,
