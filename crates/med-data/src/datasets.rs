@@ -749,6 +749,23 @@ pub fn folder_csv(
     })
 }
 
+/// The folder of the 16 real chest X-rays shipped with this source tree
+/// (`data/samples/` at the workspace root; see `data/README.md`). The path is fixed at
+/// compile time, so it is valid in the checkout the crate was built from.
+pub fn embedded_samples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/samples")
+}
+
+/// Read the real pediatric chest X-ray samples (Kermany et al. 2018, CC BY 4.0) from
+/// `dir` (for example [`embedded_samples_dir`]): classes `normal` and `pneumonia`,
+/// one-hot labels, 256x256 8-bit PNGs listed in `dir/labels.csv`.
+pub fn real_samples(dir: impl AsRef<Path>) -> Result<RecordDataset> {
+    let dir = dir.as_ref();
+    let mut ds = folder_csv(dir.join("labels.csv"), dir, None)?;
+    ds.name = "pediatric chest X-ray samples (Kermany et al. 2018, CC BY 4.0)".into();
+    Ok(ds)
+}
+
 /// A MedMNIST split held in memory (`.npz` arrays).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MedMnist {

@@ -383,6 +383,10 @@ fn embedded_real_samples_read_as_a_folder_csv() {
         );
         assert_eq!(s.labels[1] == 1.0, s.id.contains("bacteria"));
     }
+    // The same through the convenience reader.
+    let real = datasets::real_samples(datasets::embedded_samples_dir()).unwrap();
+    assert_eq!(real.len(), 16);
+    assert!(real.name.contains("Kermany"));
     // Explicit 0/1 columns.
     let ds = datasets::folder_csv(&csv, repo("data/samples"), Some(&["pneumonia"])).unwrap();
     assert_eq!(ds.positives(), [8]);
