@@ -392,8 +392,12 @@ impl PhantomGenerator {
     }
 
     /// Phantom `index` (same anatomy and noise as [`generate`](Self::generate)) with the given labels.
+    ///
+    /// A configuration built without [`with_config`](Self::with_config) (public fields,
+    /// deserialisation) is made safe here: the size is clamped to `32..=4096` and a
+    /// negative or non-finite noise level counts as 0.
     pub fn generate_with_labels(&self, index: u64, labels: [bool; 14]) -> Phantom {
-        let n = self.config.size;
+        let n = self.config.size.clamp(32, 4096);
         let mut arng = self.rng(index, STREAM_ANATOMY);
         let mut anatomy = base_anatomy(&mut arng);
         let mut findings = Vec::new();
@@ -459,13 +463,7 @@ impl PhantomGenerator {
             }
             let mut rng = frng(k);
             let f = match k {
-                0 => atelectasis(
-                    &mut c,
-                    &anatomy,
-                    &base,
-                    atelectasis_side.unwrap_or(0),
-                    &mut rng,
-                ),
+                0 => atelectasis(&mut c, &anatomy, atelectasis_side.unwrap_or(0), &mut rng),
                 2 => effusion(&mut c, &anatomy, &mut rng),
                 3 => infiltration(&mut c, &anatomy, &mut rng),
                 4 => mass(&mut c, &anatomy, &mut rng),
@@ -484,7 +482,11 @@ impl PhantomGenerator {
 
         // Acquisition noise: same stream whatever the labels.
         let mut nrng = self.rng(index, STREAM_NOISE);
-        let sigma = self.config.noise;
+        let sigma = if self.config.noise.is_finite() {
+            self.config.noise.max(0.0)
+        } else {
+            0.0
+        };
         for v in c.data.iter_mut() {
             let g = gauss(&mut nrng);
             *v = (tone(*v) + sigma * g).clamp(0.0, 1.0);
@@ -777,13 +779,7 @@ fn blob(u: f32, v: f32, cu: f32, cv: f32, sigma: f32) -> f32 {
     (-((u - cu).powi(2) + (v - cv).powi(2)) / (2.0 * sigma * sigma)).exp()
 }
 
-fn atelectasis<R: Rng>(
-    c: &mut Canvas,
-    a: &Anatomy,
-    base: &Anatomy,
-    s: usize,
-    r: &mut R,
-) -> RenderedFinding {
+fn atelectasis<R: Rng>(c: &mut Canvas, a: &Anatomy, s: usize, r: &mut R) -> RenderedFinding {
     let b = a.lung_box(s);
     let px = c.px();
     let v0 = b[1] + (b[3] - b[1]) * r.gen_range(0.62..0.74);
@@ -798,7 +794,6 @@ fn atelectasis<R: Rng>(
     });
     // The elevated hemidiaphragm moved the lung base and the top of the abdomen
     // across that half of the body.
-    let _ = base;
     let (h0, h1) = if s == 0 { (0.0, a.cx) } else { (a.cx, 1.0) };
     let bx = [h0, v0 - 0.08, h1, a.diaphragm[s] + 0.02];
     rendered(0, c, bx, Some(s))

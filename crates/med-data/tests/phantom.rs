@@ -228,6 +228,13 @@ fn other_sizes_and_bad_configs() {
         }
     )
     .is_err());
+    // Invalid settings set through the public fields are clamped, not a panic.
+    let mut raw = PhantomGenerator::new(4);
+    raw.config.size = 0;
+    raw.config.noise = f32::INFINITY;
+    let p = raw.generate(0);
+    assert_eq!(p.image.width(), 32);
+    assert!(p.image.data().iter().all(|v| v.is_finite()));
     let samples: Vec<_> = PhantomGenerator::with_config(4, cfg)
         .unwrap()
         .samples(10, 3)
