@@ -6,7 +6,9 @@
 //! cargo bench -p ckks-core --bench ckks -- 'N=2\^16'     # one ring size
 //! ```
 
-use ckks_core::ckks::{Context, Encryptor, EvaluationKeys, Evaluator, Parameters, ParametersBuilder, Preset};
+use ckks_core::ckks::{
+    Context, Encryptor, EvaluationKeys, Evaluator, Parameters, ParametersBuilder, Preset,
+};
 use ckks_core::ring::{Basis, Form};
 use ckks_core::Complex64;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
@@ -49,7 +51,9 @@ fn bench_ring(c: &mut Criterion, log_n: u32) {
     let keys = EvaluationKeys::generate(&ctx, &mut kg, &sk, true, &HOISTED_STEPS, false);
     let eval = Evaluator::new(&ctx, keys);
     let slots = params.max_slots();
-    let values: Vec<Complex64> = (0..slots).map(|i| Complex64::new((i as f64).sin(), 0.5)).collect();
+    let values: Vec<Complex64> = (0..slots)
+        .map(|i| Complex64::new((i as f64).sin(), 0.5))
+        .collect();
     let scale = params.default_scale();
     let top = ctx.max_level();
     let pt = ctx.encode(&values, slots, top, scale).expect("encode");
@@ -58,7 +62,9 @@ fn bench_ring(c: &mut Criterion, log_n: u32) {
     let prod = eval.mul_relin(&ct, &ct).expect("mul");
     let ring = ctx.ring().clone();
     let plan = tfhe_ntt::prime64::Plan::try_new(params.n(), params.q()[0]).expect("plan");
-    let limb: Vec<u64> = (0..params.n() as u64).map(|i| i * 7919 % params.q()[0]).collect();
+    let limb: Vec<u64> = (0..params.n() as u64)
+        .map(|i| i * 7919 % params.q()[0])
+        .collect();
 
     for threads in [1usize, 2] {
         let pool = rayon::ThreadPoolBuilder::new()
@@ -72,7 +78,11 @@ fn bench_ring(c: &mut Criterion, log_n: u32) {
         {
             if threads == 1 {
                 g.bench_function("ntt (raw tfhe-ntt, 1 prime)", |b| {
-                    b.iter_batched_ref(|| limb.clone(), |l| pool.install(|| plan.fwd(l)), BatchSize::LargeInput)
+                    b.iter_batched_ref(
+                        || limb.clone(),
+                        |l| pool.install(|| plan.fwd(l)),
+                        BatchSize::LargeInput,
+                    )
                 });
                 g.bench_function("ntt (ckks-core ring, 1 prime)", |b| {
                     b.iter_batched_ref(
@@ -97,13 +107,25 @@ fn bench_ring(c: &mut Criterion, log_n: u32) {
                     BatchSize::LargeInput,
                 )
             });
-            g.bench_function("encode", |b| b.iter(|| pool.install(|| ctx.encode(&values, slots, top, scale).expect("encode"))));
-            g.bench_function("encrypt (public key)", |b| b.iter(|| pool.install(|| enc.encrypt(&pt).expect("encrypt"))));
-            g.bench_function("multiply + relinearize", |b| b.iter(|| pool.install(|| eval.mul_relin(&ct, &ct).expect("mul"))));
-            g.bench_function("rescale", |b| b.iter(|| pool.install(|| eval.rescale(&prod).expect("rescale"))));
-            g.bench_function("rotate", |b| b.iter(|| pool.install(|| eval.rotate(&ct, 1).expect("rotate"))));
+            g.bench_function("encode", |b| {
+                b.iter(|| pool.install(|| ctx.encode(&values, slots, top, scale).expect("encode")))
+            });
+            g.bench_function("encrypt (public key)", |b| {
+                b.iter(|| pool.install(|| enc.encrypt(&pt).expect("encrypt")))
+            });
+            g.bench_function("multiply + relinearize", |b| {
+                b.iter(|| pool.install(|| eval.mul_relin(&ct, &ct).expect("mul")))
+            });
+            g.bench_function("rescale", |b| {
+                b.iter(|| pool.install(|| eval.rescale(&prod).expect("rescale")))
+            });
+            g.bench_function("rotate", |b| {
+                b.iter(|| pool.install(|| eval.rotate(&ct, 1).expect("rotate")))
+            });
             g.bench_function("hoisted rotations (8 steps)", |b| {
-                b.iter(|| pool.install(|| eval.rotate_hoisted(&ct, &HOISTED_STEPS).expect("rotate")))
+                b.iter(|| {
+                    pool.install(|| eval.rotate_hoisted(&ct, &HOISTED_STEPS).expect("rotate"))
+                })
             });
         }
         g.finish();

@@ -7,7 +7,9 @@
 //! ```
 
 use ckks_core::ckks::serialize::{to_bytes, to_bytes_with};
-use ckks_core::ckks::{Context, Decryptor, Encryptor, EvaluationKeys, Evaluator, PrecisionStats, Preset};
+use ckks_core::ckks::{
+    Context, Decryptor, Encryptor, EvaluationKeys, Evaluator, PrecisionStats, Preset,
+};
 use ckks_core::Complex64;
 use std::time::Instant;
 
@@ -58,7 +60,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let x: Vec<Complex64> = (0..slots)
         .map(|i| Complex64::new((i as f64 * 0.001).sin(), (i as f64 * 0.003).cos() * 0.5))
         .collect();
-    let y: Vec<Complex64> = (0..slots).map(|i| Complex64::new(0.5 - (i % 7) as f64 / 7.0, 0.25)).collect();
+    let y: Vec<Complex64> = (0..slots)
+        .map(|i| Complex64::new(0.5 - (i % 7) as f64 / 7.0, 0.25))
+        .collect();
     let scale = params.default_scale();
     let top = ctx.max_level();
     let px = timed("encode", || ctx.encode(&x, slots, top, scale))?;
@@ -71,22 +75,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let prod = timed("multiply + relinearize", || eval.mul_relin(&cx, &cy))?;
     let prod = timed("rescale", || eval.rescale(&prod))?;
     let rot = timed("rotate by 1", || eval.rotate(&prod, 1))?;
-    let hoisted = timed("hoisted rotations {1, -3}", || eval.rotate_hoisted(&prod, &[1, -3]))?;
+    let hoisted = timed("hoisted rotations {1, -3}", || {
+        eval.rotate_hoisted(&prod, &[1, -3])
+    })?;
     let conj = timed("conjugate", || eval.conjugate(&prod))?;
     let got_fresh = timed("decrypt + decode", || dec.decrypt_values(&cx))?;
 
     let xy: Vec<Complex64> = x.iter().zip(&y).map(|(a, b)| a * b).collect();
     let rotate = |v: &[Complex64], k: i64| -> Vec<Complex64> {
-        (0..slots).map(|i| v[(i as i64 + k).rem_euclid(slots as i64) as usize]).collect()
+        (0..slots)
+            .map(|i| v[(i as i64 + k).rem_euclid(slots as i64) as usize])
+            .collect()
     };
     let report = |label: &str, want: &[Complex64], got: &[Complex64]| {
         println!("{label}: {}", PrecisionStats::compare(want, got));
     };
     println!();
     report("fresh encryption", &x, &got_fresh);
-    report("x * y (relinearized, rescaled)", &xy, &dec.decrypt_values(&prod)?);
-    report("rotate(x * y, 1)", &rotate(&xy, 1), &dec.decrypt_values(&rot)?);
-    report("hoisted rotate(x * y, -3)", &rotate(&xy, -3), &dec.decrypt_values(&hoisted[1])?);
+    report(
+        "x * y (relinearized, rescaled)",
+        &xy,
+        &dec.decrypt_values(&prod)?,
+    );
+    report(
+        "rotate(x * y, 1)",
+        &rotate(&xy, 1),
+        &dec.decrypt_values(&rot)?,
+    );
+    report(
+        "hoisted rotate(x * y, -3)",
+        &rotate(&xy, -3),
+        &dec.decrypt_values(&hoisted[1])?,
+    );
     let conj_want: Vec<Complex64> = xy.iter().map(|v| v.conj()).collect();
     report("conjugate(x * y)", &conj_want, &dec.decrypt_values(&conj)?);
     println!(
@@ -97,11 +117,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!();
     println!("sizes (bytes, seeded / full):");
     let sizes = |label: &str, a: usize, b: usize| println!("  {label:<22} {a:>12} / {b:>12}");
-    sizes("public key", to_bytes(&ctx, &pk)?.len(), to_bytes_with(&ctx, &pk, false)?.len());
+    sizes(
+        "public key",
+        to_bytes(&ctx, &pk)?.len(),
+        to_bytes_with(&ctx, &pk, false)?.len(),
+    );
     let rk = eval.keys().relin.as_ref().ok_or("no relinearization key")?;
-    sizes("relinearization key", to_bytes(&ctx, rk)?.len(), to_bytes_with(&ctx, rk, false)?.len());
+    sizes(
+        "relinearization key",
+        to_bytes(&ctx, rk)?.len(),
+        to_bytes_with(&ctx, rk, false)?.len(),
+    );
     let ct_sym = Encryptor::with_secret_key(&ctx, &sk).encrypt(&px)?;
-    sizes("ciphertext (sk, fresh)", to_bytes(&ctx, &ct_sym)?.len(), to_bytes_with(&ctx, &ct_sym, false)?.len());
-    sizes("ciphertext (pk, fresh)", to_bytes(&ctx, &cx)?.len(), to_bytes_with(&ctx, &cx, false)?.len());
+    sizes(
+        "ciphertext (sk, fresh)",
+        to_bytes(&ctx, &ct_sym)?.len(),
+        to_bytes_with(&ctx, &ct_sym, false)?.len(),
+    );
+    sizes(
+        "ciphertext (pk, fresh)",
+        to_bytes(&ctx, &cx)?.len(),
+        to_bytes_with(&ctx, &cx, false)?.len(),
+    );
     Ok(())
 }

@@ -6,7 +6,7 @@
 //! ```
 
 use ckks_core::ckks::serialize::{to_bytes, to_bytes_with, Serializable};
-use ckks_core::ckks::{security_bound, Context, Encryptor, Evaluator, EvaluationKeys, Preset};
+use ckks_core::ckks::{security_bound, Context, Encryptor, EvaluationKeys, Evaluator, Preset};
 use ckks_core::Complex64;
 
 fn mib(bytes: usize) -> String {
@@ -32,7 +32,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let pk = kg.public_key(&sk);
         let keys = EvaluationKeys::generate(&ctx, &mut kg, &sk, true, &[1], false);
         let rk = keys.relin.clone().ok_or("no relinearization key")?;
-        let gk = keys.galois.values().next().cloned().ok_or("no Galois key")?;
+        let gk = keys
+            .galois
+            .values()
+            .next()
+            .cloned()
+            .ok_or("no Galois key")?;
         let slots = params.max_slots();
         let x = vec![Complex64::new(0.5, 0.25); slots];
         let ct_sk = Encryptor::with_secret_key(&ctx, &sk).encrypt_values(&x, slots)?;

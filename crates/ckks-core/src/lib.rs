@@ -30,6 +30,7 @@
 //! assert!(PrecisionStats::compare(&want, &got).complex.min > 15.0);
 //! ```
 
+pub mod circuits;
 pub mod ckks;
 pub mod error;
 pub mod ring;

@@ -4,7 +4,9 @@
 //! Lattigo's tests require a mean precision of at least `log2(scale) - (log N + 2)` bits for
 //! fresh encryptions and for multiply + relinearize + rescale results; so do these.
 
-use ckks_core::ckks::{Context, Decryptor, Encryptor, EvaluationKeys, Evaluator, PrecisionStats, Preset};
+use ckks_core::ckks::{
+    Context, Decryptor, Encryptor, EvaluationKeys, Evaluator, PrecisionStats, Preset,
+};
 use ckks_core::Complex64;
 
 fn check(preset: Preset) {
@@ -19,15 +21,25 @@ fn check(preset: Preset) {
     let x: Vec<Complex64> = (0..slots)
         .map(|i| Complex64::new((i as f64 * 0.01).sin(), (i as f64 * 0.02).cos()))
         .collect();
-    let y: Vec<Complex64> = (0..slots).map(|i| Complex64::new(1.0 - (i % 5) as f64 * 0.4, -0.3)).collect();
+    let y: Vec<Complex64> = (0..slots)
+        .map(|i| Complex64::new(1.0 - (i % 5) as f64 * 0.4, -0.3))
+        .collect();
     let bound = params.log_scale() - (params.log_n() as f64 + 2.0);
     let dec = Decryptor::new(&ctx, &sk);
-    for encryptor in [Encryptor::with_public_key(&ctx, &pk), Encryptor::with_secret_key(&ctx, &sk)].iter_mut() {
+    for encryptor in [
+        Encryptor::with_public_key(&ctx, &pk),
+        Encryptor::with_secret_key(&ctx, &sk),
+    ]
+    .iter_mut()
+    {
         let cx = encryptor.encrypt_values(&x, slots).unwrap();
         let cy = encryptor.encrypt_values(&y, slots).unwrap();
         let fresh = PrecisionStats::compare(&x, &dec.decrypt_values(&cx).unwrap());
         println!("{} fresh: {fresh}", params.name());
-        assert!(fresh.real.mean >= bound && fresh.imag.mean >= bound, "{fresh}");
+        assert!(
+            fresh.real.mean >= bound && fresh.imag.mean >= bound,
+            "{fresh}"
+        );
         let prod = eval.rescale(&eval.mul_relin(&cx, &cy).unwrap()).unwrap();
         let want: Vec<Complex64> = x.iter().zip(&y).map(|(a, b)| a * b).collect();
         let got = PrecisionStats::compare(&want, &dec.decrypt_values(&prod).unwrap());

@@ -1,7 +1,8 @@
 //! Homomorphism properties at small insecure parameters: decrypt(op(enc(x), enc(y))) ≈ op(x, y).
 
 use ckks_core::ckks::{
-    insecure_test_params, Ciphertext, Context, Decryptor, Encryptor, EvaluationKeys, Evaluator, PrecisionStats,
+    insecure_test_params, Ciphertext, Context, Decryptor, Encryptor, EvaluationKeys, Evaluator,
+    PrecisionStats,
 };
 use ckks_core::rlwe::{PublicKey, SecretKey};
 use ckks_core::{CkksError, Complex64};
@@ -43,7 +44,9 @@ fn values(seed: &[(f64, f64)]) -> Vec<Complex64> {
 
 fn enc(x: &[Complex64]) -> Ciphertext {
     let f = fixture();
-    Encryptor::with_public_key(&f.ctx, &f.pk).encrypt_values(x, SLOTS).unwrap()
+    Encryptor::with_public_key(&f.ctx, &f.pk)
+        .encrypt_values(x, SLOTS)
+        .unwrap()
 }
 
 fn dec(ct: &Ciphertext) -> Vec<Complex64> {
@@ -157,7 +160,9 @@ fn hoisted_rotations_equal_plain_rotations() {
 fn secret_key_encryption_and_fewer_slots() {
     let f = fixture();
     for slots in [1usize, 4, 64, SLOTS] {
-        let x: Vec<Complex64> = (0..slots).map(|i| Complex64::new(i as f64 / slots as f64, -0.5)).collect();
+        let x: Vec<Complex64> = (0..slots)
+            .map(|i| Complex64::new(i as f64 / slots as f64, -0.5))
+            .collect();
         let mut enc = Encryptor::with_secret_key(&f.ctx, &f.sk);
         let ct = enc.encrypt_values(&x, slots).unwrap();
         assert!(ct.is_seeded());
@@ -179,20 +184,41 @@ fn mismatches_are_typed_errors() {
     let x = values(&[(0.5, 0.5)]);
     let a = enc(&x);
     let low = f.eval.drop_level(&a, 1).unwrap();
-    assert!(matches!(f.eval.add(&a, &low), Err(CkksError::LevelMismatch(_, _))));
+    assert!(matches!(
+        f.eval.add(&a, &low),
+        Err(CkksError::LevelMismatch(_, _))
+    ));
     let sq = f.eval.rescale(&f.eval.mul_relin(&a, &a).unwrap()).unwrap();
     let low2 = f.eval.drop_to_level(&a, sq.level()).unwrap();
-    assert!(matches!(f.eval.add(&sq, &low2), Err(CkksError::ScaleMismatch(_, _))));
-    assert!(matches!(f.eval.rotate(&a, 4), Err(CkksError::MissingGaloisKey(_))));
+    assert!(matches!(
+        f.eval.add(&sq, &low2),
+        Err(CkksError::ScaleMismatch(_, _))
+    ));
+    assert!(matches!(
+        f.eval.rotate(&a, 4),
+        Err(CkksError::MissingGaloisKey(_))
+    ));
     let mut bottom = a.clone();
     for _ in 0..f.ctx.max_level() {
-        bottom = f.eval.rescale(&f.eval.mul_relin(&bottom, &bottom).unwrap()).unwrap();
+        bottom = f
+            .eval
+            .rescale(&f.eval.mul_relin(&bottom, &bottom).unwrap())
+            .unwrap();
     }
     assert_eq!(bottom.level(), 0);
-    assert!(matches!(f.eval.rescale(&bottom), Err(CkksError::LevelTooLow { .. })));
+    assert!(matches!(
+        f.eval.rescale(&bottom),
+        Err(CkksError::LevelTooLow { .. })
+    ));
     let deg2 = f.eval.mul(&a, &a).unwrap();
-    assert!(matches!(f.eval.mul(&deg2, &a), Err(CkksError::Degree(2, 1))));
-    assert!(matches!(f.eval.rotate(&deg2, 1), Err(CkksError::Degree(2, 1))));
+    assert!(matches!(
+        f.eval.mul(&deg2, &a),
+        Err(CkksError::Degree(2, 1))
+    ));
+    assert!(matches!(
+        f.eval.rotate(&deg2, 1),
+        Err(CkksError::Degree(2, 1))
+    ));
     // matched explicitly, the same addition works
     let (a2, l2) = f.eval.match_levels(&a, &low).unwrap();
     let sum = dec(&f.eval.add(&a2, &l2).unwrap());
@@ -200,16 +226,19 @@ fn mismatches_are_typed_errors() {
     assert!(PrecisionStats::compare(&want, &sum).complex.min > 21.0);
     // too many values, bad slot counts, oversized values
     assert!(matches!(
-        f.ctx.encode(&vec![Complex64::new(0.0, 0.0); SLOTS + 1], SLOTS, 0, 1e6),
+        f.ctx
+            .encode(&vec![Complex64::new(0.0, 0.0); SLOTS + 1], SLOTS, 0, 1e6),
         Err(CkksError::TooManyValues { .. })
     ));
     assert!(f.ctx.encode(&x[..3], 3, 0, 1e6).is_err());
     assert!(matches!(
-        f.ctx.encode(&[Complex64::new(1e30, 0.0)], 1, 0, 2f64.powi(40)),
+        f.ctx
+            .encode(&[Complex64::new(1e30, 0.0)], 1, 0, 2f64.powi(40)),
         Err(CkksError::EncodingOverflow(_))
     ));
     assert!(matches!(
-        f.ctx.encode(&[Complex64::new(f64::NAN, 0.0)], 1, 0, 2f64.powi(40)),
+        f.ctx
+            .encode(&[Complex64::new(f64::NAN, 0.0)], 1, 0, 2f64.powi(40)),
         Err(CkksError::EncodingOverflow(_))
     ));
 }
@@ -220,7 +249,9 @@ fn ciphertexts_of_another_parameter_set_are_rejected() {
     let other = Context::new(&insecure_test_params(10, 1).unwrap()).unwrap();
     let mut kg = other.key_generator();
     let sk = kg.secret_key(None);
-    let ct = Encryptor::with_secret_key(&other, &sk).encrypt_values(&[Complex64::new(1.0, 0.0)], 1).unwrap();
+    let ct = Encryptor::with_secret_key(&other, &sk)
+        .encrypt_values(&[Complex64::new(1.0, 0.0)], 1)
+        .unwrap();
     assert!(f.eval.add(&ct, &ct).is_err());
     assert!(Decryptor::new(&f.ctx, &f.sk).decrypt(&ct).is_err());
 }
@@ -228,10 +259,20 @@ fn ciphertexts_of_another_parameter_set_are_rejected() {
 #[test]
 fn decoding_handles_large_values_at_high_levels() {
     // Values far above q_0 / scale must be reconstructed through the full CRT.
-    let x: Vec<Complex64> = (0..SLOTS).map(|i| Complex64::new(1e6 * (i as f64 - 512.0), -3e5)).collect();
+    let x: Vec<Complex64> = (0..SLOTS)
+        .map(|i| Complex64::new(1e6 * (i as f64 - 512.0), -3e5))
+        .collect();
     let got = dec(&enc(&x));
-    let rel: Vec<f64> = x.iter().zip(&got).map(|(a, b)| (a - b).norm() / 1e6).collect();
-    assert!(rel.iter().all(|r| *r < 1e-6), "max rel err {:?}", rel.iter().cloned().fold(0.0, f64::max));
+    let rel: Vec<f64> = x
+        .iter()
+        .zip(&got)
+        .map(|(a, b)| (a - b).norm() / 1e6)
+        .collect();
+    assert!(
+        rel.iter().all(|r| *r < 1e-6),
+        "max rel err {:?}",
+        rel.iter().cloned().fold(0.0, f64::max)
+    );
 }
 
 #[test]
@@ -244,7 +285,13 @@ fn noise_flooding_costs_the_documented_precision() {
     let flooded = PrecisionStats::compare(&x, &d.decrypt_values_flooded(&ct, 20.0).unwrap());
     println!("plain decryption: {plain}\nflooded with 2^20: {flooded}");
     // log2 Δ - flood_bits - log2(N)/2 = 40 - 20 - 5.5 = 14.5 bits, give or take a few.
-    assert!(flooded.complex.mean < plain.complex.mean - 5.0, "{plain} {flooded}");
-    assert!(flooded.complex.mean > 11.0 && flooded.complex.mean < 19.0, "{flooded}");
+    assert!(
+        flooded.complex.mean < plain.complex.mean - 5.0,
+        "{plain} {flooded}"
+    );
+    assert!(
+        flooded.complex.mean > 11.0 && flooded.complex.mean < 19.0,
+        "{flooded}"
+    );
     assert!(d.decrypt_values_flooded(&ct, f64::NAN).is_err());
 }

@@ -1,8 +1,11 @@
 //! Serialization round trips, seeded compression, and rejection of corrupted bytes.
 
-use ckks_core::ckks::serialize::{from_bytes, params_from_bytes, params_to_bytes, to_bytes, to_bytes_with, Serializable};
+use ckks_core::ckks::serialize::{
+    from_bytes, params_from_bytes, params_to_bytes, to_bytes, to_bytes_with, Serializable,
+};
 use ckks_core::ckks::{
-    insecure_test_params, Ciphertext, Context, Decryptor, Encryptor, EvaluationKeys, Evaluator, Plaintext, PrecisionStats,
+    insecure_test_params, Ciphertext, Context, Decryptor, Encryptor, EvaluationKeys, Evaluator,
+    Plaintext, PrecisionStats,
 };
 use ckks_core::rlwe::{GaloisKey, PublicKey, RelinearizationKey, SecretKey};
 use ckks_core::{CkksError, Complex64};
@@ -27,9 +30,15 @@ fn fixture() -> &'static Fixture {
         let sk = kg.secret_key(None);
         let pk = kg.public_key(&sk);
         let keys = EvaluationKeys::generate(&ctx, &mut kg, &sk, true, &[1, -2], true);
-        let x: Vec<Complex64> = (0..512).map(|i| Complex64::new((i as f64).sin(), 0.25)).collect();
-        let ct = Encryptor::with_public_key(&ctx, &pk).encrypt_values(&x, 512).unwrap();
-        let ct_sym = Encryptor::with_secret_key(&ctx, &sk).encrypt_values(&x, 512).unwrap();
+        let x: Vec<Complex64> = (0..512)
+            .map(|i| Complex64::new((i as f64).sin(), 0.25))
+            .collect();
+        let ct = Encryptor::with_public_key(&ctx, &pk)
+            .encrypt_values(&x, 512)
+            .unwrap();
+        let ct_sym = Encryptor::with_secret_key(&ctx, &sk)
+            .encrypt_values(&x, 512)
+            .unwrap();
         let pt = ctx.encode(&x, 512, 1, 2f64.powi(30)).unwrap();
         Fixture {
             ctx,
@@ -56,7 +65,10 @@ fn round_trip<T: Serializable + PartialEq + std::fmt::Debug>(obj: &T) -> (usize,
 fn every_object_round_trips_and_seeds_halve_public_material() {
     let f = fixture();
     let (pk_small, pk_full) = round_trip(&f.pk);
-    assert!((pk_small as f64) < 0.52 * pk_full as f64, "{pk_small} vs {pk_full}");
+    assert!(
+        (pk_small as f64) < 0.52 * pk_full as f64,
+        "{pk_small} vs {pk_full}"
+    );
     let (ek_small, ek_full) = round_trip(&f.keys);
     assert!((ek_small as f64) < 0.52 * ek_full as f64);
     round_trip(f.keys.relin.as_ref().unwrap());
@@ -86,9 +98,18 @@ fn deserialized_keys_and_ciphertexts_still_compute() {
     let keys: EvaluationKeys = from_bytes(&f.ctx, &to_bytes(&f.ctx, &f.keys).unwrap()).unwrap();
     let ct: Ciphertext = from_bytes(&f.ctx, &to_bytes(&f.ctx, &f.ct_sym).unwrap()).unwrap();
     let eval = Evaluator::new(&f.ctx, keys);
-    let r = eval.rotate(&eval.rescale(&eval.mul_relin(&ct, &ct).unwrap()).unwrap(), 1).unwrap();
-    let x: Vec<Complex64> = (0..512).map(|i| Complex64::new((i as f64).sin(), 0.25)).collect();
-    let want: Vec<Complex64> = (0..512).map(|i| x[(i + 1) % 512] * x[(i + 1) % 512]).collect();
+    let r = eval
+        .rotate(
+            &eval.rescale(&eval.mul_relin(&ct, &ct).unwrap()).unwrap(),
+            1,
+        )
+        .unwrap();
+    let x: Vec<Complex64> = (0..512)
+        .map(|i| Complex64::new((i as f64).sin(), 0.25))
+        .collect();
+    let want: Vec<Complex64> = (0..512)
+        .map(|i| x[(i + 1) % 512] * x[(i + 1) % 512])
+        .collect();
     let got = Decryptor::new(&f.ctx, &f.sk).decrypt_values(&r).unwrap();
     assert!(PrecisionStats::compare(&want, &got).complex.min > 15.0);
 }
@@ -98,8 +119,14 @@ fn foreign_and_mismatched_bytes_are_rejected() {
     let f = fixture();
     let other = Context::new(&insecure_test_params(10, 3).unwrap()).unwrap();
     let bytes = to_bytes(&f.ctx, &f.ct).unwrap();
-    assert_eq!(from_bytes::<Ciphertext>(&other, &bytes), Err(CkksError::FingerprintMismatch));
-    assert!(matches!(from_bytes::<PublicKey>(&f.ctx, &bytes), Err(CkksError::Deserialize(_))));
+    assert_eq!(
+        from_bytes::<Ciphertext>(&other, &bytes),
+        Err(CkksError::FingerprintMismatch)
+    );
+    assert!(matches!(
+        from_bytes::<PublicKey>(&f.ctx, &bytes),
+        Err(CkksError::Deserialize(_))
+    ));
     assert!(from_bytes::<Ciphertext>(&f.ctx, b"hello world").is_err());
     assert!(from_bytes::<Ciphertext>(&f.ctx, &[]).is_err());
     let mut trailing = bytes.clone();
@@ -107,7 +134,10 @@ fn foreign_and_mismatched_bytes_are_rejected() {
     assert!(from_bytes::<Ciphertext>(&f.ctx, &trailing).is_err());
     let mut wrong_version = bytes.clone();
     wrong_version[4] = 9;
-    assert!(matches!(from_bytes::<Ciphertext>(&f.ctx, &wrong_version), Err(CkksError::Version(9))));
+    assert!(matches!(
+        from_bytes::<Ciphertext>(&f.ctx, &wrong_version),
+        Err(CkksError::Version(9))
+    ));
 }
 
 /// Decoding corrupted bytes must never panic; if it succeeds the object must be valid.

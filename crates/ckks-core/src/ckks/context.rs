@@ -31,7 +31,9 @@ pub(crate) struct Inner {
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").field("params", &self.0.params).finish()
+        f.debug_struct("Context")
+            .field("params", &self.0.params)
+            .finish()
     }
 }
 
@@ -131,11 +133,19 @@ impl Context {
     }
 
     /// Encodes complex values into `slots` slots (zero-padded) at `level` and `scale`.
-    pub fn encode(&self, values: &[Complex64], slots: usize, level: usize, scale: f64) -> Result<Plaintext> {
+    pub fn encode(
+        &self,
+        values: &[Complex64],
+        slots: usize,
+        level: usize,
+        scale: f64,
+    ) -> Result<Plaintext> {
         self.check_slots(values.len(), slots)?;
         self.check_level(level)?;
         if !(scale.is_finite() && scale >= 1.0) {
-            return Err(CkksError::EncodingOverflow(format!("scale {scale} is not >= 1")));
+            return Err(CkksError::EncodingOverflow(format!(
+                "scale {scale} is not >= 1"
+            )));
         }
         let mut v = vec![Complex64::new(0.0, 0.0); slots];
         v[..values.len()].copy_from_slice(values);
@@ -144,7 +154,10 @@ impl Context {
         let gap = n / (2 * slots);
         let mut coeffs = vec![0i128; n];
         // |coefficient| must stay below Q_ℓ / 2 and inside i128.
-        let log_q: f64 = self.params().q()[..=level].iter().map(|&x| (x as f64).log2()).sum();
+        let log_q: f64 = self.params().q()[..=level]
+            .iter()
+            .map(|&x| (x as f64).log2())
+            .sum();
         let limit = (log_q - 1.0).min(126.0).exp2();
         for (i, c) in v.iter().enumerate() {
             for (pos, x) in [(i * gap, c.re), (i * gap + n / 2, c.im)] {
@@ -172,7 +185,13 @@ impl Context {
     }
 
     /// Encodes real values (imaginary parts zero).
-    pub fn encode_real(&self, values: &[f64], slots: usize, level: usize, scale: f64) -> Result<Plaintext> {
+    pub fn encode_real(
+        &self,
+        values: &[f64],
+        slots: usize,
+        level: usize,
+        scale: f64,
+    ) -> Result<Plaintext> {
         let v: Vec<Complex64> = values.iter().map(|&x| Complex64::new(x, 0.0)).collect();
         self.encode(&v, slots, level, scale)
     }
@@ -203,7 +222,8 @@ impl Context {
     /// `Q - x` has digits `q_i - 1 - v_i` plus one, so no big integers are needed.
     pub(crate) fn centered_coefficients(&self, poly: &RnsPoly) -> Vec<f64> {
         let q = &self.ring().q()[..poly.basis.q];
-        let half_digits = self.mixed_radix(q, &q.iter().map(|m| half_product(q, m)).collect::<Vec<_>>());
+        let half_digits =
+            self.mixed_radix(q, &q.iter().map(|m| half_product(q, m)).collect::<Vec<_>>());
         let n = poly.n;
         (0..n)
             .into_par_iter()
@@ -211,7 +231,8 @@ impl Context {
             .map(|c| {
                 let residues: Vec<u64> = (0..q.len()).map(|i| poly.data[i * n + c]).collect();
                 let digits = self.mixed_radix(q, &residues);
-                let negative = digits.iter().rev().cmp(half_digits.iter().rev()) == std::cmp::Ordering::Greater;
+                let negative = digits.iter().rev().cmp(half_digits.iter().rev())
+                    == std::cmp::Ordering::Greater;
                 let mut f = 0.0f64;
                 for (d, m) in digits.iter().zip(q).rev() {
                     let d = if negative { m.value() - 1 - d } else { *d };
@@ -246,7 +267,11 @@ impl Context {
         }
         let basis = ct.c[0].basis;
         for c in &ct.c {
-            if c.basis != basis || c.n != self.params().n() || c.basis.p != 0 || c.form != Form::Eval {
+            if c.basis != basis
+                || c.n != self.params().n()
+                || c.basis.p != 0
+                || c.form != Form::Eval
+            {
                 return Err(CkksError::ParameterMismatch);
             }
         }
@@ -258,6 +283,8 @@ impl Context {
 
 /// `floor(Q/2) mod m` for `Q = Π q`.
 fn half_product(q: &[Modulus], m: &Modulus) -> u64 {
-    let d = q.iter().fold(1u64, |acc, x| m.mul(acc, m.reduce(x.value())));
+    let d = q
+        .iter()
+        .fold(1u64, |acc, x| m.mul(acc, m.reduce(x.value())));
     m.mul(m.sub(d, 1), m.inv(2).unwrap_or(0))
 }

@@ -41,7 +41,10 @@ impl EvaluationKeys {
             relin: relin.then(|| kg.relinearization_key(sk)),
             galois: BTreeMap::new(),
         };
-        let mut elements: Vec<u64> = steps.iter().map(|&k| ctx.galois_element_for_rotation(k)).collect();
+        let mut elements: Vec<u64> = steps
+            .iter()
+            .map(|&k| ctx.galois_element_for_rotation(k))
+            .collect();
         if conjugate {
             elements.push(ctx.galois_element_for_conjugation());
         }
@@ -102,7 +105,10 @@ impl Evaluator {
     }
 
     fn check_plain(&self, pt: &Plaintext) -> Result<()> {
-        if pt.poly.n != self.ctx.params().n() || pt.poly.basis.p != 0 || pt.poly.form != crate::ring::Form::Eval {
+        if pt.poly.n != self.ctx.params().n()
+            || pt.poly.basis.p != 0
+            || pt.poly.form != crate::ring::Form::Eval
+        {
             return Err(CkksError::ParameterMismatch);
         }
         self.ring().check_basis(pt.poly.basis)
@@ -111,7 +117,11 @@ impl Evaluator {
     fn combine(&self, a: &Ciphertext, b: &Ciphertext, negate_b: bool) -> Result<Ciphertext> {
         self.check_same(a, b.level(), b.scale, b.slots)?;
         self.ctx.check_ciphertext(b)?;
-        let (long, short, b_is_long) = if a.c.len() >= b.c.len() { (a, b, false) } else { (b, a, true) };
+        let (long, short, b_is_long) = if a.c.len() >= b.c.len() {
+            (a, b, false)
+        } else {
+            (b, a, true)
+        };
         let mut out = long.clone();
         out.seed = None;
         if negate_b && b_is_long {
@@ -170,7 +180,9 @@ impl Evaluator {
         self.check_same(a, pt.level(), a.scale, pt.slots)?;
         let mut out = a.clone();
         out.seed = None;
-        out.c.iter_mut().for_each(|c| self.ring().mul_assign(c, &pt.poly));
+        out.c
+            .iter_mut()
+            .for_each(|c| self.ring().mul_assign(c, &pt.poly));
         out.scale = a.scale * pt.scale;
         Ok(out)
     }
@@ -180,7 +192,10 @@ impl Evaluator {
     fn constant_poly(&self, c: Complex64, s: f64, level: usize) -> Result<RnsPoly> {
         let (re, im) = ((c.re * s).round(), (c.im * s).round());
         if !(re.abs() < 2f64.powi(126) && im.abs() < 2f64.powi(126)) {
-            return Err(CkksError::EncodingOverflow(format!("constant {c} at scale 2^{:.1}", s.log2())));
+            return Err(CkksError::EncodingOverflow(format!(
+                "constant {c} at scale 2^{:.1}",
+                s.log2()
+            )));
         }
         let (re, im) = (re as i128, im as i128);
         let ring = self.ring();
@@ -206,12 +221,19 @@ impl Evaluator {
 
     /// `a · c` with `c` encoded at scale `const_scale`; the result's scale is
     /// `a.scale · const_scale`.
-    pub fn mul_const_with_scale(&self, a: &Ciphertext, c: Complex64, const_scale: f64) -> Result<Ciphertext> {
+    pub fn mul_const_with_scale(
+        &self,
+        a: &Ciphertext,
+        c: Complex64,
+        const_scale: f64,
+    ) -> Result<Ciphertext> {
         self.ctx.check_ciphertext(a)?;
         let k = self.constant_poly(c, const_scale, a.level())?;
         let mut out = a.clone();
         out.seed = None;
-        out.c.iter_mut().for_each(|ci| self.ring().mul_assign(ci, &k));
+        out.c
+            .iter_mut()
+            .for_each(|ci| self.ring().mul_assign(ci, &k));
         out.scale *= const_scale;
         Ok(out)
     }
@@ -231,8 +253,12 @@ impl Evaluator {
         let mut out = a.clone();
         out.seed = None;
         let basis = Basis::q(a.level());
-        let scalars: Vec<u64> = (0..basis.len()).map(|i| self.ring().modulus(basis, i).reduce_i64(k)).collect();
-        out.c.iter_mut().for_each(|c| self.ring().mul_scalars_assign(c, &scalars));
+        let scalars: Vec<u64> = (0..basis.len())
+            .map(|i| self.ring().modulus(basis, i).reduce_i64(k))
+            .collect();
+        out.c
+            .iter_mut()
+            .for_each(|c| self.ring().mul_scalars_assign(c, &scalars));
         Ok(out)
     }
 
@@ -305,15 +331,26 @@ impl Evaluator {
         self.ctx.check_ciphertext(a)?;
         let level = a.level();
         if level == 0 {
-            return Err(CkksError::LevelTooLow { needed: 1, level: 0 });
+            return Err(CkksError::LevelTooLow {
+                needed: 1,
+                level: 0,
+            });
         }
         let ext = &self.ctx.0.rescale[level];
         let targets: Vec<usize> = (0..level).collect();
-        let c = a
-            .c
-            .iter()
-            .map(|ci| div_round_eval(self.ring(), ci, level..level + 1, ext, &targets, Basis::q(level - 1)))
-            .collect();
+        let c =
+            a.c.iter()
+                .map(|ci| {
+                    div_round_eval(
+                        self.ring(),
+                        ci,
+                        level..level + 1,
+                        ext,
+                        &targets,
+                        Basis::q(level - 1),
+                    )
+                })
+                .collect();
         Ok(Ciphertext {
             c,
             scale: a.scale / self.ctx.params().q()[level] as f64,
@@ -346,10 +383,13 @@ impl Evaluator {
 
     /// Drops `levels` levels.
     pub fn drop_level(&self, a: &Ciphertext, levels: usize) -> Result<Ciphertext> {
-        let target = a.level().checked_sub(levels).ok_or(CkksError::LevelTooLow {
-            needed: levels,
-            level: a.level(),
-        })?;
+        let target = a
+            .level()
+            .checked_sub(levels)
+            .ok_or(CkksError::LevelTooLow {
+                needed: levels,
+                level: a.level(),
+            })?;
         self.drop_to_level(a, target)
     }
 
@@ -360,7 +400,10 @@ impl Evaluator {
     }
 
     fn galois_key(&self, g: u64) -> Result<&GaloisKey> {
-        self.keys.galois.get(&g).ok_or(CkksError::MissingGaloisKey(g))
+        self.keys
+            .galois
+            .get(&g)
+            .ok_or(CkksError::MissingGaloisKey(g))
     }
 
     /// Applies `X -> X^g` and switches the key back to `s` (needs the Galois key of `g`).
@@ -370,7 +413,11 @@ impl Evaluator {
 
     /// Applies several automorphisms to the same ciphertext, sharing one ModUp of `c_1`
     /// (hoisting, Halevi-Shoup 2018 §5).
-    pub fn apply_galois_hoisted(&self, a: &Ciphertext, elements: &[u64]) -> Result<Vec<Ciphertext>> {
+    pub fn apply_galois_hoisted(
+        &self,
+        a: &Ciphertext,
+        elements: &[u64],
+    ) -> Result<Vec<Ciphertext>> {
         self.ctx.check_ciphertext(a)?;
         if a.degree() != 1 {
             return Err(CkksError::Degree(a.degree(), 1));
@@ -416,7 +463,10 @@ impl Evaluator {
 
     /// Several rotations of the same ciphertext with one shared decomposition.
     pub fn rotate_hoisted(&self, a: &Ciphertext, steps: &[i64]) -> Result<Vec<Ciphertext>> {
-        let elements: Vec<u64> = steps.iter().map(|&k| self.ctx.galois_element_for_rotation(k)).collect();
+        let elements: Vec<u64> = steps
+            .iter()
+            .map(|&k| self.ctx.galois_element_for_rotation(k))
+            .collect();
         self.apply_galois_hoisted(a, &elements)
     }
 

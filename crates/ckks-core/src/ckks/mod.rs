@@ -10,7 +10,9 @@ pub mod serialize;
 
 pub use context::Context;
 pub use evaluator::{EvaluationKeys, Evaluator};
-pub use params::{insecure_test_params, security_bound, Parameters, ParametersBuilder, Preset, SecretDistribution};
+pub use params::{
+    insecure_test_params, security_bound, Parameters, ParametersBuilder, Preset, SecretDistribution,
+};
 pub use precision::PrecisionStats;
 
 use crate::error::{CkksError, Result};
@@ -117,12 +119,19 @@ impl Encryptor {
     /// Encrypts a plaintext at its level.
     pub fn encrypt(&mut self, pt: &Plaintext) -> Result<Ciphertext> {
         let level = pt.level();
-        if pt.poly.n != self.ctx.params().n() || pt.poly.form != Form::Eval || level > self.ctx.max_level() {
+        if pt.poly.n != self.ctx.params().n()
+            || pt.poly.form != Form::Eval
+            || level > self.ctx.max_level()
+        {
             return Err(CkksError::ParameterMismatch);
         }
         let ring = self.ctx.ring().clone();
         let (mut c, seed) = match &self.key {
-            EncryptionKey::Public(pk) => (self.rlwe.encrypt_zero_pk(self.ctx.key_switcher(), pk, level), None),
+            EncryptionKey::Public(pk) => (
+                self.rlwe
+                    .encrypt_zero_pk(self.ctx.key_switcher(), pk, level),
+                None,
+            ),
             EncryptionKey::Secret(sk) => {
                 let (c, seed) = self.rlwe.encrypt_zero_sk(&ring, sk, level);
                 (c, Some(seed))
@@ -139,9 +148,12 @@ impl Encryptor {
 
     /// Encodes at the top level with the default scale and encrypts.
     pub fn encrypt_values(&mut self, values: &[Complex64], slots: usize) -> Result<Ciphertext> {
-        let pt = self
-            .ctx
-            .encode(values, slots, self.ctx.max_level(), self.ctx.params().default_scale())?;
+        let pt = self.ctx.encode(
+            values,
+            slots,
+            self.ctx.max_level(),
+            self.ctx.params().default_scale(),
+        )?;
         self.encrypt(&pt)
     }
 }
@@ -192,7 +204,11 @@ impl Decryptor {
     /// **Cost in precision**: the result then carries an error of about
     /// `2^flood_bits · sqrt(N) / Δ` per slot, i.e. it keeps about
     /// `log2 Δ - flood_bits - (log2 N)/2` bits instead of `log2 Δ - log2|e| - (log2 N)/2`.
-    pub fn decrypt_values_flooded(&mut self, ct: &Ciphertext, flood_bits: f64) -> Result<Vec<Complex64>> {
+    pub fn decrypt_values_flooded(
+        &mut self,
+        ct: &Ciphertext,
+        flood_bits: f64,
+    ) -> Result<Vec<Complex64>> {
         if !(flood_bits.is_finite() && (0.0..60.0).contains(&flood_bits)) {
             return Err(CkksError::InvalidParameters(format!(
                 "flooding of 2^{flood_bits} is outside [2^0, 2^60)"

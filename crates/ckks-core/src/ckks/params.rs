@@ -135,7 +135,9 @@ impl ParametersBuilder {
         };
         let log_scale = match self.log_scale {
             Some(s) => s,
-            None => (*q.get(1).or(q.first()).unwrap_or(&2) as f64).log2().round(),
+            None => (*q.get(1).or(q.first()).unwrap_or(&2) as f64)
+                .log2()
+                .round(),
         };
         let dnum = self
             .dnum
@@ -271,7 +273,11 @@ impl Parameters {
             }
         }
         if self.dnum == 0 || self.dnum > self.q.len() {
-            return bad(format!("dnum = {} outside [1, L+1 = {}]", self.dnum, self.q.len()));
+            return bad(format!(
+                "dnum = {} outside [1, L+1 = {}]",
+                self.dnum,
+                self.q.len()
+            ));
         }
         if self.q.len().div_ceil(self.alpha()) != self.dnum {
             return bad(format!(
@@ -338,16 +344,23 @@ pub enum Preset {
 
 impl Preset {
     /// Every preset.
-    pub const ALL: [Preset; 5] = [Preset::N13, Preset::N14, Preset::N15, Preset::N16, Preset::N16L9];
+    pub const ALL: [Preset; 5] = [
+        Preset::N13,
+        Preset::N14,
+        Preset::N15,
+        Preset::N16,
+        Preset::N16L9,
+    ];
 
     fn builder(self) -> ParametersBuilder {
-        let (name, log_n, q, p, dnum, scale): (&str, u32, Vec<u32>, Vec<u32>, usize, f64) = match self {
-            Preset::N13 => ("PN13-D3", 13, chain(48, 40, 3), vec![49], 4, 40.0),
-            Preset::N14 => ("PN14-D7", 14, chain(50, 40, 7), vec![53, 53], 4, 40.0),
-            Preset::N15 => ("PN15-D14", 15, chain(55, 45, 14), vec![59; 3], 5, 45.0),
-            Preset::N16 => ("PN16-D24", 16, chain(60, 50, 24), vec![61; 5], 5, 50.0),
-            Preset::N16L9 => ("PN16-D9", 16, chain(60, 50, 9), vec![61; 5], 2, 50.0),
-        };
+        let (name, log_n, q, p, dnum, scale): (&str, u32, Vec<u32>, Vec<u32>, usize, f64) =
+            match self {
+                Preset::N13 => ("PN13-D3", 13, chain(48, 40, 3), vec![49], 4, 40.0),
+                Preset::N14 => ("PN14-D7", 14, chain(50, 40, 7), vec![53, 53], 4, 40.0),
+                Preset::N15 => ("PN15-D14", 15, chain(55, 45, 14), vec![59; 3], 5, 45.0),
+                Preset::N16 => ("PN16-D24", 16, chain(60, 50, 24), vec![61; 5], 5, 50.0),
+                Preset::N16L9 => ("PN16-D9", 16, chain(60, 50, 9), vec![61; 5], 2, 50.0),
+            };
         ParametersBuilder::new(name)
             .log_n(log_n)
             .log_q(&q)
@@ -364,7 +377,9 @@ impl Preset {
 
 /// `[first, rest x depth]`.
 fn chain(first: u32, rest: u32, depth: usize) -> Vec<u32> {
-    std::iter::once(first).chain(std::iter::repeat_n(rest, depth)).collect()
+    std::iter::once(first)
+        .chain(std::iter::repeat_n(rest, depth))
+        .collect()
 }
 
 /// Small test-only sets (N = 2^10..2^12), named `insecure`.
@@ -386,7 +401,13 @@ mod tests {
         for preset in Preset::ALL {
             let p = preset.build().unwrap();
             let bound = security_bound(p.log_n()).unwrap() as f64;
-            assert!(p.log_qp() <= bound, "{} {} > {}", p.name(), p.log_qp(), bound);
+            assert!(
+                p.log_qp() <= bound,
+                "{} {} > {}",
+                p.name(),
+                p.log_qp(),
+                bound
+            );
             assert!(!p.is_insecure());
         }
     }

@@ -73,7 +73,8 @@ impl BitStats {
 impl PrecisionStats {
     /// Compares `got` against `expected` slot by slot (over the shorter of the two).
     pub fn compare(expected: &[Complex64], got: &[Complex64]) -> Self {
-        let pairs: Vec<(Complex64, Complex64)> = expected.iter().copied().zip(got.iter().copied()).collect();
+        let pairs: Vec<(Complex64, Complex64)> =
+            expected.iter().copied().zip(got.iter().copied()).collect();
         Self {
             real: BitStats::from_errors(pairs.iter().map(|(e, g)| g.re - e.re)),
             imag: BitStats::from_errors(pairs.iter().map(|(e, g)| g.im - e.im)),
@@ -101,7 +102,11 @@ impl fmt::Display for BitStats {
 
 impl fmt::Display for PrecisionStats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "precision in bits over {} slots (-log2 |error|):", self.slots)?;
+        writeln!(
+            f,
+            "precision in bits over {} slots (-log2 |error|):",
+            self.slots
+        )?;
         writeln!(f, "  real     {}", self.real)?;
         writeln!(f, "  imag     {}", self.imag)?;
         write!(f, "  complex  {}", self.complex)

@@ -66,7 +66,9 @@ pub fn to_bytes_with<T: Serializable>(ctx: &Context, obj: &T, compressed: bool) 
 pub fn from_bytes<T: Serializable>(ctx: &Context, bytes: &[u8]) -> Result<T> {
     let env: Envelope = decode_exact(bytes)?;
     if env.magic != MAGIC {
-        return Err(CkksError::Deserialize("not a ckks-core object (bad magic)".into()));
+        return Err(CkksError::Deserialize(
+            "not a ckks-core object (bad magic)".into(),
+        ));
     }
     if env.version != FORMAT_VERSION {
         return Err(CkksError::Version(env.version));
@@ -91,7 +93,9 @@ pub fn params_to_bytes(params: &Parameters) -> Result<Vec<u8>> {
         version: FORMAT_VERSION,
         kind: 0,
         fingerprint: params.fingerprint(),
-        body: ByteBuf::from(postcard::to_allocvec(params).map_err(|e| CkksError::Serialize(e.to_string()))?),
+        body: ByteBuf::from(
+            postcard::to_allocvec(params).map_err(|e| CkksError::Serialize(e.to_string()))?,
+        ),
     };
     postcard::to_allocvec(&env).map_err(|e| CkksError::Serialize(e.to_string()))
 }
@@ -114,9 +118,13 @@ pub fn params_from_bytes(bytes: &[u8]) -> Result<Parameters> {
 }
 
 fn decode_exact<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T> {
-    let (v, rest) = postcard::take_from_bytes(bytes).map_err(|e| CkksError::Deserialize(e.to_string()))?;
+    let (v, rest) =
+        postcard::take_from_bytes(bytes).map_err(|e| CkksError::Deserialize(e.to_string()))?;
     if !rest.is_empty() {
-        return Err(CkksError::Deserialize(format!("{} trailing bytes", rest.len())));
+        return Err(CkksError::Deserialize(format!(
+            "{} trailing bytes",
+            rest.len()
+        )));
     }
     Ok(v)
 }
@@ -157,12 +165,17 @@ fn unpack_poly(ctx: &Context, w: &WirePoly, expect: Option<Basis>, form: Form) -
         q: w.q as usize,
         p: w.p as usize,
     };
-    ring.check_basis(basis).map_err(|e| CkksError::Deserialize(e.to_string()))?;
+    ring.check_basis(basis)
+        .map_err(|e| CkksError::Deserialize(e.to_string()))?;
     if expect.is_some_and(|b| b != basis) || (w.eval != (form == Form::Eval)) {
-        return Err(CkksError::Deserialize("polynomial with unexpected basis or form".into()));
+        return Err(CkksError::Deserialize(
+            "polynomial with unexpected basis or form".into(),
+        ));
     }
     let n = ring.n();
-    let total_bits: usize = (0..basis.len()).map(|i| ring.modulus(basis, i).bits() as usize * n).sum();
+    let total_bits: usize = (0..basis.len())
+        .map(|i| ring.modulus(basis, i).bits() as usize * n)
+        .sum();
     if w.packed.len() != total_bits.div_ceil(8) {
         return Err(CkksError::Deserialize(format!(
             "polynomial data of {} bytes where {} were expected",
@@ -178,7 +191,9 @@ fn unpack_poly(ctx: &Context, w: &WirePoly, expect: Option<Basis>, form: Form) -
         for x in out.limb_mut(i) {
             let v = r.take(bits);
             if v >= m.value() {
-                return Err(CkksError::Deserialize("coefficient not below its modulus".into()));
+                return Err(CkksError::Deserialize(
+                    "coefficient not below its modulus".into(),
+                ));
             }
             *x = v;
         }
@@ -220,7 +235,12 @@ struct BitReader<'a> {
 
 impl<'a> BitReader<'a> {
     fn new(data: &'a [u8]) -> Self {
-        Self { data, pos: 0, acc: 0, n: 0 }
+        Self {
+            data,
+            pos: 0,
+            acc: 0,
+            n: 0,
+        }
     }
     /// Next `bits` bits; the caller has checked the total length, so missing bytes read as 0.
     fn take(&mut self, bits: u32) -> u64 {
@@ -263,7 +283,9 @@ impl Serializable for SecretKey {
         let coeffs = (0..n)
             .map(|_| match r.take(2) {
                 v @ 0..=2 => Ok(v as i64 - 1),
-                _ => Err(CkksError::Deserialize("secret key coefficient not ternary".into())),
+                _ => Err(CkksError::Deserialize(
+                    "secret key coefficient not ternary".into(),
+                )),
             })
             .collect::<Result<Vec<i64>>>()?;
         Ok(SecretKey::from_coeffs(ctx.ring(), coeffs))
@@ -283,7 +305,12 @@ fn encode_pair(ctx: &Context, b: &RnsPoly, a: &RnsPoly, compressed: bool) -> Wir
     }
 }
 
-fn decode_pair(ctx: &Context, w: &WireSeeded, basis: Basis, seed: &[u8; 32]) -> Result<[RnsPoly; 2]> {
+fn decode_pair(
+    ctx: &Context,
+    w: &WireSeeded,
+    basis: Basis,
+    seed: &[u8; 32],
+) -> Result<[RnsPoly; 2]> {
     let b = unpack_poly(ctx, &w.b, Some(basis), Form::Eval)?;
     let a = match &w.a {
         Some(a) => unpack_poly(ctx, a, Some(basis), Form::Eval)?,
@@ -322,7 +349,11 @@ struct WireSwitchingKey {
 fn encode_swk(ctx: &Context, k: &SwitchingKey, compressed: bool) -> WireSwitchingKey {
     WireSwitchingKey {
         seed: k.seed,
-        digits: k.digits.iter().map(|[b, a]| encode_pair(ctx, b, a, compressed)).collect(),
+        digits: k
+            .digits
+            .iter()
+            .map(|[b, a]| encode_pair(ctx, b, a, compressed))
+            .collect(),
     }
 }
 
@@ -340,7 +371,10 @@ fn decode_swk(ctx: &Context, w: &WireSwitchingKey) -> Result<SwitchingKey> {
         .enumerate()
         .map(|(j, d)| decode_pair(ctx, d, full_basis(ctx), &digit_seed(&w.seed, j)))
         .collect::<Result<Vec<_>>>()?;
-    Ok(SwitchingKey { digits, seed: w.seed })
+    Ok(SwitchingKey {
+        digits,
+        seed: w.seed,
+    })
 }
 
 impl Serializable for RelinearizationKey {
@@ -368,8 +402,11 @@ fn encode_galois(ctx: &Context, k: &GaloisKey, compressed: bool) -> WireGaloisKe
 
 fn decode_galois(ctx: &Context, w: &WireGaloisKey) -> Result<GaloisKey> {
     let two_n = 2 * ctx.params().n() as u64;
-    if w.galois_element % 2 == 0 || w.galois_element >= two_n || w.galois_element == 1 {
-        return Err(CkksError::Deserialize(format!("invalid Galois element {}", w.galois_element)));
+    if w.galois_element.is_multiple_of(2) || w.galois_element >= two_n || w.galois_element == 1 {
+        return Err(CkksError::Deserialize(format!(
+            "invalid Galois element {}",
+            w.galois_element
+        )));
     }
     Ok(GaloisKey {
         galois_element: w.galois_element,
@@ -397,13 +434,24 @@ impl Serializable for EvaluationKeys {
     const KIND: u8 = 5;
     fn encode_body(&self, ctx: &Context, compressed: bool) -> Result<Vec<u8>> {
         encode(&WireEvaluationKeys {
-            relin: self.relin.as_ref().map(|r| encode_swk(ctx, &r.0, compressed)),
-            galois: self.galois.values().map(|g| encode_galois(ctx, g, compressed)).collect(),
+            relin: self
+                .relin
+                .as_ref()
+                .map(|r| encode_swk(ctx, &r.0, compressed)),
+            galois: self
+                .galois
+                .values()
+                .map(|g| encode_galois(ctx, g, compressed))
+                .collect(),
         })
     }
     fn decode_body(ctx: &Context, body: &[u8]) -> Result<Self> {
         let w: WireEvaluationKeys = decode_exact(body)?;
-        let relin = w.relin.as_ref().map(|r| decode_swk(ctx, r).map(RelinearizationKey)).transpose()?;
+        let relin = w
+            .relin
+            .as_ref()
+            .map(|r| decode_swk(ctx, r).map(RelinearizationKey))
+            .transpose()?;
         let mut galois = BTreeMap::new();
         for g in &w.galois {
             let k = decode_galois(ctx, g)?;
@@ -423,7 +471,9 @@ fn check_scale_slots(ctx: &Context, scale: f64, slots: u32) -> Result<()> {
     }
     let s = slots as usize;
     if s == 0 || !s.is_power_of_two() || s > ctx.params().max_slots() {
-        return Err(CkksError::Deserialize(format!("invalid slot count {slots}")));
+        return Err(CkksError::Deserialize(format!(
+            "invalid slot count {slots}"
+        )));
     }
     Ok(())
 }
@@ -449,7 +499,9 @@ impl Serializable for Plaintext {
         check_scale_slots(ctx, w.scale, w.slots)?;
         let poly = unpack_poly(ctx, &w.poly, None, Form::Eval)?;
         if poly.basis.p != 0 {
-            return Err(CkksError::Deserialize("plaintext with special primes".into()));
+            return Err(CkksError::Deserialize(
+                "plaintext with special primes".into(),
+            ));
         }
         Ok(Plaintext {
             poly,
@@ -493,12 +545,17 @@ impl Serializable for Ciphertext {
         check_scale_slots(ctx, w.scale, w.slots)?;
         let omitted = usize::from(w.c1_omitted);
         if (w.c1_omitted && w.seed.is_none()) || !(2..=3).contains(&(w.c.len() + omitted)) {
-            return Err(CkksError::Deserialize(format!("ciphertext with {} polynomials", w.c.len())));
+            return Err(CkksError::Deserialize(format!(
+                "ciphertext with {} polynomials",
+                w.c.len()
+            )));
         }
         let first = unpack_poly(ctx, &w.c[0], None, Form::Eval)?;
         let basis = first.basis;
         if basis.p != 0 {
-            return Err(CkksError::Deserialize("ciphertext with special primes".into()));
+            return Err(CkksError::Deserialize(
+                "ciphertext with special primes".into(),
+            ));
         }
         let mut c = vec![first];
         for p in &w.c[1..] {
@@ -509,7 +566,9 @@ impl Serializable for Ciphertext {
             if w.c1_omitted {
                 c.insert(1, c1);
             } else if c[1] != c1 {
-                return Err(CkksError::Deserialize("ciphertext seed does not match c1".into()));
+                return Err(CkksError::Deserialize(
+                    "ciphertext seed does not match c1".into(),
+                ));
             }
         }
         Ok(Ciphertext {

@@ -67,7 +67,9 @@ impl BasisExtender {
         let target_rows = targets
             .iter()
             .map(|t| {
-                let row = (0..source.len()).map(|j| product_mod(source, j, t)).collect();
+                let row = (0..source.len())
+                    .map(|j| product_mod(source, j, t))
+                    .collect();
                 (*t, row)
             })
             .collect();
@@ -104,7 +106,14 @@ impl BasisExtender {
     /// Writes `Conv(x) mod t` for each requested target index `targets[i]` into `outputs[i]`
     /// (coefficient form). `input` holds the source limbs (coefficient form), `n`
     /// coefficients each; see [`Conversion`] for the two modes.
-    pub fn extend(&self, input: &[u64], n: usize, targets: &[usize], outputs: &mut [&mut [u64]], mode: Conversion) {
+    pub fn extend(
+        &self,
+        input: &[u64],
+        n: usize,
+        targets: &[usize],
+        outputs: &mut [&mut [u64]],
+        mode: Conversion,
+    ) {
         let centered = mode == Conversion::CenteredExact;
         let k = self.source.len();
         debug_assert_eq!(input.len(), k * n);
@@ -124,7 +133,9 @@ impl BasisExtender {
         let v: Vec<u64> = if centered {
             (0..n)
                 .map(|c| {
-                    let s: f64 = (0..k).map(|j| y[j * n + c] as f64 * self.inv_source_f64[j]).sum();
+                    let s: f64 = (0..k)
+                        .map(|j| y[j * n + c] as f64 * self.inv_source_f64[j])
+                        .sum();
                     s.floor() as u64
                 })
                 .collect()
@@ -134,8 +145,9 @@ impl BasisExtender {
         let work = |(t_pos, out): (usize, &mut &mut [u64])| {
             let t = targets[t_pos];
             let (m, row) = &self.targets[t];
-            let mut terms: Vec<(&[u64], Weight<'_>)> =
-                (0..k).map(|j| (&y[j * n..(j + 1) * n], Weight::Scalar(row[j]))).collect();
+            let mut terms: Vec<(&[u64], Weight<'_>)> = (0..k)
+                .map(|j| (&y[j * n..(j + 1) * n], Weight::Scalar(row[j])))
+                .collect();
             if centered {
                 terms.push((&v, Weight::Scalar(self.neg_d_target[t])));
             }
@@ -175,7 +187,12 @@ pub(crate) enum Weight<'a> {
 
 /// `out[c] = Σ_j src_j[c] · w_j[c] mod m` (`src_j` read through `perm` if given), accumulated
 /// lazily in `u128` blocks with one Barrett reduction per 16 terms.
-pub(crate) fn lazy_dot(m: &Modulus, terms: &[(&[u64], Weight<'_>)], perm: Option<&[u32]>, out: &mut [u64]) {
+pub(crate) fn lazy_dot(
+    m: &Modulus,
+    terms: &[(&[u64], Weight<'_>)],
+    perm: Option<&[u32]>,
+    out: &mut [u64],
+) {
     let mut acc = [0u128; BLOCK];
     for start in (0..out.len()).step_by(BLOCK) {
         let len = BLOCK.min(out.len() - start);
@@ -250,7 +267,9 @@ pub(crate) fn div_round_eval(
     let n = ring.n();
     let in_basis = a.basis;
     let mut low = a.data[drop.start * n..drop.end * n].to_vec();
-    for_each_limb(&mut low, n, |i, l| ring.intt_limb(in_basis, drop.start + i, l));
+    for_each_limb(&mut low, n, |i, l| {
+        ring.intt_limb(in_basis, drop.start + i, l)
+    });
     let mut out = ring.zero(out_basis, Form::Eval);
     let mut outs: Vec<&mut [u64]> = out.data.chunks_mut(n).collect();
     ext.extend(&low, n, target_ids, &mut outs, Conversion::CenteredExact);
@@ -279,7 +298,11 @@ mod tests {
         let mut acc = BigUint::from(0u32);
         for (r, m) in residues.iter().zip(moduli) {
             let qhat = &q / m.value();
-            let qhat_mod = (&qhat % m.value()).to_u64_digits().first().copied().unwrap_or(0);
+            let qhat_mod = (&qhat % m.value())
+                .to_u64_digits()
+                .first()
+                .copied()
+                .unwrap_or(0);
             let y = m.mul(*r, m.inv(qhat_mod).unwrap());
             acc += qhat * y;
         }

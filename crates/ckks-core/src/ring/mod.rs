@@ -27,9 +27,12 @@ use crate::error::{CkksError, Result};
 /// Below this many coefficients per call, limb loops stay on the calling thread.
 const PAR_THRESHOLD: usize = 1 << 13;
 
+/// NTT plans by `(N, p)`.
+type PlanCache = Mutex<HashMap<(usize, u64), Arc<Plan>>>;
+
 /// Process-wide cache of NTT plans, one per `(N, p)`.
 fn plan_for(n: usize, p: u64) -> Result<Arc<Plan>> {
-    static PLANS: OnceLock<Mutex<HashMap<(usize, u64), Arc<Plan>>>> = OnceLock::new();
+    static PLANS: OnceLock<PlanCache> = OnceLock::new();
     let cache = PLANS.get_or_init(Default::default);
     let mut guard = cache.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(plan) = guard.get(&(n, p)) {
@@ -49,7 +52,9 @@ where
     F: Fn(usize, &mut [u64]) + Sync + Send,
 {
     if data.len() >= PAR_THRESHOLD && data.len() > n {
-        data.par_chunks_mut(n).enumerate().for_each(|(i, l)| f(i, l));
+        data.par_chunks_mut(n)
+            .enumerate()
+            .for_each(|(i, l)| f(i, l));
     } else {
         data.chunks_mut(n).enumerate().for_each(|(i, l)| f(i, l));
     }
@@ -87,8 +92,14 @@ impl Ring {
                 "ring degree {n} is not a power of two >= 16"
             )));
         }
-        let plans_q = q.iter().map(|&x| plan_for(n, x)).collect::<Result<Vec<_>>>()?;
-        let plans_p = p.iter().map(|&x| plan_for(n, x)).collect::<Result<Vec<_>>>()?;
+        let plans_q = q
+            .iter()
+            .map(|&x| plan_for(n, x))
+            .collect::<Result<Vec<_>>>()?;
+        let plans_p = p
+            .iter()
+            .map(|&x| plan_for(n, x))
+            .collect::<Result<Vec<_>>>()?;
         let (eval_exp, exp_index) = eval_order(n, &plans_q[0]);
         Ok(Self {
             n,
@@ -318,7 +329,12 @@ impl Ring {
     /// The evaluation-form permutation of `X -> X^g`: slot `k` of the image holds slot
     /// `perm[k]` of the input, because `φ_g(a)(ψ^e) = a(ψ^{e g})`.
     pub fn galois_permutation(&self, g: u64) -> Arc<Vec<u32>> {
-        if let Some(p) = self.galois_perm.read().unwrap_or_else(|e| e.into_inner()).get(&g) {
+        if let Some(p) = self
+            .galois_perm
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&g)
+        {
             return p.clone();
         }
         let two_n = 2 * self.n as u64;
@@ -362,6 +378,22 @@ fn eval_order(n: usize, plan: &Plan) -> (Vec<u32>, Vec<u32>) {
     (eval_exp, exp_index)
 }
 
+/// `base^e mod 2N`.
+pub fn pow_mod_2n(base: u64, e: u64, n: usize) -> u64 {
+    let two_n = 2 * n as u64;
+    let mut r = 1u64;
+    let mut b = base % two_n;
+    let mut e = e;
+    while e > 0 {
+        if e & 1 == 1 {
+            r = r * b % two_n;
+        }
+        b = b * b % two_n;
+        e >>= 1;
+    }
+    r
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,9 +411,9 @@ mod tests {
     fn naive_negacyclic(a: &[u64], b: &[u64], m: &Modulus) -> Vec<u64> {
         let n = a.len();
         let mut out = vec![0u64; n];
-        for i in 0..n {
-            for j in 0..n {
-                let prod = m.mul(a[i], b[j]);
+        for (i, &ai) in a.iter().enumerate() {
+            for (j, &bj) in b.iter().enumerate() {
+                let prod = m.mul(ai, bj);
                 let k = i + j;
                 if k < n {
                     out[k] = m.add(out[k], prod);
@@ -398,7 +430,9 @@ mod tests {
         let mut a = r.zero(basis, Form::Coeff);
         for i in 0..basis.len() {
             let p = r.modulus(basis, i).value();
-            a.limb_mut(i).iter_mut().for_each(|x| *x = rng.gen_range(0..p));
+            a.limb_mut(i)
+                .iter_mut()
+                .for_each(|x| *x = rng.gen_range(0..p));
         }
         a
     }
@@ -458,20 +492,4 @@ mod tests {
             }
         }
     }
-}
-
-/// `base^e mod 2N`.
-pub fn pow_mod_2n(base: u64, e: u64, n: usize) -> u64 {
-    let two_n = 2 * n as u64;
-    let mut r = 1u64;
-    let mut b = base % two_n;
-    let mut e = e;
-    while e > 0 {
-        if e & 1 == 1 {
-            r = r * b % two_n;
-        }
-        b = b * b % two_n;
-        e >>= 1;
-    }
-    r
 }

@@ -125,7 +125,8 @@ impl Modulus {
     #[inline(always)]
     pub fn mul(&self, a: u64, b: u64) -> u64 {
         let x = a as u128 * b as u128;
-        let q = (((x >> (self.bits - 1)) as u64 as u128 * self.mu as u128) >> (self.bits + 1)) as u64;
+        let q =
+            (((x >> (self.bits - 1)) as u64 as u128 * self.mu as u128) >> (self.bits + 1)) as u64;
         let r = (x as u64).wrapping_sub(q.wrapping_mul(self.p));
         let r = r.min(r.wrapping_sub(self.p));
         r.min(r.wrapping_sub(self.p))

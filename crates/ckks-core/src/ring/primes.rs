@@ -31,9 +31,8 @@ pub fn generate_primes(bits: u32, n: usize, count: usize, exclude: &[u64]) -> Re
     let mut down = center + 1 - two_n;
     let mut out = Vec::with_capacity(count);
     let mut take_up = bits < MAX_PRIME_BITS;
-    let admissible = |p: u64, out: &[u64]| {
-        is_prime64(p) && !exclude.contains(&p) && !out.contains(&p)
-    };
+    let admissible =
+        |p: u64, out: &[u64]| is_prime64(p) && !exclude.contains(&p) && !out.contains(&p);
     while out.len() < count {
         let up_ok = up < limit && up < center + (center >> 1);
         let down_ok = down > center >> 1;

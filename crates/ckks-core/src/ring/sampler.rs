@@ -70,7 +70,12 @@ pub fn gaussian<R: RngCore + CryptoRng>(n: usize, rng: &mut R) -> Vec<i64> {
 }
 
 /// Rounded Gaussian coefficients of standard deviation `sigma`, resampled beyond `bound`.
-pub fn gaussian_with<R: RngCore + CryptoRng>(n: usize, sigma: f64, bound: f64, rng: &mut R) -> Vec<i64> {
+pub fn gaussian_with<R: RngCore + CryptoRng>(
+    n: usize,
+    sigma: f64,
+    bound: f64,
+    rng: &mut R,
+) -> Vec<i64> {
     let normal = Normal::new(0.0, sigma).expect("sigma is finite and positive");
     (0..n)
         .map(|_| loop {

@@ -178,7 +178,10 @@ impl<'a> KeyGenerator<'a> {
                 let [mut b, a] = self.rlwe_sample(sk, basis, &digit_seed(&seed, j));
                 for i in j * alpha..((j + 1) * alpha).min(l1) {
                     let m = ring.q()[i];
-                    let p_mod = ring.p().iter().fold(1u64, |acc, p| m.mul(acc, m.reduce(p.value())));
+                    let p_mod = ring
+                        .p()
+                        .iter()
+                        .fold(1u64, |acc, p| m.mul(acc, m.reduce(p.value())));
                     let (w, ws) = (p_mod, m.shoup(p_mod));
                     let src = &from.data[i * n..(i + 1) * n];
                     for (x, &y) in b.data[i * n..(i + 1) * n].iter_mut().zip(src) {
@@ -211,4 +214,3 @@ impl<'a> KeyGenerator<'a> {
         }
     }
 }
-

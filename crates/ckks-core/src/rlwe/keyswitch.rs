@@ -64,7 +64,10 @@ impl KeySwitcher {
         for j in 0..dnum {
             let start = j * alpha;
             for end in start + 1..=((j + 1) * alpha).min(l1) {
-                mod_up.insert((start, end), BasisExtender::new(&ring.q()[start..end], &all));
+                mod_up.insert(
+                    (start, end),
+                    BasisExtender::new(&ring.q()[start..end], &all),
+                );
             }
         }
         let mod_down = BasisExtender::new(ring.p(), ring.q());
@@ -120,7 +123,13 @@ impl KeySwitcher {
                     .collect();
                 let target_ids: Vec<usize> = positions
                     .iter()
-                    .map(|&pos| if pos <= level { pos } else { l1 + pos - level - 1 })
+                    .map(|&pos| {
+                        if pos <= level {
+                            pos
+                        } else {
+                            l1 + pos - level - 1
+                        }
+                    })
                     .collect();
                 let mut out = ring.zero(ext_basis, Form::Eval);
                 out.data[start * n..end * n].copy_from_slice(&d.data[start * n..end * n]);
@@ -131,10 +140,19 @@ impl KeySwitcher {
                     .filter(|(i, _)| !(start..end).contains(i))
                     .map(|(_, l)| l)
                     .collect();
-                ext.extend(&coeff.data[start * n..end * n], n, &target_ids, &mut outs, Conversion::Fast);
-                let ntt_one = |(l, &pos): (&mut &mut [u64], &usize)| ring.ntt_limb(ext_basis, pos, l);
+                ext.extend(
+                    &coeff.data[start * n..end * n],
+                    n,
+                    &target_ids,
+                    &mut outs,
+                    Conversion::Fast,
+                );
+                let ntt_one =
+                    |(l, &pos): (&mut &mut [u64], &usize)| ring.ntt_limb(ext_basis, pos, l);
                 if n >= 1 << 12 {
-                    outs.par_iter_mut().zip(positions.par_iter()).for_each(ntt_one);
+                    outs.par_iter_mut()
+                        .zip(positions.par_iter())
+                        .for_each(ntt_one);
                 } else {
                     outs.iter_mut().zip(positions.iter()).for_each(ntt_one);
                 }
@@ -146,7 +164,12 @@ impl KeySwitcher {
 
     /// Inner product of the decomposed digits with a switching key, over `Q_ℓ P`, optionally
     /// reading the digits through an evaluation-form Galois permutation (hoisted rotations).
-    pub fn inner_product(&self, dec: &Decomposed, key: &SwitchingKey, perm: Option<&[u32]>) -> [RnsPoly; 2] {
+    pub fn inner_product(
+        &self,
+        dec: &Decomposed,
+        key: &SwitchingKey,
+        perm: Option<&[u32]>,
+    ) -> [RnsPoly; 2] {
         let ring = &self.ring;
         let n = ring.n();
         let level = dec.level;
@@ -195,7 +218,12 @@ impl KeySwitcher {
     }
 
     /// Inner product and ModDown of an already decomposed polynomial.
-    pub fn switch_decomposed(&self, dec: &Decomposed, key: &SwitchingKey, perm: Option<&[u32]>) -> [RnsPoly; 2] {
+    pub fn switch_decomposed(
+        &self,
+        dec: &Decomposed,
+        key: &SwitchingKey,
+        perm: Option<&[u32]>,
+    ) -> [RnsPoly; 2] {
         let [a, b] = self.inner_product(dec, key, perm);
         let (a, b) = rayon::join(|| self.mod_down(&a), || self.mod_down(&b));
         [a, b]

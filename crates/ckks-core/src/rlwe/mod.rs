@@ -42,12 +42,20 @@ impl RlweEncryptor {
     /// A public-key encryption of zero at `level`:
     /// `ModDown(u · pk + (e0, e1))` computed over `Q_ℓ P` and divided by `P`, so that the
     /// fresh noise is essentially the rounding error of the division (as in Lattigo).
-    pub fn encrypt_zero_pk(&mut self, ks: &KeySwitcher, pk: &PublicKey, level: usize) -> [RnsPoly; 2] {
+    pub fn encrypt_zero_pk(
+        &mut self,
+        ks: &KeySwitcher,
+        pk: &PublicKey,
+        level: usize,
+    ) -> [RnsPoly; 2] {
         let ring = ks.ring();
         let n = ring.n();
         let basis = Basis::qp(level, ks.k());
         let u = ring.from_signed_eval(&ternary(n, &mut self.rng), basis);
-        let mut out = [pk.b.sub_basis(level + 1, true), pk.a.sub_basis(level + 1, true)];
+        let mut out = [
+            pk.b.sub_basis(level + 1, true),
+            pk.a.sub_basis(level + 1, true),
+        ];
         for c in out.iter_mut() {
             ring.mul_assign(c, &u);
             let e = ring.from_signed_eval(&gaussian(n, &mut self.rng), basis);
@@ -60,7 +68,12 @@ impl RlweEncryptor {
 
     /// A secret-key encryption of zero at `level`: `(-a s + e, a)`, `a` expanded from the
     /// returned seed.
-    pub fn encrypt_zero_sk(&mut self, ring: &Ring, sk: &SecretKey, level: usize) -> ([RnsPoly; 2], [u8; 32]) {
+    pub fn encrypt_zero_sk(
+        &mut self,
+        ring: &Ring,
+        sk: &SecretKey,
+        level: usize,
+    ) -> ([RnsPoly; 2], [u8; 32]) {
         let basis = Basis::q(level);
         let seed = fresh_seed(&mut self.rng);
         let a = uniform_from_seed(ring, basis, &seed);
