@@ -204,13 +204,25 @@ pub fn load_dicom(path: impl AsRef<Path>) -> Result<(GrayImage, DicomInfo)> {
 /// Read the first frame of a DICOM file with the given VOI policy.
 pub fn load_dicom_with(path: impl AsRef<Path>, voi: VoiPolicy) -> Result<(GrayImage, DicomInfo)> {
     let path = path.as_ref();
-    std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let dicom_err = |detail: String| Error::Dicom {
         path: path.to_path_buf(),
         detail,
     };
-    let obj = dicom_object::OpenFileOptions::new()
-        .open_file(path)
+    crate::dicom_guard::check(&bytes).map_err(|e| dicom_err(format!("malformed: {e}")))?;
+    drop(bytes);
+    // The DICOM parser and codecs are third-party code run on untrusted bytes: a panic
+    // inside them (seen with corrupt RLE streams) becomes an error naming the file.
+    let guard = |what: &str, payload: Box<dyn std::any::Any + Send>| {
+        let msg = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown panic".into());
+        dicom_err(format!("{what} failed on malformed data: {msg}"))
+    };
+    let obj = std::panic::catch_unwind(|| dicom_object::OpenFileOptions::new().open_file(path))
+        .map_err(|p| guard("DICOM parser", p))?
         .map_err(|e| dicom_err(e.to_string()))?;
     let uid = obj
         .meta()
@@ -257,9 +269,12 @@ pub fn load_dicom_with(path: impl AsRef<Path>, voi: VoiPolicy) -> Result<(GrayIm
             },
         });
     }
-    let decoded = obj
-        .decode_pixel_data_frame(0)
-        .map_err(|e| dicom_err(format!("cannot decode {ts_name} pixel data: {e}")))?;
+    check_pixel_budget(&obj).map_err(dicom_err)?;
+    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        obj.decode_pixel_data_frame(0)
+    }))
+    .map_err(|p| guard(&format!("{ts_name} decoder"), p))?
+    .map_err(|e| dicom_err(format!("cannot decode {ts_name} pixel data: {e}")))?;
     let layout_err = |detail: String| Error::UnsupportedPixelLayout {
         path: path.to_path_buf(),
         detail,
@@ -398,6 +413,30 @@ pub fn load_dicom_with(path: impl AsRef<Path>, voi: VoiPolicy) -> Result<(GrayIm
     };
     let img = GrayImage::new(columns, rows, data).map_err(|e| dicom_err(e.to_string()))?;
     Ok((img, info))
+}
+
+/// Refuse frames too large to decode safely (corrupt Rows/Columns would otherwise ask
+/// the decoder for gigabytes).
+fn check_pixel_budget(
+    obj: &dicom_object::FileDicomObject<dicom_object::InMemDicomObject>,
+) -> std::result::Result<(), String> {
+    let get = |tag| {
+        obj.element_opt(tag)
+            .ok()
+            .flatten()
+            .and_then(|e| e.to_int::<u64>().ok())
+    };
+    let rows = get(tags::ROWS).unwrap_or(0);
+    let cols = get(tags::COLUMNS).unwrap_or(0);
+    let spp = get(tags::SAMPLES_PER_PIXEL).unwrap_or(1).max(1);
+    let samples = rows.saturating_mul(cols).saturating_mul(spp);
+    if samples > crate::image::MAX_PIXELS {
+        return Err(format!(
+            "{cols}x{rows}x{spp} samples per frame exceed the {} limit",
+            crate::image::MAX_PIXELS
+        ));
+    }
+    Ok(())
 }
 
 /// Keep the low `bits` bits of a stored sample, sign-extending when `signed`.

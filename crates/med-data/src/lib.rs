@@ -48,6 +48,7 @@
 #![warn(missing_docs)]
 
 pub mod datasets;
+mod dicom_guard;
 pub mod error;
 pub mod figure;
 pub mod image;
