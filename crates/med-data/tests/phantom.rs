@@ -280,3 +280,19 @@ fn saved_png_says_synthetic() {
         p.image.map(|v| (v * 255.0).round() / 255.0).data()
     );
 }
+
+#[test]
+fn phantoms_and_samples_cross_process_boundaries() {
+    let p = PhantomGenerator::new(21).generate_with_labels(2, only(5));
+    let json = serde_json::to_string(&p).unwrap();
+    let back: Phantom = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, p);
+    let s = p.to_sample();
+    let back: med_data::datasets::Sample =
+        serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+    assert_eq!(back, s);
+    // Generator settings too.
+    let g = PhantomGenerator::new(3);
+    let back: PhantomGenerator = serde_json::from_str(&serde_json::to_string(&g).unwrap()).unwrap();
+    assert_eq!(back.generate(1), g.generate(1));
+}
