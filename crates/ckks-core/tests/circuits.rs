@@ -129,3 +129,164 @@ fn convolution_like_diagonals_and_exact_key_set() {
         Err(CkksError::LevelMismatch(_, _))
     ));
 }
+
+mod polynomials {
+    use ckks_core::circuits::{Polynomial, PolynomialEvaluator};
+    use ckks_core::ckks::{
+        insecure_test_params, Context, Decryptor, Encryptor, EvaluationKeys, Evaluator,
+        PrecisionStats,
+    };
+    use ckks_core::{CkksError, Complex64};
+    use std::sync::OnceLock;
+
+    struct Fx {
+        ctx: Context,
+        eval: Evaluator,
+        dec: Decryptor,
+        sk: ckks_core::rlwe::SecretKey,
+    }
+
+    fn fx() -> &'static Fx {
+        static F: OnceLock<Fx> = OnceLock::new();
+        F.get_or_init(|| {
+            let ctx = Context::new(&insecure_test_params(11, 9).unwrap()).unwrap();
+            let mut kg = ctx.key_generator();
+            let sk = kg.secret_key(None);
+            let keys = EvaluationKeys::generate(&ctx, &mut kg, &sk, true, &[], false);
+            Fx {
+                eval: Evaluator::new(&ctx, keys),
+                dec: Decryptor::new(&ctx, &sk),
+                ctx,
+                sk,
+            }
+        })
+    }
+
+    /// Encrypts `xs`, evaluates `poly`, and returns (plaintext polynomial values, decrypted).
+    fn run(poly: &Polynomial, xs: &[f64]) -> (Vec<f64>, Vec<Complex64>, usize, f64) {
+        let f = fx();
+        let ct = Encryptor::with_secret_key(&f.ctx, &f.sk)
+            .encrypt_values(
+                &xs.iter()
+                    .map(|&x| Complex64::new(x, 0.0))
+                    .collect::<Vec<_>>(),
+                xs.len(),
+            )
+            .unwrap();
+        let target = f.ctx.params().default_scale();
+        let out = PolynomialEvaluator::new(&f.eval)
+            .evaluate(&ct, poly, target)
+            .unwrap();
+        assert_eq!(ct.level() - out.level(), poly.depth(), "depth");
+        assert!(
+            (out.scale() / target - 1.0).abs() < 1e-12,
+            "scale {} vs {}",
+            out.scale(),
+            target
+        );
+        let want: Vec<f64> = xs.iter().map(|&x| poly.eval(x)).collect();
+        (
+            want,
+            f.dec.decrypt_values(&out).unwrap(),
+            out.level(),
+            out.scale(),
+        )
+    }
+
+    fn grid(a: f64, b: f64, n: usize) -> Vec<f64> {
+        (0..n)
+            .map(|i| a + (b - a) * i as f64 / (n - 1) as f64)
+            .collect()
+    }
+
+    fn check_function(
+        f: impl Fn(f64) -> f64 + Copy,
+        a: f64,
+        b: f64,
+        degree: usize,
+        approx_tol: f64,
+    ) {
+        let poly = Polynomial::interpolate(f, a, b, degree).unwrap();
+        let xs = grid(a, b, 1024);
+        // the interpolant is close to the function ...
+        let approx = xs
+            .iter()
+            .map(|&x| (poly.eval(x) - f(x)).abs())
+            .fold(0.0, f64::max);
+        assert!(
+            approx < approx_tol,
+            "degree {degree}: approximation error {approx}"
+        );
+        // ... and the homomorphic evaluation is close to the interpolant
+        let (want, got, _, _) = run(&poly, &xs);
+        let stats = PrecisionStats::compare_real(&want, &got);
+        println!("degree {degree} on [{a}, {b}]: approximation error {approx:.2e}; homomorphic vs interpolant: {stats}");
+        assert!(stats.real.min > 22.0, "degree {degree}: {stats}");
+        // optimal depth: ceil(log2(d + 1)) plus the change of variable
+        let m = (degree as f64 + 1.0).log2().ceil() as usize;
+        assert_eq!(poly.depth(), m + usize::from((a, b) != (-1.0, 1.0)));
+    }
+
+    #[test]
+    fn sigmoid() {
+        check_function(|x| 1.0 / (1.0 + (-x).exp()), -8.0, 8.0, 31, 1e-4);
+    }
+
+    #[test]
+    fn tanh() {
+        check_function(|x: f64| x.tanh(), -4.0, 4.0, 63, 1e-5);
+    }
+
+    #[test]
+    fn relu_approximation() {
+        // ReLU is not smooth: the Chebyshev error decays like 1/d.
+        check_function(|x: f64| x.max(0.0), -1.0, 1.0, 127, 0.01);
+    }
+
+    #[test]
+    fn monomial_activation_and_low_degrees() {
+        // learnable quadratic activation a x^2 + b x + c
+        for coeffs in [
+            vec![0.1, 0.5, 0.25],
+            vec![0.3],
+            vec![-0.2, 1.5],
+            vec![0.0, 0.0, 0.0, 0.7],
+        ] {
+            let poly = Polynomial::monomial(&coeffs).unwrap();
+            let xs = grid(-1.0, 1.0, 256);
+            let (want, got, _, _) = run(&poly, &xs);
+            let stats = PrecisionStats::compare_real(&want, &got);
+            assert!(stats.real.min > 20.0, "{coeffs:?}: {stats}");
+        }
+    }
+
+    #[test]
+    fn outputs_of_the_same_scale_add_without_correction() {
+        let f = fx();
+        let xs = grid(-1.0, 1.0, 64);
+        let ct = Encryptor::with_secret_key(&f.ctx, &f.sk)
+            .encrypt_values(
+                &xs.iter()
+                    .map(|&x| Complex64::new(x, 0.0))
+                    .collect::<Vec<_>>(),
+                64,
+            )
+            .unwrap();
+        let pe = PolynomialEvaluator::new(&f.eval);
+        let target = f.ctx.params().default_scale();
+        let p3 = Polynomial::monomial(&[0.0, 1.0, 0.0, 1.0]).unwrap(); // depth 2
+        let p7 = Polynomial::interpolate(|x: f64| x.sin(), -1.0, 1.0, 7).unwrap(); // depth 3
+        let a = pe.evaluate(&ct, &p3, target).unwrap();
+        let b = pe.evaluate(&ct, &p7, target).unwrap();
+        let (a, b) = f.eval.match_levels(&a, &b).unwrap();
+        let sum = f.dec.decrypt_values(&f.eval.add(&a, &b).unwrap()).unwrap();
+        let want: Vec<f64> = xs.iter().map(|&x| p3.eval(x) + p7.eval(x)).collect();
+        assert!(PrecisionStats::compare_real(&want, &sum).real.min > 20.0);
+        // not enough levels: typed error
+        let low = f.eval.drop_to_level(&ct, 1).unwrap();
+        assert!(matches!(
+            pe.evaluate(&low, &p7, target),
+            Err(CkksError::LevelTooLow { .. })
+        ));
+    }
+}
