@@ -59,6 +59,29 @@ fn sampling_reproduces_priors() {
     for (k, &c) in counts.iter().enumerate() {
         close(c as f64 / n as f64, s.prior(k), 0.012);
     }
+    // Pairwise co-occurrence follows the table too (not just the marginals): the
+    // strongest pairs of the NIH table, e.g. Effusion with Atelectasis.
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(2);
+    let pairs = [
+        ("Effusion", "Atelectasis"),
+        ("Effusion", "Infiltration"),
+        ("Atelectasis", "Infiltration"),
+        ("Mass", "Nodule"),
+    ];
+    let idx = |n: &str| NIH_FINDINGS.iter().position(|f| *f == n).unwrap();
+    let mut both = [0usize; 4];
+    for _ in 0..n {
+        let l = s.sample(&mut rng);
+        for (c, (a, b)) in both.iter_mut().zip(pairs) {
+            *c += (l[idx(a)] && l[idx(b)]) as usize;
+        }
+    }
+    for (c, (a, b)) in both.iter().zip(pairs) {
+        let want = s.cooccurrence(idx(a), idx(b)) as f64 / s.total() as f64;
+        close(*c as f64 / n as f64, want, 0.006);
+        // And well above independence: these findings cluster.
+        assert!(want > 1.5 * s.prior(idx(a)) * s.prior(idx(b)), "{a} & {b}");
+    }
     // Conditioned on abnormal: never empty.
     for _ in 0..1000 {
         assert!(s.sample_abnormal(&mut rng).iter().any(|&b| b));
