@@ -32,8 +32,8 @@ fn main() {
         for a in 0..14 {
             if p.labels[a] {
                 freq[a] += 1;
-                for b in 0..14 {
-                    co[a][b] += p.labels[b] as u64;
+                for (c, &on) in co[a].iter_mut().zip(&p.labels) {
+                    *c += on as u64;
                 }
             }
         }
