@@ -87,6 +87,25 @@ pub struct Record {
     pub view: Option<String>,
 }
 
+/// Random access to labelled images, whatever their source: a label table with image
+/// files ([`RecordDataset`]), arrays in memory ([`MedMnist`]) or generated phantoms
+/// ([`crate::phantom::PhantomSet`]). Training and evaluation code can take
+/// `&dyn ImageDataset` and run on any of them.
+pub trait ImageDataset {
+    /// A human-readable name (synthetic sets say so).
+    fn name(&self) -> String;
+    /// Label names, in label-vector order.
+    fn class_names(&self) -> Vec<String>;
+    /// Number of items.
+    fn len(&self) -> usize;
+    /// Whether there are no items.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Item `index`, loaded (and preprocessed, when the set has a [`Preprocess`]).
+    fn sample(&self, index: usize) -> Result<Sample>;
+}
+
 /// An item that was skipped, and why.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Skipped {
@@ -188,6 +207,45 @@ impl RecordDataset {
             pos: 0,
             skipped: Vec::new(),
         }
+    }
+}
+
+impl ImageDataset for RecordDataset {
+    fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    fn class_names(&self) -> Vec<String> {
+        self.class_names.clone()
+    }
+
+    fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    fn sample(&self, index: usize) -> Result<Sample> {
+        let rec = self.records.get(index).ok_or_else(|| {
+            Error::InvalidArgument(format!("index {index} past {} records", self.records.len()))
+        })?;
+        self.load(rec)
+    }
+}
+
+impl ImageDataset for MedMnist {
+    fn name(&self) -> String {
+        format!("MedMNIST {} split", self.split.as_str())
+    }
+
+    fn class_names(&self) -> Vec<String> {
+        self.class_names.clone()
+    }
+
+    fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    fn sample(&self, index: usize) -> Result<Sample> {
+        self.get(index)
     }
 }
 

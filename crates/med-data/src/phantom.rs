@@ -42,7 +42,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::datasets::Sample;
+use crate::datasets::{ImageDataset, Sample};
 use crate::error::{Error, Result};
 use crate::image::GrayImage;
 use crate::labels::{format_nih_labels, LabelStats, NIH_FINDINGS};
@@ -508,6 +508,50 @@ impl PhantomGenerator {
     /// Phantoms `start..start + count` as dataset samples.
     pub fn samples(&self, start: u64, count: u64) -> impl Iterator<Item = Sample> + '_ {
         (start..start.saturating_add(count)).map(move |i| self.generate(i).to_sample())
+    }
+}
+
+/// A fixed-size synthetic dataset: phantoms `start..start + count` of a generator, as an
+/// [`ImageDataset`] (its name says it is synthetic).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PhantomSet {
+    /// The generator.
+    pub generator: PhantomGenerator,
+    /// First phantom index.
+    pub start: u64,
+    /// Number of phantoms.
+    pub count: u64,
+}
+
+impl ImageDataset for PhantomSet {
+    fn name(&self) -> String {
+        format!(
+            "SYNTHETIC chest phantoms (seed {}, {}..{})",
+            self.generator.seed,
+            self.start,
+            self.start.saturating_add(self.count)
+        )
+    }
+
+    fn class_names(&self) -> Vec<String> {
+        NIH_FINDINGS.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn len(&self) -> usize {
+        usize::try_from(self.count).unwrap_or(usize::MAX)
+    }
+
+    fn sample(&self, index: usize) -> Result<Sample> {
+        if index as u64 >= self.count {
+            return Err(Error::InvalidArgument(format!(
+                "index {index} past {} phantoms",
+                self.count
+            )));
+        }
+        Ok(self
+            .generator
+            .generate(self.start + index as u64)
+            .to_sample())
     }
 }
 

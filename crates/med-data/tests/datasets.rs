@@ -393,3 +393,29 @@ fn embedded_real_samples_read_as_a_folder_csv() {
     let err = datasets::folder_csv(&csv, repo("data/samples"), Some(&["nope"])).unwrap_err();
     assert!(matches!(err, Error::UnknownColumn { .. }) && err.to_string().contains("labels.csv"));
 }
+
+#[test]
+fn every_source_is_an_image_dataset() {
+    use med_data::datasets::ImageDataset;
+    use med_data::phantom::{PhantomGenerator, PhantomSet};
+    let real = datasets::real_samples(datasets::embedded_samples_dir()).unwrap();
+    let mnist = MedMnist::open(data("formats/chestmnist_tiny.npz"), Split::Train).unwrap();
+    let phantoms = PhantomSet {
+        generator: PhantomGenerator::new(1),
+        start: 100,
+        count: 3,
+    };
+    let sets: [&dyn ImageDataset; 3] = [&real, &mnist, &phantoms];
+    let lens: Vec<usize> = sets.iter().map(|d| d.len()).collect();
+    assert_eq!(lens, [16, 6, 3]);
+    for d in sets {
+        let s = d.sample(d.len() - 1).unwrap();
+        assert_eq!(s.labels.len(), d.class_names().len(), "{}", d.name());
+        assert!(d.sample(d.len()).is_err());
+    }
+    assert!(phantoms.name().contains("SYNTHETIC"));
+    assert_eq!(
+        phantoms.sample(0).unwrap().id,
+        "synthetic-phantom-s1-000100"
+    );
+}
