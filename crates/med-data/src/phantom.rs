@@ -548,10 +548,11 @@ impl ImageDataset for PhantomSet {
                 self.count
             )));
         }
-        Ok(self
-            .generator
-            .generate(self.start + index as u64)
-            .to_sample())
+        let i = self
+            .start
+            .checked_add(index as u64)
+            .ok_or_else(|| Error::InvalidArgument("phantom index overflows u64".into()))?;
+        Ok(self.generator.generate(i).to_sample())
     }
 }
 
