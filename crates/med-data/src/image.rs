@@ -188,6 +188,73 @@ impl GrayImage {
         )
     }
 
+    /// The image mirrored left-right.
+    pub fn flip_horizontal(&self) -> Self {
+        let w = self.width as usize;
+        let data = self
+            .data
+            .chunks_exact(w)
+            .flat_map(|row| row.iter().rev().copied())
+            .collect();
+        Self {
+            width: self.width,
+            height: self.height,
+            data,
+        }
+    }
+
+    /// All `size x size` patches on a grid with the given `stride` (row-major order).
+    /// Fails when the image is smaller than one patch.
+    pub fn patches(&self, size: u32, stride: u32) -> Result<Vec<GrayImage>> {
+        if stride == 0 {
+            return Err(Error::InvalidArgument(
+                "patch stride must be positive".into(),
+            ));
+        }
+        self.check_patch(size)?;
+        let mut out = Vec::new();
+        for y in (0..=self.height - size).step_by(stride as usize) {
+            for x in (0..=self.width - size).step_by(stride as usize) {
+                out.push(self.crop(x, y, size, size)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// `count` patches of `size x size` at uniformly random positions (seeded by the
+    /// caller's RNG, so reproducible).
+    pub fn random_patches<R: rand::Rng + ?Sized>(
+        &self,
+        size: u32,
+        count: usize,
+        rng: &mut R,
+    ) -> Result<Vec<GrayImage>> {
+        self.check_patch(size)?;
+        (0..count)
+            .map(|_| {
+                let x = rng.gen_range(0..=self.width - size);
+                let y = rng.gen_range(0..=self.height - size);
+                self.crop(x, y, size, size)
+            })
+            .collect()
+    }
+
+    fn check_patch(&self, size: u32) -> Result<()> {
+        if size == 0 {
+            return Err(Error::InvalidArgument("patch size must be positive".into()));
+        }
+        if self.width < size || self.height < size {
+            return Err(Error::ImageTooSmall {
+                path: None,
+                width: self.width,
+                height: self.height,
+                required_width: size,
+                required_height: size,
+            });
+        }
+        Ok(())
+    }
+
     /// Quantize `[0, 1]` samples (clamped) to 8 bits.
     pub fn to_u8(&self) -> Vec<u8> {
         self.data
@@ -303,6 +370,33 @@ mod tests {
         let q = GrayImage::new(3, 1, vec![-0.5, 0.5, 2.0]).unwrap();
         assert_eq!(q.to_u8(), [0, 128, 255]);
         assert_eq!(q.to_u16(), [0, 32768, 65535]);
+    }
+
+    #[test]
+    fn patches_flips_and_random_crops() {
+        use rand::SeedableRng;
+        let img = GrayImage::from_fn(10, 7, |x, y| (x + 100 * y) as f32).unwrap();
+        let grid = img.patches(4, 3).unwrap();
+        // x in {0, 3, 6}, y in {0, 3}.
+        assert_eq!(grid.len(), 6);
+        assert_eq!(grid[1].get(0, 0), Some(3.0));
+        assert_eq!(grid[5].get(3, 3), Some(609.0));
+        assert!(img.patches(8, 1).is_err());
+        assert!(img.patches(2, 0).is_err());
+        let f = img.flip_horizontal();
+        assert_eq!(f.get(0, 2), Some(209.0));
+        assert_eq!(f.flip_horizontal(), img);
+        let mut r1 = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        let mut r2 = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        let a = img.random_patches(5, 20, &mut r1).unwrap();
+        assert_eq!(a, img.random_patches(5, 20, &mut r2).unwrap());
+        assert!(a.iter().all(|p| p.width() == 5 && p.height() == 5));
+        // Every patch is a window of the source: its corner determines the rest.
+        for p in &a {
+            let c = p.get(0, 0).unwrap() as u32;
+            assert_eq!(p.get(4, 4), Some((c + 404) as f32));
+        }
+        assert!(img.random_patches(0, 1, &mut r1).is_err());
     }
 
     #[test]
