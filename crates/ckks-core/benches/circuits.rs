@@ -29,8 +29,12 @@ fn setup(preset: Preset, rotations: &[i64], slots: usize) -> Setup {
     let mut kg = ctx.key_generator();
     let sk = kg.secret_key(None);
     let keys = EvaluationKeys::generate(&ctx, &mut kg, &sk, true, rotations, false);
-    let x: Vec<Complex64> = (0..slots).map(|i| Complex64::new(((i * 7) % 13) as f64 / 13.0 - 0.5, 0.0)).collect();
-    let ct = Encryptor::with_secret_key(&ctx, &sk).encrypt_values(&x, slots).expect("encrypt");
+    let x: Vec<Complex64> = (0..slots)
+        .map(|i| Complex64::new(((i * 7) % 13) as f64 / 13.0 - 0.5, 0.0))
+        .collect();
+    let ct = Encryptor::with_secret_key(&ctx, &sk)
+        .encrypt_values(&x, slots)
+        .expect("encrypt");
     Setup {
         eval: Evaluator::new(&ctx, keys),
         ctx,
@@ -41,11 +45,22 @@ fn setup(preset: Preset, rotations: &[i64], slots: usize) -> Setup {
 fn pools() -> Vec<(usize, rayon::ThreadPool)> {
     [1usize, 2]
         .into_iter()
-        .map(|t| (t, rayon::ThreadPoolBuilder::new().num_threads(t).build().expect("pool")))
+        .map(|t| {
+            (
+                t,
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(t)
+                    .build()
+                    .expect("pool"),
+            )
+        })
         .collect()
 }
 
-fn configure(c: &mut Criterion, name: String) -> criterion::BenchmarkGroup<'_, criterion::measurement::WallTime> {
+fn configure(
+    c: &mut Criterion,
+    name: String,
+) -> criterion::BenchmarkGroup<'_, criterion::measurement::WallTime> {
     let mut g = c.benchmark_group(name);
     g.sample_size(10)
         .warm_up_time(Duration::from_millis(500))
@@ -59,17 +74,24 @@ fn dense_transform(c: &mut Criterion) {
     let level = probe.max_level();
     let scale = probe.params().q()[level] as f64;
     let matrix: Vec<Vec<Complex64>> = (0..slots)
-        .map(|r| (0..slots).map(|s| Complex64::new((((r * 31 + s * 17) % 97) as f64) / 97.0 - 0.5, 0.0)).collect())
+        .map(|r| {
+            (0..slots)
+                .map(|s| Complex64::new((((r * 31 + s * 17) % 97) as f64) / 97.0 - 0.5, 0.0))
+                .collect()
+        })
         .collect();
-    let rotations = LinearTransform::from_dense(&probe, &matrix, level, scale).expect("lt").rotations();
+    let rotations = LinearTransform::from_dense(&probe, &matrix, level, scale)
+        .expect("lt")
+        .rotations();
     let s = setup(Preset::N13, &rotations, slots);
     let lt = LinearTransform::from_dense(&s.ctx, &matrix, level, scale).expect("lt");
     drop(matrix);
     for (threads, pool) in pools() {
         let mut g = configure(c, format!("linear transform/{threads} thread(s)"));
-        g.bench_function(format!("dense 4096x4096, N=2^13 ({} rotations)", rotations.len()), |b| {
-            b.iter(|| pool.install(|| lt.evaluate(&s.eval, &s.ct).expect("evaluate")))
-        });
+        g.bench_function(
+            format!("dense 4096x4096, N=2^13 ({} rotations)", rotations.len()),
+            |b| b.iter(|| pool.install(|| lt.evaluate(&s.eval, &s.ct).expect("evaluate"))),
+        );
         g.finish();
     }
 }
@@ -80,7 +102,10 @@ fn conv_transform(c: &mut Criterion) {
     for dy in -1..=1 {
         for dx in -1..=1 {
             let off = (dy * w + dx).rem_euclid(slots as i64) as usize;
-            diagonals.insert(off, vec![Complex64::new(0.1 * (1 + dx + dy * 3) as f64, 0.0); slots]);
+            diagonals.insert(
+                off,
+                vec![Complex64::new(0.1 * (1 + dx + dy * 3) as f64, 0.0); slots],
+            );
         }
     }
     let probe = Context::new(&Preset::N16L9.build().expect("preset")).expect("context");
@@ -94,9 +119,13 @@ fn conv_transform(c: &mut Criterion) {
     let lt = LinearTransform::from_diagonals(&s.ctx, &diagonals, slots, level, scale).expect("lt");
     for (threads, pool) in pools() {
         let mut g = configure(c, format!("linear transform/{threads} thread(s)"));
-        g.bench_function(format!("3x3 conv (9 diagonals), N=2^16 ({} rotations)", rotations.len()), |b| {
-            b.iter(|| pool.install(|| lt.evaluate(&s.eval, &s.ct).expect("evaluate")))
-        });
+        g.bench_function(
+            format!(
+                "3x3 conv (9 diagonals), N=2^16 ({} rotations)",
+                rotations.len()
+            ),
+            |b| b.iter(|| pool.install(|| lt.evaluate(&s.eval, &s.ct).expect("evaluate"))),
+        );
         g.finish();
     }
 }
@@ -107,12 +136,20 @@ fn polynomials(c: &mut Criterion) {
     for (threads, pool) in pools() {
         let mut g = configure(c, format!("polynomial/{threads} thread(s)"));
         for degree in [3usize, 7, 63, 127] {
-            let poly = Polynomial::interpolate(|x: f64| (1.0 + (-4.0 * x).exp()).recip(), -1.0, 1.0, degree)
-                .expect("interpolate");
+            let poly = Polynomial::interpolate(
+                |x: f64| (1.0 + (-4.0 * x).exp()).recip(),
+                -1.0,
+                1.0,
+                degree,
+            )
+            .expect("interpolate");
             let pe = PolynomialEvaluator::new(&s.eval);
-            g.bench_function(format!("Chebyshev degree {degree}, N=2^16 (depth {})", poly.depth()), |b| {
-                b.iter(|| pool.install(|| pe.evaluate(&s.ct, &poly, target).expect("evaluate")))
-            });
+            g.bench_function(
+                format!("Chebyshev degree {degree}, N=2^16 (depth {})", poly.depth()),
+                |b| {
+                    b.iter(|| pool.install(|| pe.evaluate(&s.ct, &poly, target).expect("evaluate")))
+                },
+            );
         }
         g.finish();
     }

@@ -290,3 +290,64 @@ mod polynomials {
         ));
     }
 }
+
+mod bootstrapping {
+    use ckks_core::circuits::{BootstrapConfig, Bootstrapper};
+    use ckks_core::ckks::{
+        Context, Decryptor, Encryptor, EvaluationKeys, Evaluator, ParametersBuilder,
+        PrecisionStats, SecretDistribution,
+    };
+    use ckks_core::Complex64;
+
+    #[test]
+    fn bootstrapping_restores_levels_and_values() {
+        // q_0 (60) | 2 levels at 2^50 | SlotToCoeff (55) | EvalMod 8 x 60 | CoeffToSlot (58);
+        // message ratio q_0 / Δ = 2^10
+        let mut log_q = vec![60, 50, 50, 55];
+        log_q.extend([60; 8]);
+        log_q.push(58);
+        let params = ParametersBuilder::new("BTS-TEST-N11-h32-insecure")
+            .log_n(11)
+            .log_q(&log_q)
+            .log_p(&[61, 61, 61])
+            .log_scale(50.0)
+            .secret(SecretDistribution::HammingWeight(32))
+            .build()
+            .unwrap();
+        let ctx = Context::new(&params).unwrap();
+        let bts = Bootstrapper::new(&ctx, BootstrapConfig::default()).unwrap();
+        assert_eq!(bts.output_level(), 2);
+        let mut kg = ctx.key_generator();
+        let sk = kg.secret_key(None);
+        assert_eq!(sk.hamming_weight(), 32);
+        let keys = EvaluationKeys::generate(&ctx, &mut kg, &sk, true, &bts.rotations(), true);
+        let eval = Evaluator::new(&ctx, keys);
+        let slots = params.max_slots();
+        let x: Vec<Complex64> = (0..slots)
+            .map(|i| {
+                Complex64::new(
+                    ((i * 13) % 29) as f64 / 29.0 - 0.5,
+                    ((i * 7) % 17) as f64 / 17.0 - 0.5,
+                )
+            })
+            .collect();
+        let pt = ctx.encode(&x, slots, 0, params.default_scale()).unwrap();
+        let ct = Encryptor::with_secret_key(&ctx, &sk).encrypt(&pt).unwrap();
+        assert_eq!(ct.level(), 0);
+        let fresh = bts.bootstrap(&eval, &ct).unwrap();
+        assert_eq!(fresh.level(), 2);
+        assert!((fresh.scale() / ct.scale() - 1.0).abs() < 1e-12);
+        let got = Decryptor::new(&ctx, &sk).decrypt_values(&fresh).unwrap();
+        let stats = PrecisionStats::compare(&x, &got);
+        println!("bootstrapping N=2^11, h=32: {stats}");
+        assert!(stats.real.min > 22.0 && stats.imag.min > 22.0, "{stats}");
+        assert!(stats.real.mean > 25.0 && stats.imag.mean > 25.0, "{stats}");
+        // the refreshed levels compute: one multiplication and rescale
+        let sq = eval
+            .rescale(&eval.mul_relin(&fresh, &fresh).unwrap())
+            .unwrap();
+        let got = Decryptor::new(&ctx, &sk).decrypt_values(&sq).unwrap();
+        let want: Vec<Complex64> = x.iter().map(|v| v * v).collect();
+        assert!(PrecisionStats::compare(&want, &got).complex.min > 20.0);
+    }
+}

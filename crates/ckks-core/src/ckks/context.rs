@@ -90,9 +90,14 @@ impl Context {
     pub fn key_switcher(&self) -> &KeySwitcher {
         &self.0.ks
     }
-    /// A key generator seeded from OS entropy.
+    /// A key generator seeded from OS entropy, drawing secrets from the parameters' secret
+    /// distribution.
     pub fn key_generator(&self) -> KeyGenerator<'_> {
-        KeyGenerator::new(&self.0.ks)
+        let h = match self.0.params.secret() {
+            super::params::SecretDistribution::Ternary => None,
+            super::params::SecretDistribution::HammingWeight(h) => Some(h),
+        };
+        KeyGenerator::new(&self.0.ks).with_default_hamming_weight(h)
     }
     /// Highest level.
     pub fn max_level(&self) -> usize {

@@ -99,6 +99,7 @@ pub(crate) fn digit_seed(seed: &[u8; 32], j: usize) -> [u8; 32] {
 pub struct KeyGenerator<'a> {
     ks: &'a KeySwitcher,
     rng: ChaCha20Rng,
+    default_hamming_weight: Option<usize>,
 }
 
 impl<'a> KeyGenerator<'a> {
@@ -107,7 +108,14 @@ impl<'a> KeyGenerator<'a> {
         Self {
             ks,
             rng: ChaCha20Rng::from_entropy(),
+            default_hamming_weight: None,
         }
+    }
+
+    /// Makes `secret_key(None)` draw secrets of Hamming weight `h` (`None`: dense ternary).
+    pub fn with_default_hamming_weight(mut self, h: Option<usize>) -> Self {
+        self.default_hamming_weight = h;
+        self
     }
 
     /// A deterministic generator (reproducible tests and known-answer runs only).
@@ -115,6 +123,7 @@ impl<'a> KeyGenerator<'a> {
         Self {
             ks,
             rng: ChaCha20Rng::from_seed(seed),
+            default_hamming_weight: None,
         }
     }
 
@@ -126,10 +135,11 @@ impl<'a> KeyGenerator<'a> {
         Basis::qp(self.ring().max_level(), self.ring().p().len())
     }
 
-    /// A secret key: dense ternary, or ternary of Hamming weight `h`.
+    /// A secret key: ternary of Hamming weight `h` if given, else the generator's default
+    /// (the parameters' secret distribution for a generator from `Context::key_generator`).
     pub fn secret_key(&mut self, hamming_weight: Option<usize>) -> SecretKey {
         let n = self.ring().n();
-        let coeffs = match hamming_weight {
+        let coeffs = match hamming_weight.or(self.default_hamming_weight) {
             None => ternary(n, &mut self.rng),
             Some(h) => ternary_hamming(n, h, &mut self.rng),
         };
