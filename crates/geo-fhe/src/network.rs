@@ -539,3 +539,46 @@ impl EncryptedModel {
         Err(GeoError::Model("the network has no layer".into()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The hand-written gradient against central finite differences.
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let net = GeoNet::init(0.7, 3);
+        let x = Multivector([0.3, -0.5, 0.8, 0.1, -0.2, 0.4, -0.9, 0.6]);
+        let y = 2;
+        let (_, g) = net.grad(&x, y);
+        let analytic = flatten_layers(&g);
+        let theta = net.flatten();
+        let h = 1e-5;
+        let loss_at = |t: &[f64]| {
+            let mut n = net.clone();
+            n.unflatten(t);
+            n.grad(&x, y).0
+        };
+        // Every 7th parameter (all layers, weights and biases).
+        for k in (0..theta.len()).step_by(7) {
+            let (mut p, mut m) = (theta.clone(), theta.clone());
+            p[k] += h;
+            m[k] -= h;
+            let numeric = (loss_at(&p) - loss_at(&m)) / (2.0 * h);
+            assert!(
+                (numeric - analytic[k]).abs() < 1e-6 * (1.0 + numeric.abs()),
+                "parameter {k}: numeric {numeric} analytic {}",
+                analytic[k]
+            );
+        }
+    }
+
+    #[test]
+    fn schedule_keeps_scale_through_products() {
+        let params = ckks_core::ckks::insecure_test_params(10, DEPTH).unwrap();
+        let ctx = Context::new(&params).unwrap();
+        let s = schedule(&ctx, DEPTH, params.default_scale());
+        assert_eq!(s.iter().map(|x| x.0).collect::<Vec<_>>(), vec![5, 3, 1]);
+        assert!((s[0].2 / params.default_scale() - 1.0).abs() < 1e-12);
+    }
+}
