@@ -91,9 +91,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sk = kg.secret_key(None);
     let pk = kg.public_key(&sk);
     let (keys, t_keys) = secs(|| {
-        EvaluationKeys::generate(&ctx, &mut kg, &sk, true, &interleaved_rotation_steps(), false)
+        EvaluationKeys::generate(
+            &ctx,
+            &mut kg,
+            &sk,
+            true,
+            &interleaved_rotation_steps(),
+            false,
+        )
     });
-    println!("relinearization + {} rotation keys: {:.2} s", interleaved_rotation_steps().len(), t_keys);
+    println!(
+        "relinearization + {} rotation keys: {:.2} s",
+        interleaved_rotation_steps().len(),
+        t_keys
+    );
     let eval = Evaluator::new(&ctx, keys);
     let dec = Decryptor::new(&ctx, &sk);
     let mut enc = Encryptor::with_public_key(&ctx, &pk);
@@ -117,7 +128,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .fold(0.0, f64::max)
     };
     for threads in [1usize, 2] {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()?;
         pool.install(|| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             let (p, t1) = secs(|| gp_planar(&eval, &ca, &cb));
             let e1 = err(&decrypt_planar(&dec, &p?, slots)?);
@@ -154,7 +167,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         encode_planar(&ctx, batch, slots, DEPTH, scale).and_then(|pt| encrypt_planar(&mut enc, &pt))
     });
     let x_ct = x_ct?;
-    let (model, t_enc_w) = secs(|| EncryptedModel::encrypt(&net, &ctx, &mut enc, slots, DEPTH, scale));
+    let (model, t_enc_w) =
+        secs(|| EncryptedModel::encrypt(&net, &ctx, &mut enc, slots, DEPTH, scale));
     let model = model?;
     println!(
         "client: encrypt {} inputs (8 ciphertexts, level {DEPTH}): {:.2} s; model owner: encrypt weights and biases under the client's pk: {:.2} s",
@@ -163,7 +177,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let plain_pred: Vec<usize> = batch.iter().map(|x| net.predict(x)).collect();
     let plain_logits: Vec<Vec<f64>> = batch.iter().map(|x| net.logits(x)).collect();
     for threads in [1usize, 2] {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build()?;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()?;
         let (out, t) = pool.install(|| secs(|| model.forward(&eval, &x_ct)));
         let out = out?;
         let (logits, t_dec) = secs(|| -> Result<Vec<Vec<f64>>, Box<dyn std::error::Error>> {
@@ -171,11 +187,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .iter()
                 .map(|c| dec.decrypt_values(c))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok((0..slots).map(|i| cols.iter().map(|c| c[i].re).collect()).collect())
+            Ok((0..slots)
+                .map(|i| cols.iter().map(|c| c[i].re).collect())
+                .collect())
         });
         let logits = logits?;
         let enc_pred: Vec<usize> = logits.iter().map(|l| argmax(l)).collect();
-        let agree = enc_pred.iter().zip(&plain_pred).filter(|(a, b)| a == b).count();
+        let agree = enc_pred
+            .iter()
+            .zip(&plain_pred)
+            .filter(|(a, b)| a == b)
+            .count();
         let correct = enc_pred.iter().zip(&test.y).filter(|(a, b)| a == b).count();
         let max_err = logits
             .iter()

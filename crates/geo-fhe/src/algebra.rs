@@ -57,7 +57,7 @@ impl Blade {
             swaps += (x & b.0).count_ones();
             x >>= 1;
         }
-        if swaps % 2 == 0 {
+        if swaps & 1 == 0 {
             1
         } else {
             -1
@@ -290,7 +290,13 @@ impl Multivector {
 
     /// Reverse `Ã`: grade `k` times `(-1)^{k(k-1)/2}`.
     pub fn reverse(&self) -> Self {
-        self.map_grades(|k| if (k * k.saturating_sub(1) / 2) % 2 == 0 { 1.0 } else { -1.0 })
+        self.map_grades(|k| {
+            if (k * k.saturating_sub(1) / 2) % 2 == 0 {
+                1.0
+            } else {
+                -1.0
+            }
+        })
     }
 
     /// Grade involution `Â`: grade `k` times `(-1)^k`.
@@ -300,7 +306,13 @@ impl Multivector {
 
     /// Clifford conjugate `Ā` (reverse of the grade involution): `(-1)^{k(k+1)/2}`.
     pub fn clifford_conjugate(&self) -> Self {
-        self.map_grades(|k| if (k * (k + 1) / 2) % 2 == 0 { 1.0 } else { -1.0 })
+        self.map_grades(|k| {
+            if (k * (k + 1) / 2) % 2 == 0 {
+                1.0
+            } else {
+                -1.0
+            }
+        })
     }
 
     /// Grade projection `<A>_k` (zero for `k > 3`).

@@ -75,6 +75,7 @@ fn gaussian(rng: &mut ChaCha20Rng) -> f64 {
     (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
 }
 
+#[allow(clippy::needless_range_loop)] // Gram-Schmidt reads rows i and j of the same matrix
 fn random_rotation(rng: &mut ChaCha20Rng) -> [[f64; 3]; 3] {
     // Gram-Schmidt on Gaussian vectors: a uniformly random orthonormal frame.
     let mut m = [[0.0; 3]; 3];
@@ -90,7 +91,11 @@ fn random_rotation(rng: &mut ChaCha20Rng) -> [[f64; 3]; 3] {
                 m[i][k] -= d * m[j][k];
             }
         }
-        let n = (0..3).map(|k| m[i][k] * m[i][k]).sum::<f64>().sqrt().max(1e-12);
+        let n = (0..3)
+            .map(|k| m[i][k] * m[i][k])
+            .sum::<f64>()
+            .sqrt()
+            .max(1e-12);
         for k in 0..3 {
             m[i][k] /= n;
         }
@@ -160,11 +165,15 @@ pub fn generate_volume(class: LesionClass, size: usize, rng: &mut ChaCha20Rng) -
             for x in 0..size {
                 let p = [x as f64, y as f64, z as f64];
                 let mut v = base
-                    + amp * (fx * p[0] / g * 3.0 + fy * p[1] / g * 2.0 + fz * p[2] / g + phase).sin()
+                    + amp
+                        * (fx * p[0] / g * 3.0 + fy * p[1] / g * 2.0 + fz * p[2] / g + phase).sin()
                     + noise * gaussian(rng);
                 let d = [p[0] - center[0], p[1] - center[1], p[2] - center[2]];
                 // Local frame coordinates.
-                let u: Vec<f64> = rot.iter().map(|r| r[0] * d[0] + r[1] * d[1] + r[2] * d[2]).collect();
+                let u: Vec<f64> = rot
+                    .iter()
+                    .map(|r| r[0] * d[0] + r[1] * d[1] + r[2] * d[2])
+                    .collect();
                 match class {
                     LesionClass::Healthy => {
                         let t = d[0] * dir[0] + d[1] * dir[1] + d[2] * dir[2];
@@ -271,7 +280,10 @@ pub fn synthetic_dataset(n: usize, size: usize, seed: u64) -> Dataset {
             let mut rng = ChaCha20Rng::seed_from_u64(seed);
             rng.set_stream(i as u64 + 1);
             let class = LesionClass::ALL[i % 3];
-            (descriptor(&generate_volume(class, size, &mut rng)), class.label())
+            (
+                descriptor(&generate_volume(class, size, &mut rng)),
+                class.label(),
+            )
         })
         .unzip();
     Dataset { x, y }
@@ -300,6 +312,8 @@ impl Standardizer {
     }
     /// Applies the standardization.
     pub fn apply(&self, m: &Multivector) -> Multivector {
-        Multivector(std::array::from_fn(|c| (m.0[c] - self.mean[c]) / self.std[c]))
+        Multivector(std::array::from_fn(|c| {
+            (m.0[c] - self.mean[c]) / self.std[c]
+        }))
     }
 }

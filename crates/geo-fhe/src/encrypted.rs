@@ -105,7 +105,7 @@ pub fn planar_ct_pt_cost(slots: usize) -> ProductCost {
 }
 
 fn check_slots(slots: usize, count: usize, per: usize) -> Result<()> {
-    if slots == 0 || !slots.is_power_of_two() || slots % per != 0 {
+    if slots == 0 || !slots.is_power_of_two() || !slots.is_multiple_of(per) {
         return Err(GeoError::Layout(format!(
             "{slots} slots is not a power of two divisible by {per}"
         )));
@@ -120,7 +120,12 @@ fn check_slots(slots: usize, count: usize, per: usize) -> Result<()> {
 }
 
 /// Replicates `ct` as `+ct` or `-ct` and accumulates into `acc`.
-fn accumulate(eval: &Evaluator, acc: &mut Option<Ciphertext>, term: Ciphertext, sign: i8) -> Result<()> {
+fn accumulate(
+    eval: &Evaluator,
+    acc: &mut Option<Ciphertext>,
+    term: Ciphertext,
+    sign: i8,
+) -> Result<()> {
     *acc = Some(match (acc.take(), sign >= 0) {
         (None, true) => term,
         (None, false) => eval.negate(&term)?,
@@ -362,7 +367,11 @@ impl Default for PlanarProductSum {
 
 /// Encrypted geometric product `A B` of two planar batches (slot-wise), relinearized and
 /// rescaled. Cost: [`planar_ct_ct_cost`].
-pub fn gp_planar(eval: &Evaluator, a: &PlanarCiphertext, b: &PlanarCiphertext) -> Result<PlanarCiphertext> {
+pub fn gp_planar(
+    eval: &Evaluator,
+    a: &PlanarCiphertext,
+    b: &PlanarCiphertext,
+) -> Result<PlanarCiphertext> {
     let mut sum = PlanarProductSum::new();
     sum.add_product(eval, a, b)?;
     sum.finish(eval)
@@ -405,7 +414,11 @@ pub fn gp_planar_plain(
 }
 
 /// The default encrypted geometric product (planar layout): [`gp_planar`].
-pub fn gp(eval: &Evaluator, a: &PlanarCiphertext, b: &PlanarCiphertext) -> Result<PlanarCiphertext> {
+pub fn gp(
+    eval: &Evaluator,
+    a: &PlanarCiphertext,
+    b: &PlanarCiphertext,
+) -> Result<PlanarCiphertext> {
     gp_planar(eval, a, b)
 }
 
@@ -486,7 +499,11 @@ pub fn encode_interleaved(
 }
 
 /// Decrypts the first `count` multivectors of an interleaved ciphertext.
-pub fn decrypt_interleaved(dec: &Decryptor, ct: &Ciphertext, count: usize) -> Result<Vec<Multivector>> {
+pub fn decrypt_interleaved(
+    dec: &Decryptor,
+    ct: &Ciphertext,
+    count: usize,
+) -> Result<Vec<Multivector>> {
     check_slots(ct.slots(), count, BLADES)?;
     let v = dec.decrypt_values(ct)?;
     Ok((0..count)
@@ -565,7 +582,11 @@ fn plain_plan_offsets() -> Vec<i64> {
 /// `Σ_{dp} rot_{dp}(a) ⊙ B_{dp}` with `B_{dp}[8i + k] = sign · b_i[q]` for the term
 /// `(k + dp, q) -> k`. The plaintexts are encoded at scale `q_level`, so the output keeps the
 /// input's scale. Depth 1; cost [`interleaved_ct_pt_cost`].
-pub fn gp_interleaved_plain(eval: &Evaluator, a: &Ciphertext, b: &[Multivector]) -> Result<Ciphertext> {
+pub fn gp_interleaved_plain(
+    eval: &Evaluator,
+    a: &Ciphertext,
+    b: &[Multivector],
+) -> Result<Ciphertext> {
     let slots = a.slots();
     check_slots(slots, b.len(), BLADES)?;
     let level = a.level();
@@ -673,11 +694,19 @@ impl LayoutConverter {
     }
 
     fn rot(eval: &Evaluator, ct: &Ciphertext, k: i64) -> Result<Ciphertext> {
-        Ok(if k == 0 { ct.clone() } else { eval.rotate(ct, k)? })
+        Ok(if k == 0 {
+            ct.clone()
+        } else {
+            eval.rotate(ct, k)?
+        })
     }
 
     /// Planar (`slots` multivectors) -> 8 interleaved ciphertexts (`slots/8` each).
-    pub fn to_interleaved(&self, eval: &Evaluator, planar: &PlanarCiphertext) -> Result<Vec<Ciphertext>> {
+    pub fn to_interleaved(
+        &self,
+        eval: &Evaluator,
+        planar: &PlanarCiphertext,
+    ) -> Result<Vec<Ciphertext>> {
         self.check(planar.components())?;
         let m = (self.slots / BLADES) as i64;
         (0..BLADES as i64)
@@ -696,7 +725,11 @@ impl LayoutConverter {
     }
 
     /// 8 interleaved ciphertexts -> planar.
-    pub fn to_planar(&self, eval: &Evaluator, interleaved: &[Ciphertext]) -> Result<PlanarCiphertext> {
+    pub fn to_planar(
+        &self,
+        eval: &Evaluator,
+        interleaved: &[Ciphertext],
+    ) -> Result<PlanarCiphertext> {
         self.check(interleaved)?;
         let m = (self.slots / BLADES) as i64;
         let comps = (0..BLADES)
@@ -716,7 +749,11 @@ impl LayoutConverter {
     }
 
     fn check(&self, cts: &[Ciphertext]) -> Result<()> {
-        if cts.len() != BLADES || cts.iter().any(|c| c.slots() != self.slots || c.level() != self.level) {
+        if cts.len() != BLADES
+            || cts
+                .iter()
+                .any(|c| c.slots() != self.slots || c.level() != self.level)
+        {
             return Err(GeoError::Layout(format!(
                 "conversion expects {BLADES} ciphertexts with {} slots at level {}",
                 self.slots, self.level

@@ -186,7 +186,9 @@ impl GeoNet {
         if ok {
             Ok(())
         } else {
-            Err(GeoError::Model(format!("layer shapes differ from {WIDTHS:?}")))
+            Err(GeoError::Model(format!(
+                "layer shapes differ from {WIDTHS:?}"
+            )))
         }
     }
 
@@ -286,7 +288,9 @@ impl GeoNet {
                 gz = gx
                     .iter()
                     .zip(&t.z[l - 1])
-                    .map(|(g, z)| Multivector(std::array::from_fn(|c| g.0[c] * (2.0 * z.0[c] + self.beta))))
+                    .map(|(g, z)| {
+                        Multivector(std::array::from_fn(|c| g.0[c] * (2.0 * z.0[c] + self.beta)))
+                    })
                     .collect();
             }
         }
@@ -299,7 +303,9 @@ impl GeoNet {
             return Err(GeoError::Model("empty or malformed training set".into()));
         }
         if cfg.batch == 0 || !(cfg.lr.is_finite() && cfg.lr > 0.0) || !cfg.beta.is_finite() {
-            return Err(GeoError::Model("batch must be > 0 and lr, beta finite".into()));
+            return Err(GeoError::Model(
+                "batch must be > 0 and lr, beta finite".into(),
+            ));
         }
         let mut net = GeoNet::init(cfg.beta, cfg.seed);
         let flat_len = net.flatten().len();
@@ -346,7 +352,9 @@ impl GeoNet {
             history.push(epoch_loss / data.len() as f64);
         }
         if history.last().is_some_and(|l| !l.is_finite()) {
-            return Err(GeoError::Model("training diverged (non-finite loss)".into()));
+            return Err(GeoError::Model(
+                "training diverged (non-finite loss)".into(),
+            ));
         }
         Ok((net, history))
     }
@@ -358,7 +366,12 @@ impl GeoNet {
     fn unflatten(&mut self, theta: &[f64]) {
         let mut it = theta.iter();
         for layer in &mut self.layers {
-            for m in layer.weights.iter_mut().flatten().chain(layer.bias.iter_mut()) {
+            for m in layer
+                .weights
+                .iter_mut()
+                .flatten()
+                .chain(layer.bias.iter_mut())
+            {
                 for c in m.0.iter_mut() {
                     *c = *it.next().unwrap_or(c);
                 }
@@ -479,7 +492,11 @@ impl EncryptedModel {
 
     /// Evaluates the network on an encrypted planar batch; returns the 3 logit ciphertexts
     /// (scalar parts of the outputs; one logit per slot).
-    pub fn forward(&self, eval: &Evaluator, x: &PlanarCiphertext) -> Result<Vec<ckks_core::ckks::Ciphertext>> {
+    pub fn forward(
+        &self,
+        eval: &Evaluator,
+        x: &PlanarCiphertext,
+    ) -> Result<Vec<ckks_core::ckks::Ciphertext>> {
         if x.level() != self.input_level
             || x.slots() != self.slots
             || ((x.scale() / self.input_scale) - 1.0).abs() > 1e-9
@@ -527,7 +544,8 @@ impl EncryptedModel {
                         .components()
                         .par_iter()
                         .map(|c| -> Result<_> {
-                            let shifted = eval.add_const(c, ckks_core::Complex64::new(self.beta, 0.0))?;
+                            let shifted =
+                                eval.add_const(c, ckks_core::Complex64::new(self.beta, 0.0))?;
                             let sq = eval.mul(c, &shifted)?;
                             Ok(eval.rescale(&eval.relinearize(&sq)?)?)
                         })

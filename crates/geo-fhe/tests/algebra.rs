@@ -2,6 +2,8 @@
 //! constructions (basis-vector lists multiplied by bubble sort, and the Pauli-matrix
 //! representation Cl(3,0) ≅ M_2(C)).
 
+#![allow(clippy::needless_range_loop)] // index loops mirror the (i, j) table notation
+
 use geo_fhe::algebra::{Blade, Multivector, BLADES, CAYLEY, COMPONENT_MASKS};
 use geo_fhe::GeoError;
 use num_complex::Complex64 as C;
@@ -60,7 +62,10 @@ fn pauli(i: usize) -> M2 {
 }
 
 fn blade_matrix(c: usize) -> M2 {
-    let id = [[C::new(1.0, 0.0), C::new(0.0, 0.0)], [C::new(0.0, 0.0), C::new(1.0, 0.0)]];
+    let id = [
+        [C::new(1.0, 0.0), C::new(0.0, 0.0)],
+        [C::new(0.0, 0.0), C::new(1.0, 0.0)],
+    ];
     LISTS[c].iter().fold(id, |m, &i| mat_mul(&m, &pauli(i)))
 }
 
@@ -110,7 +115,9 @@ fn every_cayley_entry_matches_pauli_representation() {
             let e = CAYLEY[i][j];
             let lhs = mat_mul(&blade_matrix(i), &blade_matrix(j));
             let mut rhs = blade_matrix(e.index);
-            rhs.iter_mut().flatten().for_each(|x| *x *= f64::from(e.sign));
+            rhs.iter_mut()
+                .flatten()
+                .for_each(|x| *x *= f64::from(e.sign));
             assert!(mat_close(&lhs, &rhs, 1e-12), "e_{i} e_{j}");
         }
     }
@@ -130,7 +137,10 @@ fn every_cayley_entry_matches_pauli_representation() {
                 if r != rank {
                     let f = rows[r][col] / rows[rank][col];
                     let pivot = rows[rank].clone();
-                    rows[r].iter_mut().zip(&pivot).for_each(|(x, y)| *x -= f * y);
+                    rows[r]
+                        .iter_mut()
+                        .zip(&pivot)
+                        .for_each(|(x, y)| *x -= f * y);
                 }
             }
             rank += 1;
@@ -165,7 +175,10 @@ fn non_invertible_is_a_typed_error() {
     let mut m = Multivector::scalar(1.0);
     m.0[1] = 1.0;
     assert!(matches!(m.inverse(), Err(GeoError::NotInvertible(_))));
-    assert!(matches!(Multivector::ZERO.inverse(), Err(GeoError::NotInvertible(_))));
+    assert!(matches!(
+        Multivector::ZERO.inverse(),
+        Err(GeoError::NotInvertible(_))
+    ));
 }
 
 fn mv() -> impl Strategy<Value = Multivector> {

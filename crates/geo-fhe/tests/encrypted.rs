@@ -68,7 +68,9 @@ fn enc_interleaved(mvs: &[Multivector]) -> ckks_core::ckks::Ciphertext {
     let f = fixture();
     let scale = f.ctx.params().default_scale();
     let pt = encode_interleaved(&f.ctx, mvs, SLOTS, f.ctx.max_level(), scale).unwrap();
-    Encryptor::with_public_key(&f.ctx, &f.pk).encrypt(&pt).unwrap()
+    Encryptor::with_public_key(&f.ctx, &f.pk)
+        .encrypt(&pt)
+        .unwrap()
 }
 
 fn max_err(want: &[Multivector], got: &[Multivector]) -> f64 {
@@ -144,7 +146,9 @@ fn layout_conversion_round_trip() {
         assert!(err < TOL, "block {j}: {err}");
     }
     // Back: interleaved ciphertexts encrypted fresh at the converter's level.
-    let fresh: Vec<_> = (0..BLADES).map(|j| enc_interleaved(&a[j * m..(j + 1) * m])).collect();
+    let fresh: Vec<_> = (0..BLADES)
+        .map(|j| enc_interleaved(&a[j * m..(j + 1) * m]))
+        .collect();
     let planar = f.conv.to_planar(&f.eval, &fresh).unwrap();
     let err = max_err(&a, &decrypt_planar(&dec, &planar, SLOTS).unwrap());
     assert!(err < TOL, "to_planar: {err}");
@@ -153,17 +157,35 @@ fn layout_conversion_round_trip() {
 #[test]
 fn sums_of_products_relinearize_once() {
     let f = fixture();
-    let (a, b, c, d) = (batch(1, SLOTS), batch(2, SLOTS), batch(3, SLOTS), batch(4, SLOTS));
+    let (a, b, c, d) = (
+        batch(1, SLOTS),
+        batch(2, SLOTS),
+        batch(3, SLOTS),
+        batch(4, SLOTS),
+    );
     let mut sum = PlanarProductSum::new();
-    sum.add_product(&f.eval, &enc_planar(&a), &enc_planar(&b)).unwrap();
-    sum.add_product(&f.eval, &enc_planar(&c), &enc_planar(&d)).unwrap();
-    let got = decrypt_planar(&Decryptor::new(&f.ctx, &f.sk), &sum.finish(&f.eval).unwrap(), SLOTS).unwrap();
+    sum.add_product(&f.eval, &enc_planar(&a), &enc_planar(&b))
+        .unwrap();
+    sum.add_product(&f.eval, &enc_planar(&c), &enc_planar(&d))
+        .unwrap();
+    let got = decrypt_planar(
+        &Decryptor::new(&f.ctx, &f.sk),
+        &sum.finish(&f.eval).unwrap(),
+        SLOTS,
+    )
+    .unwrap();
     let want: Vec<_> = (0..SLOTS).map(|i| a[i] * b[i] + c[i] * d[i]).collect();
     assert!(max_err(&want, &got) < TOL);
     // Scalar part only.
     let mut s0 = PlanarProductSum::for_components(&[0]);
-    s0.add_product(&f.eval, &enc_planar(&a), &enc_planar(&b)).unwrap();
-    let got = decrypt_planar(&Decryptor::new(&f.ctx, &f.sk), &s0.finish(&f.eval).unwrap(), SLOTS).unwrap();
+    s0.add_product(&f.eval, &enc_planar(&a), &enc_planar(&b))
+        .unwrap();
+    let got = decrypt_planar(
+        &Decryptor::new(&f.ctx, &f.sk),
+        &s0.finish(&f.eval).unwrap(),
+        SLOTS,
+    )
+    .unwrap();
     for i in 0..SLOTS {
         assert!((got[i].0[0] - (a[i] * b[i]).0[0]).abs() < TOL);
         assert!(got[i].0[1..].iter().all(|x| x.abs() < TOL));
@@ -173,9 +195,15 @@ fn sums_of_products_relinearize_once() {
 #[test]
 fn costs_are_as_documented() {
     let p = planar_ct_ct_cost(SLOTS);
-    assert_eq!((p.depth, p.tensor_products, p.key_switches(), p.rescales), (1, 64, 8, 8));
+    assert_eq!(
+        (p.depth, p.tensor_products, p.key_switches(), p.rescales),
+        (1, 64, 8, 8)
+    );
     let pp = planar_ct_pt_cost(SLOTS);
-    assert_eq!((pp.depth, pp.plaintext_products, pp.key_switches()), (1, 64, 0));
+    assert_eq!(
+        (pp.depth, pp.plaintext_products, pp.key_switches()),
+        (1, 64, 0)
+    );
     let i = interleaved_ct_ct_cost(SLOTS);
     assert_eq!(i.depth, 2);
     assert_eq!(i.relinearizations, 1);
@@ -196,7 +224,10 @@ fn mismatches_are_typed_errors() {
     let f = fixture();
     let a = enc_planar(&batch(5, 4));
     let low = a.drop_to_level(&f.eval, 1).unwrap();
-    assert!(matches!(gp_planar(&f.eval, &a, &low), Err(GeoError::Ckks(_))));
+    assert!(matches!(
+        gp_planar(&f.eval, &a, &low),
+        Err(GeoError::Ckks(_))
+    ));
     assert!(matches!(
         PlanarCiphertext::from_components(a.components()[..3].to_vec()),
         Err(GeoError::Layout(_))
