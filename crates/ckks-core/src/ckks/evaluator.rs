@@ -156,22 +156,27 @@ impl Evaluator {
         Ok(out)
     }
 
-    /// `a + pt` (same level and scale).
-    pub fn add_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+    /// `a ± pt`: only `c_0` changes.
+    fn combine_plain(&self, a: &Ciphertext, pt: &Plaintext, negate: bool) -> Result<Ciphertext> {
         self.check_plain(pt)?;
         self.check_same(a, pt.level(), pt.scale, pt.slots)?;
         let mut out = a.clone();
-        self.ring().add_assign(&mut out.c[0], &pt.poly);
+        if negate {
+            self.ring().sub_assign(&mut out.c[0], &pt.poly);
+        } else {
+            self.ring().add_assign(&mut out.c[0], &pt.poly);
+        }
         Ok(out)
+    }
+
+    /// `a + pt` (same level and scale).
+    pub fn add_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
+        self.combine_plain(a, pt, false)
     }
 
     /// `a - pt` (same level and scale).
     pub fn sub_plain(&self, a: &Ciphertext, pt: &Plaintext) -> Result<Ciphertext> {
-        self.check_plain(pt)?;
-        self.check_same(a, pt.level(), pt.scale, pt.slots)?;
-        let mut out = a.clone();
-        self.ring().sub_assign(&mut out.c[0], &pt.poly);
-        Ok(out)
+        self.combine_plain(a, pt, true)
     }
 
     /// `a · pt` slot-wise; the scales multiply.

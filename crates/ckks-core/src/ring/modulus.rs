@@ -100,12 +100,7 @@ impl Modulus {
     /// Reduction of a signed value into `[0, p)`.
     #[inline(always)]
     pub fn reduce_i64(&self, x: i64) -> u64 {
-        let r = self.reduce(x.unsigned_abs());
-        if x < 0 {
-            self.neg(r)
-        } else {
-            r
-        }
+        self.reduce_i128(x as i128)
     }
 
     /// Reduction of a signed 128-bit value into `[0, p)`.
