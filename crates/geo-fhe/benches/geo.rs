@@ -16,7 +16,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use geo_fhe::algebra::{Multivector, BLADES};
 use geo_fhe::data::{synthetic_dataset, Dataset, Standardizer};
 use geo_fhe::encrypted::*;
-use geo_fhe::network::{EncryptedModel, GeoNet, TrainConfig, DEPTH};
+use geo_fhe::network::{EncryptedModel, GeoNet, ProductMethod, TrainConfig, DEPTH};
 use std::time::Duration;
 
 #[global_allocator]
@@ -136,7 +136,16 @@ fn network(c: &mut Criterion) {
         &encode_planar(&s.ctx, &norm(&test).x, slots, DEPTH, scale).unwrap(),
     )
     .unwrap();
-    let model = EncryptedModel::encrypt(&net, &s.ctx, &mut s.enc, slots, DEPTH, scale).unwrap();
+    let model = EncryptedModel::encrypt(
+        &net,
+        &s.ctx,
+        &mut s.enc,
+        slots,
+        DEPTH,
+        scale,
+        ProductMethod::Pauli,
+    )
+    .unwrap();
     let mut g = c.benchmark_group("network");
     g.sample_size(10).measurement_time(Duration::from_secs(60));
     for threads in [1usize, 2] {

@@ -14,7 +14,7 @@ use ckks_core::ckks::{
 use geo_fhe::algebra::{Multivector, BLADES};
 use geo_fhe::data::{synthetic_dataset, Dataset, Standardizer};
 use geo_fhe::encrypted::*;
-use geo_fhe::network::{argmax, EncryptedModel, GeoNet, TrainConfig, DEPTH};
+use geo_fhe::network::{argmax, EncryptedModel, GeoNet, ProductMethod, TrainConfig, DEPTH};
 use std::time::Instant;
 
 #[global_allocator]
@@ -167,51 +167,57 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         encode_planar(&ctx, batch, slots, DEPTH, scale).and_then(|pt| encrypt_planar(&mut enc, &pt))
     });
     let x_ct = x_ct?;
-    let (model, t_enc_w) =
-        secs(|| EncryptedModel::encrypt(&net, &ctx, &mut enc, slots, DEPTH, scale));
-    let model = model?;
     println!(
-        "client: encrypt {} inputs (8 ciphertexts, level {DEPTH}): {:.2} s; model owner: encrypt weights and biases under the client's pk: {:.2} s",
-        slots, t_enc_in, t_enc_w
+        "client: encrypt {} inputs (8 ciphertexts, level {DEPTH}): {:.2} s",
+        slots, t_enc_in
     );
     let plain_pred: Vec<usize> = batch.iter().map(|x| net.predict(x)).collect();
     let plain_logits: Vec<Vec<f64>> = batch.iter().map(|x| net.logits(x)).collect();
-    for threads in [1usize, 2] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()?;
-        let (out, t) = pool.install(|| secs(|| model.forward(&eval, &x_ct)));
-        let out = out?;
-        let (logits, t_dec) = secs(|| -> Result<Vec<Vec<f64>>, Box<dyn std::error::Error>> {
-            let cols = out
-                .iter()
-                .map(|c| dec.decrypt_values(c))
-                .collect::<Result<Vec<_>, _>>()?;
-            Ok((0..slots)
-                .map(|i| cols.iter().map(|c| c[i].re).collect())
-                .collect())
-        });
-        let logits = logits?;
-        let enc_pred: Vec<usize> = logits.iter().map(|l| argmax(l)).collect();
-        let agree = enc_pred
-            .iter()
-            .zip(&plain_pred)
-            .filter(|(a, b)| a == b)
-            .count();
-        let correct = enc_pred.iter().zip(&test.y).filter(|(a, b)| a == b).count();
-        let max_err = logits
-            .iter()
-            .zip(&plain_logits)
-            .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
-            .fold(0.0, f64::max);
+    for method in [ProductMethod::Pauli, ProductMethod::Direct] {
+        let (model, t_enc_w) =
+            secs(|| EncryptedModel::encrypt(&net, &ctx, &mut enc, slots, DEPTH, scale, method));
+        let model = model?;
         println!(
-            "encrypted network threads {threads}: {:.2} s for {slots} samples = {:.4} ms per sample; decrypt {:.3} s; output level {}; encrypted accuracy {:.4}; agreement with plaintext {agree}/{slots}; max |logit error| {max_err:.2e}",
+            "model owner ({method:?}): encrypt weights and biases under the client's pk: {:.2} s",
+            t_enc_w
+        );
+        for threads in [1usize, 2] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()?;
+            let (out, t) = pool.install(|| secs(|| model.forward(&eval, &x_ct)));
+            let out = out?;
+            let (logits, t_dec) = secs(|| -> Result<Vec<Vec<f64>>, Box<dyn std::error::Error>> {
+                let cols = out
+                    .iter()
+                    .map(|c| dec.decrypt_values(c))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((0..slots)
+                    .map(|i| cols.iter().map(|c| c[i].re).collect())
+                    .collect())
+            });
+            let logits = logits?;
+            let enc_pred: Vec<usize> = logits.iter().map(|l| argmax(l)).collect();
+            let agree = enc_pred
+                .iter()
+                .zip(&plain_pred)
+                .filter(|(a, b)| a == b)
+                .count();
+            let correct = enc_pred.iter().zip(&test.y).filter(|(a, b)| a == b).count();
+            let max_err = logits
+                .iter()
+                .zip(&plain_logits)
+                .flat_map(|(a, b)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
+                .fold(0.0, f64::max);
+            println!(
+            "encrypted network {method:?} threads {threads}: {:.2} s for {slots} samples = {:.4} ms per sample; decrypt {:.3} s; output level {}; encrypted accuracy {:.4}; agreement with plaintext {agree}/{slots}; max |logit error| {max_err:.2e}",
             t,
             t * 1e3 / slots as f64,
             t_dec,
             out[0].level(),
             correct as f64 / slots as f64,
         );
+        }
     }
     Ok(())
 }

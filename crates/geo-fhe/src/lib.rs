@@ -11,6 +11,8 @@
 //!   ciphertext x plaintext, in the planar layout (8 ciphertexts, one per component, one
 //!   multivector per slot; the default) and the interleaved layout (slot `8i + c`; masked
 //!   rotations), and conversion between the layouts.
+//! * [`pauli`]: products `W X` with 24 instead of 64 tensor products through Cl(3,0) ≅ M₂(C)
+//!   and Gauss's 3-multiplication complex product, when `W` is prepared by its owner.
 //! * [`data`]: a seeded generator of **synthetic** 3D lesion volumes (healthy, benign,
 //!   malignant) and their multivector descriptors.
 //! * [`network`]: the geometric network 1 -> 16 -> 8 -> 3 of geometric-product layers with a
@@ -30,6 +32,7 @@ pub mod data;
 pub mod encrypted;
 pub mod error;
 pub mod network;
+pub mod pauli;
 
 pub use algebra::{Blade, Multivector, BLADES, CAYLEY};
 pub use error::{GeoError, Result};

@@ -50,6 +50,7 @@ use crate::encrypted::{
     encode_planar_broadcast, encrypt_planar, PlanarCiphertext, PlanarProductSum,
 };
 use crate::error::{GeoError, Result};
+use crate::pauli::{PauliProductSum, PreparedInput, PreparedWeight};
 use ckks_core::ckks::{Context, Encryptor, Evaluator};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -399,11 +400,29 @@ pub fn argmax(v: &[f64]) -> usize {
     best
 }
 
+/// How the encrypted layers compute `Σ_i W_oi x_i`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProductMethod {
+    /// 64 tensor products per weight ([`PlanarProductSum`]).
+    Direct,
+    /// 24 tensor products per weight through Cl(3,0) ≅ M₂(C) and Gauss's trick
+    /// ([`crate::pauli`]); the last layer, which only needs scalar parts (8 tensor products
+    /// per weight), stays direct. The default.
+    Pauli,
+}
+
+#[derive(Clone, Debug)]
+enum EncryptedWeights {
+    Direct(Vec<Vec<PlanarCiphertext>>),
+    Pauli(Vec<Vec<PreparedWeight>>),
+}
+
 /// The network's weights and biases encrypted under the client's public key, each at the
 /// level and scale at which the evaluation uses it.
 #[derive(Clone, Debug)]
 pub struct EncryptedModel {
-    layers: Vec<(Vec<Vec<PlanarCiphertext>>, Vec<PlanarCiphertext>)>,
+    layers: Vec<(EncryptedWeights, Vec<PlanarCiphertext>)>,
+    method: ProductMethod,
     beta: f64,
     input_level: usize,
     input_scale: f64,
@@ -441,6 +460,7 @@ impl EncryptedModel {
         slots: usize,
         input_level: usize,
         input_scale: f64,
+        method: ProductMethod,
     ) -> Result<Self> {
         net.check_shapes()?;
         if input_level < DEPTH || input_level > ctx.max_level() {
@@ -451,16 +471,30 @@ impl EncryptedModel {
         }
         let sched = schedule(ctx, input_level, input_scale);
         let mut layers = Vec::new();
-        for (layer, &(l, w_scale, out_scale)) in net.layers.iter().zip(&sched) {
-            let mut enc_w = Vec::new();
-            for row in &layer.weights {
-                let mut r = Vec::new();
-                for w in row {
-                    let pt = encode_planar_broadcast(ctx, w, slots, l, w_scale)?;
-                    r.push(encrypt_planar(enc, &pt)?);
+        let n_layers = net.layers.len();
+        for (li, (layer, &(l, w_scale, out_scale))) in net.layers.iter().zip(&sched).enumerate() {
+            let enc_w = if method == ProductMethod::Pauli && li + 1 < n_layers {
+                let mut rows = Vec::new();
+                for row in &layer.weights {
+                    rows.push(
+                        row.iter()
+                            .map(|w| PreparedWeight::encrypt(ctx, enc, w, slots, l, w_scale))
+                            .collect::<Result<Vec<_>>>()?,
+                    );
                 }
-                enc_w.push(r);
-            }
+                EncryptedWeights::Pauli(rows)
+            } else {
+                let mut rows = Vec::new();
+                for row in &layer.weights {
+                    let mut r = Vec::new();
+                    for w in row {
+                        let pt = encode_planar_broadcast(ctx, w, slots, l, w_scale)?;
+                        r.push(encrypt_planar(enc, &pt)?);
+                    }
+                    rows.push(r);
+                }
+                EncryptedWeights::Direct(rows)
+            };
             let enc_b = layer
                 .bias
                 .iter()
@@ -473,11 +507,17 @@ impl EncryptedModel {
         }
         Ok(Self {
             layers,
+            method,
             beta: net.beta,
             input_level,
             input_scale,
             slots,
         })
+    }
+
+    /// The product method the weights were prepared for.
+    pub fn method(&self) -> ProductMethod {
+        self.method
     }
 
     /// Level at which inputs must be encrypted.
@@ -513,15 +553,35 @@ impl EncryptedModel {
         for (l, (w, b)) in self.layers.iter().enumerate() {
             let last = l + 1 == n_layers;
             let outputs: Vec<usize> = if last { vec![0] } else { (0..BLADES).collect() };
-            let z = w
+            let prepared = match w {
+                EncryptedWeights::Pauli(_) => Some(
+                    h.par_iter()
+                        .map(|hi| PreparedInput::new(eval, hi))
+                        .collect::<Result<Vec<_>>>()?,
+                ),
+                EncryptedWeights::Direct(_) => None,
+            };
+            let z = b
                 .par_iter()
-                .zip(b.par_iter())
-                .map(|(row, bias)| -> Result<PlanarCiphertext> {
-                    let mut sum = PlanarProductSum::for_components(&outputs);
-                    for (wi, hi) in row.iter().zip(&h) {
-                        sum.add_product(eval, wi, hi)?;
-                    }
-                    let z = sum.finish(eval)?;
+                .enumerate()
+                .map(|(o, bias)| -> Result<PlanarCiphertext> {
+                    let z = match (w, &prepared) {
+                        (EncryptedWeights::Pauli(rows), Some(px)) => {
+                            let mut sum = PauliProductSum::new();
+                            for (wi, xi) in rows[o].iter().zip(px) {
+                                sum.add_product(eval, wi, xi)?;
+                            }
+                            sum.finish(eval)?
+                        }
+                        (EncryptedWeights::Direct(rows), _) => {
+                            let mut sum = PlanarProductSum::for_components(&outputs);
+                            for (wi, hi) in rows[o].iter().zip(&h) {
+                                sum.add_product(eval, wi, hi)?;
+                            }
+                            sum.finish(eval)?
+                        }
+                        _ => return Err(GeoError::Model("inconsistent weight form".into())),
+                    };
                     let comps = z
                         .components()
                         .iter()

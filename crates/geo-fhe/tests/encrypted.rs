@@ -244,3 +244,28 @@ fn mismatches_are_typed_errors() {
     let bottom = f.eval.drop_to_level(&bottom, 1).unwrap();
     assert!(gp_interleaved(&f.eval, &bottom, &bottom).is_err());
 }
+
+#[test]
+fn pauli_products_match_the_geometric_product() {
+    use geo_fhe::pauli::{PauliProductSum, PreparedInput, PreparedWeight};
+    let f = fixture();
+    let (x1, x2) = (batch(21, SLOTS), batch(22, SLOTS));
+    let (w1, w2) = (batch(23, 1)[0], batch(24, 1)[0]);
+    let (c1, c2) = (enc_planar(&x1), enc_planar(&x2));
+    let level = c1.level();
+    let q = f.ctx.params().q()[level] as f64;
+    let mut enc = Encryptor::with_public_key(&f.ctx, &f.pk);
+    let pw1 = PreparedWeight::encrypt(&f.ctx, &mut enc, &w1, SLOTS, level, q).unwrap();
+    let pw2 = PreparedWeight::encrypt(&f.ctx, &mut enc, &w2, SLOTS, level, q).unwrap();
+    let mut sum = PauliProductSum::new();
+    sum.add_product(&f.eval, &pw1, &PreparedInput::new(&f.eval, &c1).unwrap())
+        .unwrap();
+    sum.add_product(&f.eval, &pw2, &PreparedInput::new(&f.eval, &c2).unwrap())
+        .unwrap();
+    let out = sum.finish(&f.eval).unwrap();
+    assert!(((out.scale() / c1.scale()) - 1.0).abs() < 1e-9);
+    let got = decrypt_planar(&Decryptor::new(&f.ctx, &f.sk), &out, SLOTS).unwrap();
+    let want: Vec<_> = (0..SLOTS).map(|i| w1 * x1[i] + w2 * x2[i]).collect();
+    let err = max_err(&want, &got);
+    assert!(err < TOL, "max error {err}");
+}

@@ -7,7 +7,7 @@ use ckks_core::ckks::{
 };
 use geo_fhe::data::{synthetic_dataset, Dataset, Standardizer};
 use geo_fhe::encrypted::{encode_planar, encrypt_planar};
-use geo_fhe::network::{argmax, EncryptedModel, GeoNet, TrainConfig, DEPTH};
+use geo_fhe::network::{argmax, EncryptedModel, GeoNet, ProductMethod, TrainConfig, DEPTH};
 use geo_fhe::GeoError;
 
 fn trained() -> (GeoNet, Dataset, Dataset) {
@@ -91,23 +91,28 @@ fn plaintext_and_encrypted_networks_agree() {
         &encode_planar(&ctx, &test.x, slots, DEPTH, scale).unwrap(),
     )
     .unwrap();
-    let model = EncryptedModel::encrypt(&net, &ctx, &mut enc, slots, DEPTH, scale).unwrap();
-    let out = model.forward(&eval, &x).unwrap();
-    assert_eq!(out.len(), 3);
-    assert_eq!(out[0].level(), 0);
     let dec = Decryptor::new(&ctx, &sk);
-    let cols: Vec<_> = out.iter().map(|c| dec.decrypt_values(c).unwrap()).collect();
-    for (i, xi) in test.x.iter().enumerate() {
-        let want = net.logits(xi);
-        let got: Vec<f64> = cols.iter().map(|c| c[i].re).collect();
-        for (w, g) in want.iter().zip(&got) {
-            assert!(
-                (w - g).abs() < 1e-3 * (1.0 + w.abs()),
-                "sample {i}: {want:?} vs {got:?}"
-            );
+    let mut model = None;
+    for method in [ProductMethod::Direct, ProductMethod::Pauli] {
+        let m = EncryptedModel::encrypt(&net, &ctx, &mut enc, slots, DEPTH, scale, method).unwrap();
+        let out = m.forward(&eval, &x).unwrap();
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].level(), 0);
+        let cols: Vec<_> = out.iter().map(|c| dec.decrypt_values(c).unwrap()).collect();
+        for (i, xi) in test.x.iter().enumerate() {
+            let want = net.logits(xi);
+            let got: Vec<f64> = cols.iter().map(|c| c[i].re).collect();
+            for (w, g) in want.iter().zip(&got) {
+                assert!(
+                    (w - g).abs() < 1e-3 * (1.0 + w.abs()),
+                    "{method:?} sample {i}: {want:?} vs {got:?}"
+                );
+            }
+            assert_eq!(argmax(&got), net.predict(xi), "{method:?} sample {i}");
         }
-        assert_eq!(argmax(&got), net.predict(xi), "sample {i}");
+        model = Some(m);
     }
+    let model = model.unwrap();
     // Inputs at the wrong level are refused.
     let low = x.drop_to_level(&eval, DEPTH - 1).unwrap();
     assert!(matches!(
