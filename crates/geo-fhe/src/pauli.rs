@@ -60,6 +60,7 @@ pub fn pauli_matrix(c: usize) -> M2 {
 
 /// Row `r = 2 (2j + l) + t` of `F` gives the real (`t = 0`) or imaginary (`t = 1`) part of
 /// `ρ(X)_{jl}` as `Σ_c F[r][c] x_c`; entries are 0 or ±1.
+#[allow(clippy::needless_range_loop)] // (row, column) indices mirror the formula
 pub fn forward_map() -> [[i8; BLADES]; BLADES] {
     let mut f = [[0i8; BLADES]; BLADES];
     for c in 0..BLADES {
@@ -252,6 +253,7 @@ mod tests {
     use crate::algebra::CAYLEY;
 
     #[test]
+    #[allow(clippy::needless_range_loop)]
     fn pauli_map_is_a_representation_with_orthogonal_images() {
         for a in 0..BLADES {
             for b in 0..BLADES {
