@@ -301,11 +301,11 @@ mod bootstrapping {
 
     #[test]
     fn bootstrapping_restores_levels_and_values() {
-        // q_0 (60) | 2 levels at 2^50 | SlotToCoeff (55) | EvalMod 8 x 60 | CoeffToSlot (58);
+        // q_0 (60) | 2 levels at 2^50 | SlotToCoeff 3 x 55 | EvalMod 8 x 60 | CoeffToSlot 3 x 58;
         // message ratio q_0 / Δ = 2^10
-        let mut log_q = vec![60, 50, 50, 55];
+        let mut log_q = vec![60, 50, 50, 55, 55, 55];
         log_q.extend([60; 8]);
-        log_q.push(58);
+        log_q.extend([58; 3]);
         let params = ParametersBuilder::new("BTS-TEST-N11-h32-insecure")
             .log_n(11)
             .log_q(&log_q)
@@ -317,6 +317,8 @@ mod bootstrapping {
         let ctx = Context::new(&params).unwrap();
         let bts = Bootstrapper::new(&ctx, BootstrapConfig::default()).unwrap();
         assert_eq!(bts.output_level(), 2);
+        // the factored transforms need far fewer rotations than the dense 1024 x 1024 (~64)
+        println!("bootstrapping rotation keys: {}", bts.rotations().len());
         let mut kg = ctx.key_generator();
         let sk = kg.secret_key(None);
         assert_eq!(sk.hamming_weight(), 32);

@@ -8,23 +8,27 @@
 //!    "values" are `x = I + t/q_0`.
 //! 2. **CoeffToSlot**: the inverse of the encoder's special FFT, `F^{-1}`, moves the
 //!    coefficients into the slots: slot `j` gets `(x_j + i x_{j+N/2}) / 2` (the `1/2` folded
-//!    into the matrix); a conjugation separates the real and the imaginary parts.
+//!    into the matrix; slots in bit-reversed order, see [`super::dft`]); a conjugation
+//!    separates the real and the imaginary parts. `F^{-1}` is applied as `cts_levels` sparse
+//!    transforms (groups of butterfly stages), one level each.
 //! 3. **EvalMod**: `g(x) = sin(2πx) / (2π) ≈ x - I` for `|x - I|` small, by Chebyshev
 //!    interpolation on `[-K, K]`, evaluated towards the exact working scale `q_0`: the output
 //!    decrypts to `q_0 g(x) ≈ Δm + e`, so relabelling it with the message scale `Δ` gives back
 //!    `m` (the "message ratio" `q_0 / Δ` of Bossuat et al. 2021).
-//! 4. **SlotToCoeff**: the special FFT `F` puts `m_j + i m_{j+N/2}` back into coefficients.
+//! 4. **SlotToCoeff**: the special FFT `F` puts `m_j + i m_{j+N/2}` back into coefficients
+//!    (`stc_levels` sparse transforms).
 //!
-//! Levels: CoeffToSlot 1, EvalMod `ceil(log2(d+1)) + 1`, SlotToCoeff 1, from the top of the
-//! chain; the chain must therefore be laid out as `q_0` (about `log2 Δ + 20` bits), the levels
-//! left for computation (at `Δ`), one SlotToCoeff prime, the EvalMod primes (about the size of
-//! `q_0`, since EvalMod works at scale `q_0`), one CoeffToSlot prime.
+//! Levels, from the top of the chain: CoeffToSlot `cts_levels`, EvalMod
+//! `ceil(log2(d+1)) + 1`, SlotToCoeff `stc_levels`. The chain is therefore laid out as `q_0`
+//! (about `log2 Δ + 10` bits), the levels left for computation (at `Δ`), the SlotToCoeff
+//! primes, the EvalMod primes (about the size of `q_0`, since EvalMod works at scale `q_0`),
+//! the CoeffToSlot primes.
 //!
-//! This is the first, direct version: CoeffToSlot and SlotToCoeff are dense linear transforms
-//! (BSGS with `O(sqrt(n))` rotations but `n` encoded diagonals: fine up to N = 2^12, not for
-//! N = 2^16, which needs the level-collapsed FFT factorization), EvalMod is a plain Chebyshev
-//! sine without double-angle steps, and the secret must be sparse (no encapsulation yet).
+//! Still missing from this version: EvalMod is a plain Chebyshev sine without double-angle or
+//! arcsine steps, the secret must be sparse (no encapsulation of a dense key yet), and only
+//! full slots are handled.
 
+use super::dft;
 use super::linear::LinearTransform;
 use super::polynomial::{Polynomial, PolynomialEvaluator};
 use crate::ckks::{Ciphertext, Context, Evaluator};
@@ -33,13 +37,17 @@ use crate::ring::{Basis, Form};
 use num_complex::Complex64;
 use std::f64::consts::PI;
 
-/// Settings of the direct bootstrapping.
+/// Settings of the bootstrapping circuit.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct BootstrapConfig {
     /// EvalMod interval `[-K, K]` (must exceed `max |I| + 1`).
     pub k: f64,
     /// Degree of the Chebyshev sine.
     pub sine_degree: usize,
+    /// Levels (sparse transforms) of CoeffToSlot.
+    pub cts_levels: usize,
+    /// Levels (sparse transforms) of SlotToCoeff.
+    pub stc_levels: usize,
 }
 
 impl Default for BootstrapConfig {
@@ -47,6 +55,8 @@ impl Default for BootstrapConfig {
         Self {
             k: 13.0,
             sine_degree: 127,
+            cts_levels: 3,
+            stc_levels: 3,
         }
     }
 }
@@ -54,24 +64,10 @@ impl Default for BootstrapConfig {
 /// Precomputed bootstrapping circuit for one context.
 pub struct Bootstrapper {
     ctx: Context,
-    coeff_to_slot: LinearTransform,
-    slot_to_coeff: LinearTransform,
+    coeff_to_slot: Vec<LinearTransform>,
+    slot_to_coeff: Vec<LinearTransform>,
     eval_mod: Polynomial,
     output_level: usize,
-}
-
-/// Dense matrix of a linear map on `C^n` given by its action on unit vectors (columns).
-fn matrix_of(n: usize, map: impl Fn(&mut [Complex64]), factor: f64) -> Vec<Vec<Complex64>> {
-    let mut rows = vec![vec![Complex64::new(0.0, 0.0); n]; n];
-    for k in 0..n {
-        let mut col = vec![Complex64::new(0.0, 0.0); n];
-        col[k] = Complex64::new(1.0, 0.0);
-        map(&mut col);
-        for (row, v) in rows.iter_mut().zip(col) {
-            row[k] = v * factor;
-        }
-    }
-    rows
 }
 
 impl Bootstrapper {
@@ -84,8 +80,13 @@ impl Bootstrapper {
             config.k,
             config.sine_degree,
         )?;
+        let stages = n.trailing_zeros() as usize;
+        let (cts_levels, stc_levels) = (
+            config.cts_levels.clamp(1, stages.max(1)),
+            config.stc_levels.clamp(1, stages.max(1)),
+        );
         let top = ctx.max_level();
-        let needed = 2 + eval_mod.depth();
+        let needed = cts_levels + eval_mod.depth() + stc_levels;
         if top < needed {
             return Err(CkksError::InvalidParameters(format!(
                 "bootstrapping needs {needed} levels above the output, the chain has {top}"
@@ -93,26 +94,37 @@ impl Bootstrapper {
         }
         let q = ctx.params().q();
         let fft = &ctx.0.fft;
-        let cts_matrix = matrix_of(n, |v| fft.inverse(v), 0.5);
-        let coeff_to_slot = LinearTransform::from_dense(ctx, &cts_matrix, top, q[top] as f64)?;
-        drop(cts_matrix);
-        let stc_level = top - 1 - eval_mod.depth();
-        let stc_matrix = matrix_of(n, |v| fft.forward(v), 1.0);
-        let slot_to_coeff =
-            LinearTransform::from_dense(ctx, &stc_matrix, stc_level, q[stc_level] as f64)?;
+        let encode =
+            |groups: Vec<dft::Diagonals>, first_level: usize| -> Result<Vec<LinearTransform>> {
+                groups
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| {
+                        let level = first_level - i;
+                        LinearTransform::from_diagonals(ctx, d, n, level, q[level] as f64)
+                    })
+                    .collect()
+            };
+        let coeff_to_slot = encode(dft::coeff_to_slot(fft, n, cts_levels, 0.5), top)?;
+        let stc_level = top - cts_levels - eval_mod.depth();
+        let slot_to_coeff = encode(dft::slot_to_coeff(fft, n, stc_levels), stc_level)?;
         Ok(Self {
             ctx: ctx.clone(),
+            output_level: stc_level - slot_to_coeff.len(),
             coeff_to_slot,
             slot_to_coeff,
             eval_mod,
-            output_level: stc_level - 1,
         })
     }
 
     /// Rotation steps whose Galois keys bootstrapping needs (plus conjugation and relinearization).
     pub fn rotations(&self) -> Vec<i64> {
-        let mut r = self.coeff_to_slot.rotations();
-        r.extend(self.slot_to_coeff.rotations());
+        let mut r: Vec<i64> = self
+            .coeff_to_slot
+            .iter()
+            .chain(&self.slot_to_coeff)
+            .flat_map(LinearTransform::rotations)
+            .collect();
         r.sort_unstable();
         r.dedup();
         r
@@ -164,12 +176,9 @@ impl Bootstrapper {
         }
         let scale = ct.scale();
         let raised = self.mod_raise(&eval.drop_to_level(ct, 0)?)?;
-        // CoeffToSlot: y = F^{-1} z / 2 at scale q_0 (the diagonals' scale q_L is rescaled away)
-        let y = eval.rescale(&self.coeff_to_slot.evaluate(eval, &raised)?)?;
-        let y = Ciphertext {
-            scale: raised.scale,
-            ..y
-        };
+        // CoeffToSlot: y = BR(F^{-1} z) / 2 at scale q_0 (each transform's scale q_ℓ is
+        // rescaled away)
+        let y = self.apply(eval, &self.coeff_to_slot, raised)?;
         let y_conj = eval.conjugate(&y)?;
         let re = eval.add(&y, &y_conj)?;
         let i_im = eval.sub(&y, &y_conj)?;
@@ -187,8 +196,27 @@ impl Bootstrapper {
             &eval.mul_const_with_scale(&im, Complex64::new(0.0, 1.0), 1.0)?,
         )?;
         // SlotToCoeff
-        let u = eval.drop_to_level(&u, self.slot_to_coeff.level())?;
-        let out = eval.rescale(&self.slot_to_coeff.evaluate(eval, &u)?)?;
-        Ok(Ciphertext { scale, ..out })
+        let u = eval.drop_to_level(&u, self.slot_to_coeff[0].level())?;
+        self.apply(eval, &self.slot_to_coeff, u)
+    }
+
+    /// Applies transforms whose diagonals are encoded at the scale `q_ℓ` of their level, each
+    /// followed by a rescale, so that the scale is unchanged (up to its floating-point
+    /// rounding, which is snapped back).
+    fn apply(
+        &self,
+        eval: &Evaluator,
+        transforms: &[LinearTransform],
+        mut ct: Ciphertext,
+    ) -> Result<Ciphertext> {
+        let scale = ct.scale;
+        for lt in transforms {
+            let out = eval.rescale(&lt.evaluate(eval, &ct)?)?;
+            if (out.scale / scale - 1.0).abs() > 1e-9 {
+                return Err(CkksError::ScaleMismatch(out.scale.log2(), scale.log2()));
+            }
+            ct = Ciphertext { scale, ..out };
+        }
+        Ok(ct)
     }
 }

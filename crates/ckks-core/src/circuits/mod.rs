@@ -8,6 +8,7 @@
 //!   sine EvalMod, dense SlotToCoeff) for small rings and sparse secrets.
 
 pub mod bootstrap;
+pub mod dft;
 pub mod linear;
 pub mod polynomial;
 

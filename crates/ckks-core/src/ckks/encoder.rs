@@ -44,21 +44,27 @@ impl SpecialFft {
         self.n
     }
 
+    /// The twiddle of butterfly `j` in a block of length `len`: `ζ^{5^j mod 4len}` scaled to
+    /// the `2N`-th roots (its inverse for the interpolation direction).
+    pub(crate) fn twiddle(&self, j: usize, len: usize, inverse: bool) -> Complex64 {
+        let lenq = 4 * len;
+        let gap = 2 * self.n / lenq;
+        let r = self.rot_group[j] as usize % lenq;
+        self.ksi[if inverse { lenq - r } else { r } * gap]
+    }
+
     /// Evaluation: "coefficients" (real and imaginary halves packed as complex numbers) to
     /// slot values, in place; `vals.len()` is the number of slots (a power of two).
     pub fn forward(&self, vals: &mut [Complex64]) {
         let size = vals.len();
-        let m = 2 * self.n;
         bit_reverse(vals);
         let mut len = 2;
         while len <= size {
-            let (lenh, lenq) = (len / 2, len * 4);
-            let gap = m / lenq;
+            let lenh = len / 2;
             for chunk in vals.chunks_mut(len) {
                 for j in 0..lenh {
-                    let idx = (self.rot_group[j] as usize % lenq) * gap;
                     let u = chunk[j];
-                    let v = chunk[j + lenh] * self.ksi[idx];
+                    let v = chunk[j + lenh] * self.twiddle(j, len, false);
                     chunk[j] = u + v;
                     chunk[j + lenh] = u - v;
                 }
@@ -72,16 +78,13 @@ impl SpecialFft {
     /// [`forward`]: SpecialFft::forward
     pub fn inverse(&self, vals: &mut [Complex64]) {
         let size = vals.len();
-        let m = 2 * self.n;
         let mut len = size;
         while len >= 2 {
-            let (lenh, lenq) = (len / 2, len * 4);
-            let gap = m / lenq;
+            let lenh = len / 2;
             for chunk in vals.chunks_mut(len) {
                 for j in 0..lenh {
-                    let idx = (lenq - (self.rot_group[j] as usize % lenq)) * gap;
                     let u = chunk[j] + chunk[j + lenh];
-                    let v = (chunk[j] - chunk[j + lenh]) * self.ksi[idx];
+                    let v = (chunk[j] - chunk[j + lenh]) * self.twiddle(j, len, true);
                     chunk[j] = u;
                     chunk[j + lenh] = v;
                 }
@@ -95,7 +98,7 @@ impl SpecialFft {
 }
 
 /// In-place bit-reversal permutation of a power-of-two-length slice.
-fn bit_reverse<T>(vals: &mut [T]) {
+pub(crate) fn bit_reverse<T>(vals: &mut [T]) {
     let n = vals.len();
     if n <= 2 {
         return;
