@@ -292,7 +292,7 @@ mod polynomials {
 }
 
 mod bootstrapping {
-    use ckks_core::circuits::{BootstrapConfig, Bootstrapper};
+    use ckks_core::circuits::{BootstrapConfig, Bootstrapper, EncapsulationKeys};
     use ckks_core::ckks::{
         Context, Decryptor, Encryptor, EvaluationKeys, Evaluator, ParametersBuilder,
         PrecisionStats, SecretDistribution,
@@ -336,7 +336,7 @@ mod bootstrapping {
         let pt = ctx.encode(&x, slots, 0, params.default_scale()).unwrap();
         let ct = Encryptor::with_secret_key(&ctx, &sk).encrypt(&pt).unwrap();
         assert_eq!(ct.level(), 0);
-        let fresh = bts.bootstrap(&eval, &ct).unwrap();
+        let fresh = bts.bootstrap(&eval, None, &ct).unwrap();
         assert_eq!(fresh.level(), 2);
         assert!((fresh.scale() / ct.scale() - 1.0).abs() < 1e-12);
         let got = Decryptor::new(&ctx, &sk).decrypt_values(&fresh).unwrap();
@@ -351,5 +351,50 @@ mod bootstrapping {
         let got = Decryptor::new(&ctx, &sk).decrypt_values(&sq).unwrap();
         let want: Vec<Complex64> = x.iter().map(|v| v * v).collect();
         assert!(PrecisionStats::compare(&want, &got).complex.min > 20.0);
+    }
+
+    #[test]
+    fn encapsulation_bootstraps_a_dense_user_key() {
+        let mut log_q = vec![60, 50, 50, 55, 55, 55];
+        log_q.extend([60; 8]);
+        log_q.extend([58; 3]);
+        let params = ParametersBuilder::new("BTS-TEST-N11-dense-insecure")
+            .log_n(11)
+            .log_q(&log_q)
+            .log_p(&[61, 61, 61])
+            .log_scale(50.0)
+            .build()
+            .unwrap();
+        assert_eq!(params.secret(), SecretDistribution::Ternary);
+        let ctx = Context::new(&params).unwrap();
+        let bts = Bootstrapper::new(&ctx, BootstrapConfig::default()).unwrap();
+        let mut kg = ctx.key_generator();
+        let sk = kg.secret_key(None);
+        assert!(sk.hamming_weight() > 1000, "dense user key");
+        let keys = EvaluationKeys::generate(&ctx, &mut kg, &sk, true, &bts.rotations(), true);
+        let enc_keys = EncapsulationKeys::generate(&mut kg, &sk, 32);
+        let eval = Evaluator::new(&ctx, keys);
+        let slots = params.max_slots();
+        let x: Vec<Complex64> = (0..slots)
+            .map(|i| Complex64::new((i as f64 * 0.05).sin() * 0.8, (i as f64 * 0.03).cos() * 0.8))
+            .collect();
+        let ct = Encryptor::with_secret_key(&ctx, &sk)
+            .encrypt(&ctx.encode(&x, slots, 0, params.default_scale()).unwrap())
+            .unwrap();
+        let dec = Decryptor::new(&ctx, &sk);
+        let stats = PrecisionStats::compare(
+            &x,
+            &dec.decrypt_values(&bts.bootstrap(&eval, Some(&enc_keys), &ct).unwrap())
+                .unwrap(),
+        );
+        println!("bootstrapping N=2^11, dense key + encapsulation (h' = 32): {stats}");
+        assert!(stats.real.min > 20.0 && stats.real.mean > 24.0, "{stats}");
+        // Without encapsulation, the dense key's |I| exceeds K and the result is garbage.
+        let bad = PrecisionStats::compare(
+            &x,
+            &dec.decrypt_values(&bts.bootstrap(&eval, None, &ct).unwrap())
+                .unwrap(),
+        );
+        assert!(bad.real.min < 5.0, "{bad}");
     }
 }

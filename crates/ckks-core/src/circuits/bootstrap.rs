@@ -24,9 +24,16 @@
 //! primes, the EvalMod primes (about the size of `q_0`, since EvalMod works at scale `q_0`),
 //! the CoeffToSlot primes.
 //!
+//! **Sparse-secret encapsulation** (Bossuat, Troncoso-Pastoriza, Hubaux, *Bootstrapping for
+//! approximate HE with negligible failure probability using sparse-secret encapsulation*,
+//! ACNS 2022): with a dense user key `s`, the level-0 ciphertext is first switched to an
+//! ephemeral sparse key `s'` (Hamming weight `h`) with a switching key that lives only over
+//! `q_0 P` (small modulus, so the sparse RLWE instance stays hard), ModRaise happens under `s'`
+//! (so `|I|` stays small), and the raised ciphertext is switched back to `s` at the top level.
+//! Everything else runs under `s` with the ordinary keys.
+//!
 //! Still missing from this version: EvalMod is a plain Chebyshev sine without double-angle or
-//! arcsine steps, the secret must be sparse (no encapsulation of a dense key yet), and only
-//! full slots are handled.
+//! arcsine steps, only full slots are handled, and there is no iterated variant.
 
 use super::dft;
 use super::linear::LinearTransform;
@@ -34,6 +41,7 @@ use super::polynomial::{Polynomial, PolynomialEvaluator};
 use crate::ckks::{Ciphertext, Context, Evaluator};
 use crate::error::{CkksError, Result};
 use crate::ring::{Basis, Form};
+use crate::rlwe::{KeyGenerator, SecretKey, SwitchingKey};
 use num_complex::Complex64;
 use std::f64::consts::PI;
 
@@ -57,6 +65,27 @@ impl Default for BootstrapConfig {
             sine_degree: 127,
             cts_levels: 3,
             stc_levels: 3,
+        }
+    }
+}
+
+/// The two switching keys of sparse-secret encapsulation.
+#[derive(Clone, Debug)]
+pub struct EncapsulationKeys {
+    /// From the user key `s` to the ephemeral sparse `s'`, over `q_0 P` only.
+    to_sparse: SwitchingKey,
+    /// From `s'` back to `s`, over the whole chain.
+    to_dense: SwitchingKey,
+}
+
+impl EncapsulationKeys {
+    /// Draws an ephemeral secret of Hamming weight `h` and the two switching keys; the
+    /// ephemeral secret is dropped (zeroized) on return.
+    pub fn generate(kg: &mut KeyGenerator<'_>, sk: &SecretKey, h: usize) -> Self {
+        let sparse = kg.secret_key(Some(h));
+        Self {
+            to_sparse: kg.switching_key_at(kg.secret_poly(sk), &sparse, 0),
+            to_dense: kg.switching_key(kg.secret_poly(&sparse), sk),
         }
     }
 }
@@ -164,9 +193,29 @@ impl Bootstrapper {
         })
     }
 
+    /// Switches `c_1` with `key` (at the ciphertext's level): `(c_0 + u_0, u_1)`.
+    fn switch_key(&self, ct: &Ciphertext, key: &SwitchingKey) -> Result<Ciphertext> {
+        let [u0, u1] = self.ctx.key_switcher().key_switch(&ct.c[1], key)?;
+        let mut c0 = ct.c[0].clone();
+        self.ctx.ring().add_assign(&mut c0, &u0);
+        Ok(Ciphertext {
+            c: vec![c0, u1],
+            seed: None,
+            ..ct.clone()
+        })
+    }
+
     /// Bootstraps a full-slot ciphertext (any level; it is first dropped to level 0): returns
     /// a ciphertext of the same values and scale at [`output_level`](Self::output_level).
-    pub fn bootstrap(&self, eval: &Evaluator, ct: &Ciphertext) -> Result<Ciphertext> {
+    ///
+    /// With `encapsulation`, the user key may be dense (ModRaise happens under the ephemeral
+    /// sparse key); without it, the user key itself must be sparse for `|I| < K`.
+    pub fn bootstrap(
+        &self,
+        eval: &Evaluator,
+        encapsulation: Option<&EncapsulationKeys>,
+        ct: &Ciphertext,
+    ) -> Result<Ciphertext> {
         if ct.slots() != self.ctx.params().max_slots() {
             return Err(CkksError::InvalidParameters(format!(
                 "this bootstrapper handles {} slots, the ciphertext has {}",
@@ -175,7 +224,17 @@ impl Bootstrapper {
             )));
         }
         let scale = ct.scale();
-        let raised = self.mod_raise(&eval.drop_to_level(ct, 0)?)?;
+        let bottom = eval.drop_to_level(ct, 0)?;
+        if bottom.degree() != 1 {
+            return Err(CkksError::Degree(bottom.degree(), 1));
+        }
+        let raised = match encapsulation {
+            None => self.mod_raise(&bottom)?,
+            Some(keys) => {
+                let sparse = self.switch_key(&bottom, &keys.to_sparse)?;
+                self.switch_key(&self.mod_raise(&sparse)?, &keys.to_dense)?
+            }
+        };
         // CoeffToSlot: y = BR(F^{-1} z) / 2 at scale q_0 (each transform's scale q_ℓ is
         // rescaled away)
         let y = self.apply(eval, &self.coeff_to_slot, raised)?;

@@ -4,14 +4,15 @@
 //!   baby-step giant-step and hoisted rotations.
 //! * [`polynomial`]: Chebyshev interpolation and polynomial evaluation (Chebyshev or monomial
 //!   basis) at optimal depth with an exact output scale.
-//! * [`bootstrap`]: direct full-slot bootstrapping (ModRaise, dense CoeffToSlot, Chebyshev
-//!   sine EvalMod, dense SlotToCoeff) for small rings and sparse secrets.
+//! * [`dft`]: the special FFT as products of sparse butterfly-stage transforms.
+//! * [`bootstrap`]: full-slot bootstrapping (ModRaise, factored CoeffToSlot, Chebyshev sine
+//!   EvalMod, factored SlotToCoeff) with optional sparse-secret encapsulation.
 
 pub mod bootstrap;
 pub mod dft;
 pub mod linear;
 pub mod polynomial;
 
-pub use bootstrap::{BootstrapConfig, Bootstrapper};
+pub use bootstrap::{BootstrapConfig, Bootstrapper, EncapsulationKeys};
 pub use linear::LinearTransform;
 pub use polynomial::{PolyBasis, Polynomial, PolynomialEvaluator};

@@ -314,7 +314,7 @@ impl Evaluator {
             CkksError::InvalidParameters("no relinearization key in the evaluation keys".into())
         })?;
         let c2 = a.c.pop().expect("degree 2");
-        let [u0, u1] = self.ctx.key_switcher().key_switch(&c2, &rk.0);
+        let [u0, u1] = self.ctx.key_switcher().key_switch(&c2, &rk.0)?;
         self.ring().add_assign(&mut a.c[0], &u0);
         self.ring().add_assign(&mut a.c[1], &u1);
         a.seed = None;
@@ -447,7 +447,7 @@ impl Evaluator {
                 let key = self.galois_key(g)?;
                 let perm = self.ring().galois_permutation(g);
                 let dec = dec.as_ref().expect("decomposed when some element is not 1");
-                let [u0, u1] = ks.switch_decomposed(dec, &key.key, Some(&perm));
+                let [u0, u1] = ks.switch_decomposed(dec, &key.key, Some(&perm))?;
                 let mut c0 = self.ring().zero(a.c[0].basis, a.c[0].form);
                 self.ring().permute_into(&a.c[0], &perm, &mut c0);
                 self.ring().add_assign(&mut c0, &u0);

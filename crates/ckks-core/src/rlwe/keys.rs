@@ -135,6 +135,12 @@ impl<'a> KeyGenerator<'a> {
         Basis::qp(self.ring().max_level(), self.ring().p().len())
     }
 
+    /// The secret key as a polynomial over `Q P` in evaluation form (to build switching keys
+    /// between two secrets of the same ring).
+    pub fn secret_poly<'s>(&self, sk: &'s SecretKey) -> &'s RnsPoly {
+        &sk.eval
+    }
+
     /// A secret key: ternary of Hamming weight `h` if given, else the generator's default
     /// (the parameters' secret distribution for a generator from `Context::key_generator`).
     pub fn secret_key(&mut self, hamming_weight: Option<usize>) -> SecretKey {
@@ -161,7 +167,7 @@ impl<'a> KeyGenerator<'a> {
         let s = if basis == sk.eval.basis {
             sk.eval.clone()
         } else {
-            sk.eval.restricted_to_q(basis.q)
+            sk.eval.sub_basis(basis.q, basis.p > 0)
         };
         ring.mul_assign(&mut as_, &s);
         ring.sub_assign(&mut b, &as_);
@@ -177,16 +183,31 @@ impl<'a> KeyGenerator<'a> {
 
     /// A switching key from `from` (the polynomial `s'` in evaluation form over `Q P`) to `sk`.
     pub fn switching_key(&mut self, from: &RnsPoly, sk: &SecretKey) -> SwitchingKey {
+        let top = self.ring().max_level();
+        self.switching_key_at(from, sk, top)
+    }
+
+    /// A switching key from `from` to `sk` that only works up to `level`: it lives over
+    /// `q_0..q_level, P` and has only the digits that cover those primes. Its RLWE samples have
+    /// the small modulus `Q_level P`, which is what keeps a switching key *to* a sparse secret
+    /// secure (sparse-secret encapsulation, Bossuat et al. 2022).
+    pub fn switching_key_at(
+        &mut self,
+        from: &RnsPoly,
+        sk: &SecretKey,
+        level: usize,
+    ) -> SwitchingKey {
         let ring = self.ks.ring().clone();
-        let basis = self.full_basis();
+        let level = level.min(ring.max_level());
+        let basis = Basis::qp(level, ring.p().len());
         let n = ring.n();
         let seed = fresh_seed(&mut self.rng);
-        let l1 = ring.q().len();
         let alpha = self.ks.alpha();
         let digits = (0..self.ks.dnum())
+            .filter(|j| j * alpha <= level)
             .map(|j| {
                 let [mut b, a] = self.rlwe_sample(sk, basis, &digit_seed(&seed, j));
-                for i in j * alpha..((j + 1) * alpha).min(l1) {
+                for i in j * alpha..((j + 1) * alpha).min(level + 1) {
                     let m = ring.q()[i];
                     let p_mod = ring
                         .p()

@@ -22,6 +22,7 @@
 //! Galois automorphism commutes with the digit decomposition up to a multiple of `Q_j`).
 
 use super::keys::SwitchingKey;
+use crate::error::{CkksError, Result};
 use crate::ring::basis::{div_round_eval, lazy_dot, BasisExtender, Conversion, Weight};
 use crate::ring::{for_each_limb, Basis, Form, Ring, RnsPoly};
 use rayon::prelude::*;
@@ -169,18 +170,25 @@ impl KeySwitcher {
         dec: &Decomposed,
         key: &SwitchingKey,
         perm: Option<&[u32]>,
-    ) -> [RnsPoly; 2] {
+    ) -> Result<[RnsPoly; 2]> {
         let ring = &self.ring;
         let n = ring.n();
         let level = dec.level;
         let basis = Basis::qp(level, self.k());
-        let l1 = ring.q().len();
+        // the key lives over q_0..q_{kq-1}, P (kq = L+1 for full keys)
+        let kq = key.digits.first().map_or(0, |d| d[0].basis.q);
+        if kq < level + 1 || key.digits.len() < dec.digits.len() {
+            return Err(CkksError::LevelTooLow {
+                needed: level,
+                level: kq.saturating_sub(1),
+            });
+        }
         let mut out = [ring.zero(basis, Form::Eval), ring.zero(basis, Form::Eval)];
         for (half, acc) in out.iter_mut().enumerate() {
             for_each_limb(&mut acc.data, n, |i, o| {
                 let m = ring.modulus(basis, i);
                 // limb i of the Q_ℓ P basis is limb `key_i` of the key's full Q P basis
-                let key_i = if i <= level { i } else { l1 + i - level - 1 };
+                let key_i = if i <= level { i } else { kq + i - level - 1 };
                 let terms: Vec<(&[u64], Weight<'_>)> = dec
                     .digits
                     .iter()
@@ -193,7 +201,7 @@ impl KeySwitcher {
                 lazy_dot(m, &terms, perm, o);
             });
         }
-        out
+        Ok(out)
     }
 
     /// ModDown: `round(a / P)` from `Q_ℓ P` to `Q_ℓ` (evaluation form).
@@ -212,7 +220,7 @@ impl KeySwitcher {
 
     /// Full key switch of `d` (over `Q_ℓ`, evaluation form): returns `(u0, u1)` over `Q_ℓ`
     /// with `u0 + u1 s ≈ d s'`.
-    pub fn key_switch(&self, d: &RnsPoly, key: &SwitchingKey) -> [RnsPoly; 2] {
+    pub fn key_switch(&self, d: &RnsPoly, key: &SwitchingKey) -> Result<[RnsPoly; 2]> {
         let dec = self.decompose(d);
         self.switch_decomposed(&dec, key, None)
     }
@@ -223,9 +231,9 @@ impl KeySwitcher {
         dec: &Decomposed,
         key: &SwitchingKey,
         perm: Option<&[u32]>,
-    ) -> [RnsPoly; 2] {
-        let [a, b] = self.inner_product(dec, key, perm);
+    ) -> Result<[RnsPoly; 2]> {
+        let [a, b] = self.inner_product(dec, key, perm)?;
         let (a, b) = rayon::join(|| self.mod_down(&a), || self.mod_down(&b));
-        [a, b]
+        Ok([a, b])
     }
 }
