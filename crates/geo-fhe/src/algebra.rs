@@ -2,7 +2,7 @@
 //! canonical reordering sign, and multivector operations.
 //!
 //! **Blades as bitmasks** (Dorst, Fontijne, Mann, *Geometric Algebra for Computer Science*,
-//! Morgan Kaufmann 2007, §19.1). The basis blade `e_{i1} ∧ ... ∧ e_{ik}` with
+//! Morgan Kaufmann 2007, ch. 19). The basis blade `e_{i1} ∧ ... ∧ e_{ik}` with
 //! `i1 < ... < ik` is the bitmask with bits `i1 - 1, ..., ik - 1` set. The geometric product of
 //! two basis blades is
 //!
@@ -49,7 +49,7 @@ impl Blade {
         self.0.count_ones()
     }
 
-    /// Canonical reordering sign `σ(A, B)` of `e_A e_B` (Dorst et al. §19.1.3): `+1` or `-1`.
+    /// Canonical reordering sign `σ(A, B)` of `e_A e_B` (Dorst et al. ch. 19): `+1` or `-1`.
     pub const fn reordering_sign(a: Blade, b: Blade) -> i8 {
         let mut x = a.0 >> 1;
         let mut swaps = 0u32;
@@ -264,13 +264,13 @@ impl Multivector {
         self.product_filtered(other, |a, b| a & b == 0)
     }
 
-    /// Left contraction `A ⌋ B` (Dorst et al. §3.2): blade pairs with `A ⊆ B`, giving grade
+    /// Left contraction `A ⌋ B` (Dorst et al. ch. 3): blade pairs with `A ⊆ B`, giving grade
     /// `grade(B) - grade(A)`.
     pub fn left_contraction(&self, other: &Self) -> Self {
         self.product_filtered(other, |a, b| a & b == a)
     }
 
-    /// Hestenes inner product `A · B` (Hestenes-Sobczyk 1984, eq. 1.1.22): blade pairs of
+    /// Hestenes inner product `A · B` (Hestenes-Sobczyk 1984, ch. 1): blade pairs of
     /// non-zero grade with `grade(AB) = |grade(A) - grade(B)|`.
     pub fn inner(&self, other: &Self) -> Self {
         self.product_filtered(other, |a, b| {

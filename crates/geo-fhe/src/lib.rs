@@ -4,7 +4,7 @@
 //!
 //! * [`algebra`]: multivectors with blades as bitmasks and the Cayley table **derived** from
 //!   the canonical reordering sign (Dorst, Fontijne, Mann, *Geometric Algebra for Computer
-//!   Science*, 2007, §19.1); geometric, outer and inner products, reverse, involutions, grade
+//!   Science*, 2007, ch. 19); geometric, outer and inner products, reverse, involutions, grade
 //!   projection, norm and inverse (Hestenes, Sobczyk, *Clifford Algebra to Geometric
 //!   Calculus*, 1984).
 //! * [`encrypted`]: SIMD-batched encrypted geometric products, ciphertext x ciphertext and

@@ -2,8 +2,8 @@
 //! `W` is prepared by a party that knows it in plaintext (the model owner encrypting weights).
 //!
 //! **Idea.** Cl(3,0) ≅ M₂(C) by `ρ(e1) = σx, ρ(e2) = σy, ρ(e3) = σz` (Pauli matrices; Hestenes,
-//! *New Foundations for Classical Mechanics*, 1999, §4.1; Lounesto, *Clifford Algebras and
-//! Spinors*, 2001, ch. 5). A geometric product is a 2x2 complex matrix product: 8 complex
+//! *New Foundations for Classical Mechanics*, 1999; Lounesto, *Clifford Algebras and
+//! Spinors*, 2001). A geometric product is a 2x2 complex matrix product: 8 complex
 //! products, each done with Gauss's 3 real products
 //!
 //! ```text
