@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // q_0 | 2 levels at 2^50 | SlotToCoeff | EvalMod (60-bit, working scale q_0) | CoeffToSlot
     let mut log_q = vec![60, 50, 50];
     log_q.extend(vec![55; config.stc_levels]);
-    log_q.extend([60; 8]);
+    log_q.extend(vec![60; config.eval_mod_depth()?]);
     log_q.extend(vec![58; config.cts_levels]);
     let name = if log_n == 16 {
         "BTS-N16".to_string()

@@ -244,6 +244,47 @@ mod polynomials {
     }
 
     #[test]
+    fn baby_step_giant_step_matches_and_spends_one_more_level() {
+        let f = fx();
+        let xs = grid(-1.0, 1.0, 512);
+        let ct = Encryptor::with_secret_key(&f.ctx, &f.sk)
+            .encrypt_values(
+                &xs.iter()
+                    .map(|&x| Complex64::new(x, 0.0))
+                    .collect::<Vec<_>>(),
+                512,
+            )
+            .unwrap();
+        let target = f.ctx.params().default_scale();
+        let pe = PolynomialEvaluator::new(&f.eval);
+        for (poly, baby_log) in [
+            (
+                Polynomial::interpolate(|x: f64| (3.0 * x).sin(), -1.0, 1.0, 63).unwrap(),
+                3,
+            ),
+            (
+                Polynomial::interpolate(|x: f64| x.max(0.0), -1.0, 1.0, 127).unwrap(),
+                4,
+            ),
+            (
+                Polynomial::monomial(&[0.1, -0.5, 0.25, 0.3, -0.2, 0.05, 0.7]).unwrap(),
+                2,
+            ),
+        ] {
+            let out = pe.evaluate_bsgs(&ct, &poly, target, baby_log).unwrap();
+            assert_eq!(
+                ct.level() - out.level(),
+                PolynomialEvaluator::depth_bsgs(&poly, baby_log)
+            );
+            assert!((out.scale() / target - 1.0).abs() < 1e-12);
+            let want: Vec<f64> = xs.iter().map(|&x| poly.eval(x)).collect();
+            let stats = PrecisionStats::compare_real(&want, &f.dec.decrypt_values(&out).unwrap());
+            println!("BSGS degree {} baby_log {baby_log}: {stats}", poly.degree());
+            assert!(stats.real.min > 20.0, "{stats}");
+        }
+    }
+
+    #[test]
     fn monomial_activation_and_low_degrees() {
         // learnable quadratic activation a x^2 + b x + c
         for coeffs in [
@@ -301,10 +342,13 @@ mod bootstrapping {
 
     #[test]
     fn bootstrapping_restores_levels_and_values() {
-        // q_0 (60) | 2 levels at 2^50 | SlotToCoeff 3 x 55 | EvalMod 8 x 60 | CoeffToSlot 3 x 58;
+        // q_0 (60) | 2 levels at 2^50 | SlotToCoeff 3 x 55 | EvalMod (60-bit) | CoeffToSlot 3 x 58;
         // message ratio q_0 / Δ = 2^10
         let mut log_q = vec![60, 50, 50, 55, 55, 55];
-        log_q.extend([60; 8]);
+        log_q.extend(vec![
+            60;
+            BootstrapConfig::default().eval_mod_depth().unwrap()
+        ]);
         log_q.extend([58; 3]);
         let params = ParametersBuilder::new("BTS-TEST-N11-h32-insecure")
             .log_n(11)
@@ -356,7 +400,10 @@ mod bootstrapping {
     #[test]
     fn encapsulation_bootstraps_a_dense_user_key() {
         let mut log_q = vec![60, 50, 50, 55, 55, 55];
-        log_q.extend([60; 8]);
+        log_q.extend(vec![
+            60;
+            BootstrapConfig::default().eval_mod_depth().unwrap()
+        ]);
         log_q.extend([58; 3]);
         let params = ParametersBuilder::new("BTS-TEST-N11-dense-insecure")
             .log_n(11)

@@ -12,7 +12,8 @@
 //!    separates the real and the imaginary parts. `F^{-1}` is applied as `cts_levels` sparse
 //!    transforms (groups of butterfly stages), one level each.
 //! 3. **EvalMod**: `g(x) = sin(2πx) / (2π) ≈ x - I` for `|x - I|` small, by Chebyshev
-//!    interpolation on `[-K, K]`, evaluated towards the exact working scale `q_0`: the output
+//!    interpolation on `[-K, K]` (baby-step giant-step), evaluated towards the exact working
+//!    scale `q_0`: the output
 //!    decrypts to `q_0 g(x) ≈ Δm + e`, so relabelling it with the message scale `Δ` gives back
 //!    `m` (the "message ratio" `q_0 / Δ` of Bossuat et al. 2021).
 //! 4. **SlotToCoeff**: the special FFT `F` puts `m_j + i m_{j+N/2}` back into coefficients
@@ -56,6 +57,9 @@ pub struct BootstrapConfig {
     pub cts_levels: usize,
     /// Levels (sparse transforms) of SlotToCoeff.
     pub stc_levels: usize,
+    /// Baby steps `2^eval_mod_baby_log` of the EvalMod polynomial (1: optimal depth, about
+    /// `d/2` products; 4: one more level, about a third of the products at degree 127).
+    pub eval_mod_baby_log: usize,
 }
 
 impl Default for BootstrapConfig {
@@ -65,7 +69,28 @@ impl Default for BootstrapConfig {
             sine_degree: 127,
             cts_levels: 3,
             stc_levels: 3,
+            eval_mod_baby_log: 4,
         }
+    }
+}
+
+impl BootstrapConfig {
+    /// The EvalMod polynomial: the Chebyshev interpolant of `sin(2πx)/(2π)` on `[-K, K]`.
+    pub fn eval_mod_polynomial(&self) -> Result<Polynomial> {
+        Polynomial::interpolate(
+            |x| (2.0 * PI * x).sin() / (2.0 * PI),
+            -self.k,
+            self.k,
+            self.sine_degree,
+        )
+    }
+
+    /// Levels consumed by EvalMod (including the change of variable).
+    pub fn eval_mod_depth(&self) -> Result<usize> {
+        Ok(PolynomialEvaluator::depth_bsgs(
+            &self.eval_mod_polynomial()?,
+            self.eval_mod_baby_log,
+        ))
     }
 }
 
@@ -96,6 +121,7 @@ pub struct Bootstrapper {
     coeff_to_slot: Vec<LinearTransform>,
     slot_to_coeff: Vec<LinearTransform>,
     eval_mod: Polynomial,
+    eval_mod_baby_log: usize,
     output_level: usize,
 }
 
@@ -103,19 +129,15 @@ impl Bootstrapper {
     /// Precomputes CoeffToSlot, SlotToCoeff and EvalMod for `ctx` (full slots).
     pub fn new(ctx: &Context, config: BootstrapConfig) -> Result<Self> {
         let n = ctx.params().max_slots();
-        let eval_mod = Polynomial::interpolate(
-            |x| (2.0 * PI * x).sin() / (2.0 * PI),
-            -config.k,
-            config.k,
-            config.sine_degree,
-        )?;
+        let eval_mod = config.eval_mod_polynomial()?;
+        let eval_mod_depth = config.eval_mod_depth()?;
         let stages = n.trailing_zeros() as usize;
         let (cts_levels, stc_levels) = (
             config.cts_levels.clamp(1, stages.max(1)),
             config.stc_levels.clamp(1, stages.max(1)),
         );
         let top = ctx.max_level();
-        let needed = cts_levels + eval_mod.depth() + stc_levels;
+        let needed = cts_levels + eval_mod_depth + stc_levels;
         if top < needed {
             return Err(CkksError::InvalidParameters(format!(
                 "bootstrapping needs {needed} levels above the output, the chain has {top}"
@@ -135,7 +157,7 @@ impl Bootstrapper {
                     .collect()
             };
         let coeff_to_slot = encode(dft::coeff_to_slot(fft, n, cts_levels, 0.5), top)?;
-        let stc_level = top - cts_levels - eval_mod.depth();
+        let stc_level = top - cts_levels - eval_mod_depth;
         let slot_to_coeff = encode(dft::slot_to_coeff(fft, n, stc_levels), stc_level)?;
         Ok(Self {
             ctx: ctx.clone(),
@@ -143,6 +165,7 @@ impl Bootstrapper {
             coeff_to_slot,
             slot_to_coeff,
             eval_mod,
+            eval_mod_baby_log: config.eval_mod_baby_log,
         })
     }
 
@@ -246,7 +269,7 @@ impl Bootstrapper {
         let pe = PolynomialEvaluator::new(eval);
         let q0 = self.ctx.params().q()[0] as f64;
         let reduce = |v: &Ciphertext| -> Result<Ciphertext> {
-            let out = pe.evaluate(v, &self.eval_mod, q0)?;
+            let out = pe.evaluate_bsgs(v, &self.eval_mod, q0, self.eval_mod_baby_log)?;
             Ok(Ciphertext { scale, ..out })
         };
         let (re, im) = (reduce(&re)?, reduce(&im)?);

@@ -190,9 +190,16 @@ pub struct PolynomialEvaluator<'a> {
     eval: &'a Evaluator,
 }
 
-/// The giant-step powers `P_{2^k}` of one input.
+/// The powers `P_i` of one input: baby steps `1..2^l` and giant steps `2^k`, by index `i`.
 struct Powers {
-    by_exp: BTreeMap<usize, Ciphertext>,
+    by_index: BTreeMap<usize, Ciphertext>,
+    /// Leaves are polynomials of degree `< 2^baby_log`.
+    baby_log: usize,
+}
+
+/// `floor(log2 d)` for `d >= 1`.
+fn ilog2(d: usize) -> usize {
+    (usize::BITS - 1 - d.leading_zeros()) as usize
 }
 
 impl<'a> PolynomialEvaluator<'a> {
@@ -202,12 +209,62 @@ impl<'a> PolynomialEvaluator<'a> {
     }
 
     /// `p(x)` slot-wise, with output scale exactly `target_scale`; consumes
-    /// [`Polynomial::depth`] levels.
+    /// [`Polynomial::depth`] levels (the optimum).
     pub fn evaluate(
         &self,
         x: &Ciphertext,
         poly: &Polynomial,
         target_scale: f64,
+    ) -> Result<Ciphertext> {
+        self.evaluate_bsgs(x, poly, target_scale, 1)
+    }
+
+    /// Levels consumed by [`evaluate_bsgs`](Self::evaluate_bsgs) with `baby_log` (for
+    /// `baby_log = 1` this is [`Polynomial::depth`]).
+    pub fn depth_bsgs(poly: &Polynomial, baby_log: usize) -> usize {
+        let d = poly.degree();
+        if d == 0 {
+            return 0;
+        }
+        let baby_log = baby_log.clamp(1, ilog2(d) + 1);
+        Self::plan_depth(poly, &poly.coeffs[..=d], baby_log).unwrap_or(0)
+            + usize::from(poly.needs_affine())
+    }
+
+    /// The multiplicative depth of [`node`](Self::node) (`None` for a constant), from the
+    /// depth `ceil(log2 i)` of each power `P_i`; mirrors [`plan`](Self::plan).
+    fn plan_depth(poly: &Polynomial, coeffs: &[f64], baby_log: usize) -> Option<usize> {
+        let power_depth = |i: usize| (usize::BITS - (i - 1).leading_zeros()) as usize; // ceil(log2 i)
+        let d = coeffs.iter().rposition(|c| c.abs() > ZERO).unwrap_or(0);
+        if d == 0 {
+            return None;
+        }
+        if d < 1 << baby_log {
+            return (1..=d)
+                .filter(|&i| coeffs[i].abs() > ZERO)
+                .map(power_depth)
+                .max()
+                .map(|x| x + 1);
+        }
+        let k = ilog2(d);
+        let (q, r) = poly.split(&coeffs[..=d], 1 << k);
+        let prod = Self::plan_depth(poly, &q, baby_log).map_or(k, |x| x.max(k)) + 1;
+        Some(Self::plan_depth(poly, &r, baby_log).map_or(prod, |x| x.max(prod)))
+    }
+
+    /// Baby-step giant-step evaluation: leaves of degree `< 2^baby_log` are linear
+    /// combinations of the baby powers `P_1..P_{2^baby_log - 1}` (constant multiplications
+    /// only), joined by products with the giant powers `P_{2^k}`. About
+    /// `2^baby_log + d / 2^baby_log` ciphertext products instead of `d / 2`, usually for one
+    /// more level than the optimum ([`depth_bsgs`](Self::depth_bsgs) gives it exactly).
+    /// `baby_log = 1` is [`evaluate`](Self::evaluate). The output scale is exactly
+    /// `target_scale`.
+    pub fn evaluate_bsgs(
+        &self,
+        x: &Ciphertext,
+        poly: &Polynomial,
+        target_scale: f64,
+        baby_log: usize,
     ) -> Result<Ciphertext> {
         if !(target_scale.is_finite() && target_scale >= 1.0) {
             return Err(CkksError::InvalidParameters(format!(
@@ -216,9 +273,11 @@ impl<'a> PolynomialEvaluator<'a> {
         }
         let d = poly.degree();
         let coeffs = &poly.coeffs[..=d];
-        if x.level() < poly.depth() {
+        let baby_log = baby_log.clamp(1, ilog2(d.max(1)) + 1);
+        let depth = Self::depth_bsgs(poly, baby_log);
+        if x.level() < depth {
             return Err(CkksError::LevelTooLow {
-                needed: poly.depth(),
+                needed: depth,
                 level: x.level(),
             });
         }
@@ -241,48 +300,90 @@ impl<'a> PolynomialEvaluator<'a> {
         } else {
             x.clone()
         };
-        let mut powers = Powers {
-            by_exp: BTreeMap::from([(0usize, t)]),
-        };
-        let top = usize::BITS as usize - 1 - d.leading_zeros() as usize; // floor(log2 d)
-        for k in 1..=top {
-            let prev = &powers.by_exp[&(k - 1)];
-            let sq = self.eval.mul_relin(prev, prev)?;
-            let next = match poly.basis {
-                PolyBasis::Monomial => self.eval.rescale(&sq)?,
-                PolyBasis::Chebyshev => {
-                    let doubled = self.eval.rescale(&self.eval.mul_integer(&sq, 2)?)?;
-                    self.eval.add_const(&doubled, Complex64::new(-1.0, 0.0))?
-                }
-            };
-            powers.by_exp.insert(k, next);
-        }
+        let powers = self.powers(poly.basis, t, d, baby_log)?;
         match self.node(poly, coeffs, target_scale, &powers)? {
             Value::Ct(ct) => Ok(ct),
             Value::Const(_) => Err(CkksError::InvalidParameters("degenerate polynomial".into())),
         }
     }
 
+    /// Baby powers `P_2..P_{2^l}` and giant powers `P_{2^k}` up to `2^floor(log2 d)`.
+    fn powers(&self, basis: PolyBasis, t: Ciphertext, d: usize, baby_log: usize) -> Result<Powers> {
+        let ev = self.eval;
+        let mut by_index = BTreeMap::from([(1usize, t)]);
+        let babies = (1usize << baby_log).min(d);
+        let giants = (baby_log..=ilog2(d)).map(|k| 1usize << k);
+        let wanted: Vec<usize> = (2..=babies).chain(giants).collect();
+        for i in wanted {
+            if by_index.contains_key(&i) {
+                continue;
+            }
+            let (a, b) = (i.div_ceil(2), i / 2);
+            let (pa, pb) = ev.match_levels(&by_index[&a], &by_index[&b])?;
+            let prod = ev.rescale(&ev.mul_relin(&pa, &pb)?)?;
+            let next = match basis {
+                PolyBasis::Monomial => prod,
+                PolyBasis::Chebyshev => {
+                    // T_{a+b} = 2 T_a T_b - T_{a-b}
+                    let doubled = ev.mul_integer(&prod, 2)?;
+                    if a == b {
+                        ev.add_const(&doubled, Complex64::new(-1.0, 0.0))?
+                    } else {
+                        let t_diff =
+                            self.bring_to(&by_index[&(a - b)], doubled.level(), doubled.scale())?;
+                        ev.sub(&doubled, &t_diff)?
+                    }
+                }
+            };
+            by_index.insert(i, next);
+        }
+        Ok(Powers { by_index, baby_log })
+    }
+
+    /// `ct` at exactly `(level, scale)`: multiplies by 1 encoded at the scale that makes the
+    /// following rescale land on `scale`, then drops levels. Needs `ct.level() > level`.
+    fn bring_to(&self, ct: &Ciphertext, level: usize, scale: f64) -> Result<Ciphertext> {
+        let ev = self.eval;
+        if ct.level() == level && (ct.scale() / scale - 1.0).abs() < 1e-12 {
+            return Ok(ct.clone());
+        }
+        if ct.level() <= level {
+            return Err(CkksError::LevelTooLow {
+                needed: level + 1,
+                level: ct.level(),
+            });
+        }
+        let q = ev.context().params().q()[ct.level()] as f64;
+        let k = scale * q / ct.scale();
+        let out = ev.rescale(&ev.mul_const_with_scale(ct, Complex64::new(1.0, 0.0), k)?)?;
+        let out = Ciphertext { scale, ..out };
+        ev.drop_to_level(&out, level)
+    }
+
     /// Level of the result of [`node`](Self::node), `None` for a constant (no ciphertext).
     fn plan(&self, poly: &Polynomial, coeffs: &[f64], powers: &Powers) -> Option<usize> {
         let d = coeffs.iter().rposition(|c| c.abs() > ZERO).unwrap_or(0);
-        match d {
-            0 => None,
-            1 => Some(powers.by_exp[&0].level() - 1),
-            _ => {
-                let k = usize::BITS as usize - 1 - d.leading_zeros() as usize;
-                let g_level = powers.by_exp[&k].level();
-                let (q, r) = poly.split(&coeffs[..=d], 1 << k);
-                let prod = self
-                    .plan(poly, &q, powers)
-                    .map_or(g_level, |l| l.min(g_level))
-                    - 1;
-                Some(self.plan(poly, &r, powers).map_or(prod, |l| l.min(prod)))
-            }
+        if d == 0 {
+            return None;
         }
+        if d < 1 << powers.baby_log {
+            return (1..=d)
+                .filter(|&i| coeffs[i].abs() > ZERO)
+                .map(|i| powers.by_index[&i].level())
+                .min()
+                .map(|l| l - 1);
+        }
+        let k = ilog2(d);
+        let g_level = powers.by_index[&(1 << k)].level();
+        let (q, r) = poly.split(&coeffs[..=d], 1 << k);
+        let prod = self
+            .plan(poly, &q, powers)
+            .map_or(g_level, |l| l.min(g_level))
+            - 1;
+        Some(self.plan(poly, &r, powers).map_or(prod, |l| l.min(prod)))
     }
 
-    /// Evaluates `Σ coeffs_k P_k` towards the exact scale `scale`.
+    /// Evaluates `Σ coeffs_i P_i` towards the exact scale `scale`.
     fn node(
         &self,
         poly: &Polynomial,
@@ -296,17 +397,33 @@ impl<'a> PolynomialEvaluator<'a> {
         if d == 0 {
             return Ok(Value::Const(coeffs[0]));
         }
-        if d == 1 {
-            let t = &powers.by_exp[&0];
-            let k = scale * q_at(t.level()) / t.scale();
-            let prod =
-                ev.rescale(&ev.mul_const_with_scale(t, Complex64::new(coeffs[1], 0.0), k)?)?;
+        if d < 1 << powers.baby_log {
+            // leaf: Σ c_i P_i, each term at scale `scale q_lev`, then one rescale
+            let terms: Vec<usize> = (1..=d).filter(|&i| coeffs[i].abs() > ZERO).collect();
+            let lev = terms
+                .iter()
+                .map(|i| powers.by_index[i].level())
+                .min()
+                .unwrap_or(0);
+            let mut acc: Option<Ciphertext> = None;
+            for i in terms {
+                let p = ev.drop_to_level(&powers.by_index[&i], lev)?;
+                let k = scale * q_at(lev) / p.scale();
+                let term = ev.mul_const_with_scale(&p, Complex64::new(coeffs[i], 0.0), k)?;
+                acc = Some(match acc {
+                    None => term,
+                    Some(a) => ev.add(&a, &term)?,
+                });
+            }
+            let sum = acc.ok_or_else(|| CkksError::InvalidParameters("empty leaf".into()))?;
+            let out = ev.rescale(&sum)?;
+            let out = self.snap(out, scale)?;
             return Ok(Value::Ct(
-                ev.add_const(&prod, Complex64::new(coeffs[0], 0.0))?,
+                ev.add_const(&out, Complex64::new(coeffs[0], 0.0))?,
             ));
         }
-        let k = usize::BITS as usize - 1 - d.leading_zeros() as usize;
-        let g = &powers.by_exp[&k];
+        let k = ilog2(d);
+        let g = &powers.by_index[&(1 << k)];
         let (q, r) = poly.split(&coeffs[..=d], 1 << k);
         let product = match self.plan(poly, &q, powers) {
             None => {
@@ -327,11 +444,7 @@ impl<'a> PolynomialEvaluator<'a> {
                 ev.rescale(&ev.mul_relin(&qct, &gct)?)?
             }
         };
-        // the planned scale is exact up to floating-point rounding of the scale itself
-        if (product.scale / scale - 1.0).abs() > 1e-9 {
-            return Err(CkksError::ScaleMismatch(product.scale.log2(), scale.log2()));
-        }
-        let product = Ciphertext { scale, ..product };
+        let product = self.snap(product, scale)?;
         Ok(Value::Ct(match self.node(poly, &r, scale, powers)? {
             Value::Const(c) => ev.add_const(&product, Complex64::new(c, 0.0))?,
             Value::Ct(rct) => {
@@ -339,5 +452,14 @@ impl<'a> PolynomialEvaluator<'a> {
                 ev.add(&a, &b)?
             }
         }))
+    }
+
+    /// Sets the scale label to the planned `scale`, which it equals up to floating-point
+    /// rounding of the scale itself (anything larger is a bug, reported as an error).
+    fn snap(&self, ct: Ciphertext, scale: f64) -> Result<Ciphertext> {
+        if (ct.scale / scale - 1.0).abs() > 1e-9 {
+            return Err(CkksError::ScaleMismatch(ct.scale.log2(), scale.log2()));
+        }
+        Ok(Ciphertext { scale, ..ct })
     }
 }
