@@ -295,3 +295,36 @@ fn noise_flooding_costs_the_documented_precision() {
     );
     assert!(d.decrypt_values_flooded(&ct, f64::NAN).is_err());
 }
+
+#[test]
+fn in_place_accumulation_of_sums_and_products() {
+    let f = fixture();
+    let xs: Vec<Vec<Complex64>> = (1..=4)
+        .map(|k| values(&[(0.2 * k as f64, -0.1 * k as f64)]))
+        .collect();
+    let cts: Vec<Ciphertext> = xs.iter().map(|x| enc(x)).collect();
+    // Σ x_k x_{k+1} with one relinearization
+    let mut acc = f.eval.mul(&cts[0], &cts[1]).unwrap();
+    for k in 1..3 {
+        f.eval
+            .mul_add_assign(&mut acc, &cts[k], &cts[k + 1])
+            .unwrap();
+    }
+    let got = dec(&f.eval.rescale(&f.eval.relinearize(&acc).unwrap()).unwrap());
+    let want: Vec<Complex64> = (0..SLOTS)
+        .map(|s| (0..3).map(|k| xs[k][s] * xs[k + 1][s]).sum())
+        .collect();
+    assert!(PrecisionStats::compare(&want, &got).complex.min > 17.0);
+    // add_assign / sub_assign
+    let mut sum = cts[0].clone();
+    f.eval.add_assign(&mut sum, &cts[1]).unwrap();
+    f.eval.sub_assign(&mut sum, &cts[2]).unwrap();
+    let want: Vec<Complex64> = (0..SLOTS).map(|s| xs[0][s] + xs[1][s] - xs[2][s]).collect();
+    assert!(PrecisionStats::compare(&want, &dec(&sum)).complex.min > 20.0);
+    // mismatched accumulator scale is a typed error
+    let mut wrong = cts[0].clone();
+    assert!(matches!(
+        f.eval.mul_add_assign(&mut wrong, &cts[1], &cts[2]),
+        Err(CkksError::ScaleMismatch(_, _))
+    ));
+}

@@ -147,6 +147,64 @@ impl Evaluator {
         self.combine(a, b, true)
     }
 
+    /// `acc += b` in place (no allocation when `acc` has at least `b`'s degree).
+    pub fn add_assign(&self, acc: &mut Ciphertext, b: &Ciphertext) -> Result<()> {
+        self.accumulate(acc, b, false)
+    }
+
+    /// `acc -= b` in place.
+    pub fn sub_assign(&self, acc: &mut Ciphertext, b: &Ciphertext) -> Result<()> {
+        self.accumulate(acc, b, true)
+    }
+
+    fn accumulate(&self, acc: &mut Ciphertext, b: &Ciphertext, negate: bool) -> Result<()> {
+        self.check_same(acc, b.level(), b.scale, b.slots)?;
+        self.ctx.check_ciphertext(b)?;
+        while acc.c.len() < b.c.len() {
+            acc.c.push(self.ring().zero(b.c[0].basis, b.c[0].form));
+        }
+        for (o, s) in acc.c.iter_mut().zip(&b.c) {
+            if negate {
+                self.ring().sub_assign(o, s);
+            } else {
+                self.ring().add_assign(o, s);
+            }
+        }
+        acc.seed = None;
+        Ok(())
+    }
+
+    /// `acc += a · b` (tensor product, no relinearization): accumulates products into a
+    /// degree-2 ciphertext, to relinearize and rescale once for a whole sum of products.
+    /// `acc` must be at the level and scale of the products (`a.scale() * b.scale()`).
+    pub fn mul_add_assign(
+        &self,
+        acc: &mut Ciphertext,
+        a: &Ciphertext,
+        b: &Ciphertext,
+    ) -> Result<()> {
+        self.check_same(a, b.level(), a.scale, b.slots)?;
+        self.ctx.check_ciphertext(b)?;
+        if a.degree() != 1 || b.degree() != 1 {
+            return Err(CkksError::Degree(a.degree().max(b.degree()), 1));
+        }
+        self.check_same(acc, a.level(), a.scale * b.scale, a.slots)?;
+        while acc.c.len() < 3 {
+            acc.c.push(self.ring().zero(a.c[0].basis, a.c[0].form));
+        }
+        let ring = self.ring();
+        let (a0, a1, b0, b1) = (&a.c[0], &a.c[1], &b.c[0], &b.c[1]);
+        let [d0, d1, d2] = &mut acc.c[..] else {
+            return Err(CkksError::Degree(acc.c.len() - 1, 2));
+        };
+        ring.mul_add_assign(d0, a0, b0);
+        ring.mul_add_assign(d1, a0, b1);
+        ring.mul_add_assign(d1, a1, b0);
+        ring.mul_add_assign(d2, a1, b1);
+        acc.seed = None;
+        Ok(())
+    }
+
     /// `-a`.
     pub fn negate(&self, a: &Ciphertext) -> Result<Ciphertext> {
         self.ctx.check_ciphertext(a)?;
