@@ -131,7 +131,7 @@ pub fn image_to_tensor(img: &GrayImage, device: &Device) -> Tensor<4> {
 pub fn tensor_to_image(t: Tensor<4>) -> Result<GrayImage> {
     let [_, _, h, w] = t.dims();
     let data = t
-        .slice([0..1])
+        .narrow(0, 0, 1)
         .into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
@@ -256,8 +256,8 @@ impl Codec {
         let f = self.config.factor as u32;
         if img.width() == 0
             || img.height() == 0
-            || img.width() % f != 0
-            || img.height() % f != 0
+            || !img.width().is_multiple_of(f)
+            || !img.height().is_multiple_of(f)
             || img.width() / f > u16::MAX as u32
             || img.height() / f > u16::MAX as u32
         {

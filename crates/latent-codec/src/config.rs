@@ -96,7 +96,7 @@ impl CodecConfig {
         }
         for &m in &self.channel_mult {
             let c = m * self.base_channels;
-            if c == 0 || self.norm_groups == 0 || c % self.norm_groups != 0 {
+            if c == 0 || self.norm_groups == 0 || !c.is_multiple_of(self.norm_groups) {
                 return bad(format!(
                     "width {c} not divisible by {} groups",
                     self.norm_groups

@@ -9,6 +9,7 @@
 
 use std::path::PathBuf;
 
+use burn::module::Module;
 use clap::Parser;
 use latent_codec::codec::cpu;
 use latent_codec::data::{eval_phantoms, real_split, EvalImage};
@@ -76,6 +77,15 @@ fn main() -> Result<()> {
     println!("| weights | f | latent | set | n | PSNR dB | SSIM | MAE | codes used | perplexity | encode ms | decode ms |");
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (path, codec) in args.weights.iter().zip(&codecs) {
+        eprintln!(
+            "{}: f={}, {} generator parameters, {} bytes",
+            path.display(),
+            codec.config().factor,
+            codec.model().num_params(),
+            std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+        );
+    }
+    for (path, codec) in args.weights.iter().zip(&codecs) {
         let c = codec.config();
         let shape = c.latent_shape(256, 256);
         for (name, set) in [
@@ -135,7 +145,7 @@ fn main() -> Result<()> {
             2,
             &[
                 "latent-codec VQGAN reconstructions at 256x256",
-                "rows 1-2: real held-out X-rays (Kermany et al., CC BY 4.0); row 3: SYNTHETIC phantom",
+                "rows 1-2: real held-out X-rays (Kermany et al., CC BY 4.0) - row 3: SYNTHETIC phantom",
             ],
         )?;
         save_png(&grid, fig, PngDepth::Eight)?;

@@ -1,0 +1,33 @@
+//! The shipped f = 8 weights: load, encode a held-out real X-ray to a 4x32x32 latent, decode
+//! above a PSNR floor (the floor is set 0.5 dB below the value measured when the weights
+//! were committed; see docs/results/latent-codec.md).
+
+use latent_codec::codec::cpu;
+use latent_codec::data::real_split;
+use latent_codec::{Codec, CodecConfig, Latent};
+use med_data::metrics::psnr;
+
+const PSNR_FLOOR_DB: f64 = 23.1;
+
+#[test]
+fn shipped_f8_round_trip_above_floor() {
+    let device = cpu();
+    let codec = Codec::shipped_f8(&device).expect("shipped weights load");
+    let mut expected = CodecConfig::for_factor(8).unwrap();
+    expected.base_channels = codec.config().base_channels;
+    assert_eq!(codec.config(), &expected);
+    let (_, held_out) = real_split().unwrap();
+    let img = &held_out[0].image;
+    let latent = codec.encode(img).unwrap();
+    assert_eq!(latent.shape, [4, 32, 32]);
+    let bytes = latent.codes.to_bytes();
+    assert_eq!(bytes.len(), 1297);
+    let back = Latent::from_bytes(&latent.to_bytes()).unwrap();
+    let rec = codec.decode(&back).unwrap();
+    let p = psnr(img, &rec, 1.0).unwrap();
+    assert!(
+        p >= PSNR_FLOOR_DB,
+        "{}: PSNR {p:.2} dB below the floor {PSNR_FLOOR_DB}",
+        held_out[0].id
+    );
+}
