@@ -45,9 +45,10 @@ struct Args {
     /// Crop side.
     #[arg(long, default_value_t = 64)]
     crop: u32,
-    /// Learning rate.
-    #[arg(long, default_value_t = 2e-4)]
-    lr: f64,
+    /// Learning rate (default 2e-4; with --resume, overrides the checkpoint's, for example to
+    /// lower it when continuing).
+    #[arg(long)]
+    lr: Option<f64>,
     /// Use an L2 instead of an L1 reconstruction loss.
     #[arg(long)]
     l2: bool,
@@ -91,8 +92,12 @@ fn main() -> Result<()> {
     let ckpt = args.out.join("checkpoint.lcc");
     let device = cpu();
     let mut trainer = if args.resume && ckpt.exists() {
-        let t = Trainer::load_checkpoint(&ckpt, &device)?;
+        let mut t = Trainer::load_checkpoint(&ckpt, &device)?;
         eprintln!("resumed {} at step {}", ckpt.display(), t.step);
+        if let Some(lr) = args.lr {
+            eprintln!("learning rate {} -> {lr}", t.train.lr);
+            t.train.lr = lr;
+        }
         t
     } else {
         let mut config = CodecConfig::for_factor(args.factor)?;
@@ -103,7 +108,7 @@ fn main() -> Result<()> {
             seed: args.seed,
             batch: args.batch,
             crop: args.crop,
-            lr: args.lr,
+            lr: args.lr.unwrap_or(2e-4),
             rec_loss: if args.l2 { RecLoss::L2 } else { RecLoss::L1 },
             disc_start: args.disc_start,
             disc_weight: args.disc_weight,
