@@ -340,24 +340,31 @@ mod bootstrapping {
     };
     use ckks_core::Complex64;
 
-    #[test]
-    fn bootstrapping_restores_levels_and_values() {
-        // q_0 (60) | 2 levels at 2^50 | SlotToCoeff 3 x 55 | EvalMod (60-bit) | CoeffToSlot 3 x 58;
-        // message ratio q_0 / Δ = 2^10
+    /// N = 2^11 test chain: q_0 (60) | 2 levels at 2^50 | SlotToCoeff 3 x 55 | EvalMod (60-bit)
+    /// | CoeffToSlot 3 x 58; message ratio q_0 / Δ = 2^10.
+    fn bootstrapping_params(name: &str, secret: SecretDistribution) -> ckks_core::ckks::Parameters {
         let mut log_q = vec![60, 50, 50, 55, 55, 55];
         log_q.extend(vec![
             60;
             BootstrapConfig::default().eval_mod_depth().unwrap()
         ]);
         log_q.extend([58; 3]);
-        let params = ParametersBuilder::new("BTS-TEST-N11-h32-insecure")
+        ParametersBuilder::new(name)
             .log_n(11)
             .log_q(&log_q)
             .log_p(&[61, 61, 61])
             .log_scale(50.0)
-            .secret(SecretDistribution::HammingWeight(32))
+            .secret(secret)
             .build()
-            .unwrap();
+            .unwrap()
+    }
+
+    #[test]
+    fn bootstrapping_restores_levels_and_values() {
+        let params = bootstrapping_params(
+            "BTS-TEST-N11-h32-insecure",
+            SecretDistribution::HammingWeight(32),
+        );
         let ctx = Context::new(&params).unwrap();
         let bts = Bootstrapper::new(&ctx, BootstrapConfig::default()).unwrap();
         assert_eq!(bts.output_level(), 2);
@@ -399,19 +406,8 @@ mod bootstrapping {
 
     #[test]
     fn encapsulation_bootstraps_a_dense_user_key() {
-        let mut log_q = vec![60, 50, 50, 55, 55, 55];
-        log_q.extend(vec![
-            60;
-            BootstrapConfig::default().eval_mod_depth().unwrap()
-        ]);
-        log_q.extend([58; 3]);
-        let params = ParametersBuilder::new("BTS-TEST-N11-dense-insecure")
-            .log_n(11)
-            .log_q(&log_q)
-            .log_p(&[61, 61, 61])
-            .log_scale(50.0)
-            .build()
-            .unwrap();
+        let params =
+            bootstrapping_params("BTS-TEST-N11-dense-insecure", SecretDistribution::Ternary);
         assert_eq!(params.secret(), SecretDistribution::Ternary);
         let ctx = Context::new(&params).unwrap();
         let bts = Bootstrapper::new(&ctx, BootstrapConfig::default()).unwrap();
