@@ -127,6 +127,18 @@ pub fn image_to_tensor(img: &GrayImage, device: &Device) -> Tensor<4> {
     Tensor::from_data(TensorData::new(data, [1, 1, h, w]), device)
 }
 
+/// Codebook indices of a quantizer output as `u16` (codebooks have at most 2^16 codes).
+pub(crate) fn indices_to_vec(indices: Tensor<1, Int>) -> Result<Vec<u16>> {
+    Ok(indices
+        .into_data()
+        .convert::<i64>()
+        .try_into_vec::<i64>()
+        .map_err(|e| CodecError::InvalidArgument(format!("{e:?}")))?
+        .into_iter()
+        .map(|i| i as u16)
+        .collect())
+}
+
 /// First image of a `[b, 1, H, W]` tensor in `[-1, 1]` back to `[0, 1]`, clamped.
 pub fn tensor_to_image(t: Tensor<4>) -> Result<GrayImage> {
     let [_, _, h, w] = t.dims();
@@ -288,14 +300,7 @@ impl Codec {
             .convert::<f32>()
             .try_into_vec::<f32>()
             .map_err(|e| CodecError::InvalidArgument(format!("{e:?}")))?;
-        let indices = idx
-            .into_data()
-            .convert::<i64>()
-            .try_into_vec::<i64>()
-            .map_err(|e| CodecError::InvalidArgument(format!("{e:?}")))?
-            .into_iter()
-            .map(|i| i as u16)
-            .collect();
+        let indices = indices_to_vec(idx)?;
         let codes = CodeIndices::new(
             self.config.codebook_size as u32,
             h as u16,

@@ -44,6 +44,24 @@ pub struct SetResult {
     pub decode_ms: f64,
 }
 
+impl SetResult {
+    /// The Markdown table cells `images | PSNR | SSIM | MAE | codes | perplexity | encode ms |
+    /// decode ms` shared by the binaries' reports.
+    pub fn table_cells(&self) -> String {
+        format!(
+            "{} | {:.2} | {:.4} | {:.4} | {} | {:.1} | {:.1} | {:.1}",
+            self.images.len(),
+            self.psnr,
+            self.ssim,
+            self.mae,
+            self.codes_used,
+            self.perplexity,
+            self.encode_ms,
+            self.decode_ms
+        )
+    }
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     if v.is_empty() {

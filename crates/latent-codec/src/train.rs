@@ -11,7 +11,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::codec::{apply_record, init_params, read_weights, with_seed, write_weights, Codec};
+use crate::codec::{
+    apply_record, indices_to_vec, init_params, read_weights, with_seed, write_weights, Codec,
+};
 use crate::codes::{seal, unseal};
 use crate::config::CodecConfig;
 use crate::error::{CodecError, Result};
@@ -264,16 +266,7 @@ impl Trainer {
         }
 
         // Usage tracking and dead-code re-initialisation.
-        let idx: Vec<u16> = out
-            .vq
-            .indices
-            .into_data()
-            .convert::<i64>()
-            .try_into_vec::<i64>()
-            .map_err(|e| CodecError::InvalidArgument(format!("{e:?}")))?
-            .into_iter()
-            .map(|i| i as u16)
-            .collect();
+        let idx: Vec<u16> = indices_to_vec(out.vq.indices)?;
         let mut hist = vec![0u64; self.config.codebook_size];
         idx.iter().for_each(|&i| hist[i as usize] += 1);
         stats.batch_perplexity = perplexity(&hist);

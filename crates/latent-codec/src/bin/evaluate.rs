@@ -94,20 +94,13 @@ fn main() -> Result<()> {
         ] {
             let r = evaluate(codec, set)?;
             println!(
-                "| {} | {} | {}x{}x{} | {name} | {} | {:.2} | {:.4} | {:.4} | {} | {:.1} | {:.1} | {:.1} |",
+                "| {} | {} | {}x{}x{} | {name} | {} |",
                 path.file_name().unwrap_or_default().to_string_lossy(),
                 c.factor,
                 shape[1],
                 shape[2],
                 shape[0],
-                r.images.len(),
-                r.psnr,
-                r.ssim,
-                r.mae,
-                r.codes_used,
-                r.perplexity,
-                r.encode_ms,
-                r.decode_ms
+                r.table_cells()
             );
         }
     }

@@ -70,17 +70,7 @@ struct Args {
 }
 
 fn report_line(name: &str, r: &SetResult) -> String {
-    format!(
-        "| {name} | {} | {:.2} | {:.4} | {:.4} | {} | {:.1} | {:.1} | {:.1} |",
-        r.images.len(),
-        r.psnr,
-        r.ssim,
-        r.mae,
-        r.codes_used,
-        r.perplexity,
-        r.encode_ms,
-        r.decode_ms
-    )
+    format!("| {name} | {} |", r.table_cells())
 }
 
 fn main() -> Result<()> {
