@@ -36,9 +36,9 @@
 //! Still missing from this version: EvalMod is a plain Chebyshev sine without double-angle or
 //! arcsine steps, only full slots are handled, and there is no iterated variant.
 
-use super::dft;
 use super::linear::LinearTransform;
 use super::polynomial::{Polynomial, PolynomialEvaluator};
+use super::{dft, snap_scale};
 use crate::ckks::{Ciphertext, Context, Evaluator};
 use crate::error::{CkksError, Result};
 use crate::ring::{Basis, Form};
@@ -293,11 +293,7 @@ impl Bootstrapper {
     ) -> Result<Ciphertext> {
         let scale = ct.scale;
         for lt in transforms {
-            let out = eval.rescale(&lt.evaluate(eval, &ct)?)?;
-            if (out.scale / scale - 1.0).abs() > 1e-9 {
-                return Err(CkksError::ScaleMismatch(out.scale.log2(), scale.log2()));
-            }
-            ct = Ciphertext { scale, ..out };
+            ct = snap_scale(eval.rescale(&lt.evaluate(eval, &ct)?)?, scale)?;
         }
         Ok(ct)
     }

@@ -16,3 +16,15 @@ pub mod polynomial;
 pub use bootstrap::{BootstrapConfig, Bootstrapper, EncapsulationKeys};
 pub use linear::LinearTransform;
 pub use polynomial::{PolyBasis, Polynomial, PolynomialEvaluator};
+
+use crate::ckks::Ciphertext;
+use crate::error::{CkksError, Result};
+
+/// Sets the scale label of `ct` to the planned `scale`, which it equals up to floating-point
+/// rounding of the scale itself (a larger difference is a bug, reported as an error).
+pub(crate) fn snap_scale(ct: Ciphertext, scale: f64) -> Result<Ciphertext> {
+    if (ct.scale / scale - 1.0).abs() > 1e-9 {
+        return Err(CkksError::ScaleMismatch(ct.scale.log2(), scale.log2()));
+    }
+    Ok(Ciphertext { scale, ..ct })
+}

@@ -23,6 +23,7 @@
 //! exactly the requested scale (up to floating-point rounding of the scale itself) and adds to
 //! other ciphertexts of that scale without any correction.
 
+use super::snap_scale;
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{CkksError, Result};
 use num_complex::Complex64;
@@ -356,8 +357,7 @@ impl<'a> PolynomialEvaluator<'a> {
         let q = ev.context().params().q()[ct.level()] as f64;
         let k = scale * q / ct.scale();
         let out = ev.rescale(&ev.mul_const_with_scale(ct, Complex64::new(1.0, 0.0), k)?)?;
-        let out = Ciphertext { scale, ..out };
-        ev.drop_to_level(&out, level)
+        ev.drop_to_level(&snap_scale(out, scale)?, level)
     }
 
     /// Level of the result of [`node`](Self::node), `None` for a constant (no ciphertext).
@@ -417,7 +417,7 @@ impl<'a> PolynomialEvaluator<'a> {
             }
             let sum = acc.ok_or_else(|| CkksError::InvalidParameters("empty leaf".into()))?;
             let out = ev.rescale(&sum)?;
-            let out = self.snap(out, scale)?;
+            let out = snap_scale(out, scale)?;
             return Ok(Value::Ct(
                 ev.add_const(&out, Complex64::new(coeffs[0], 0.0))?,
             ));
@@ -444,7 +444,7 @@ impl<'a> PolynomialEvaluator<'a> {
                 ev.rescale(&ev.mul_relin(&qct, &gct)?)?
             }
         };
-        let product = self.snap(product, scale)?;
+        let product = snap_scale(product, scale)?;
         Ok(Value::Ct(match self.node(poly, &r, scale, powers)? {
             Value::Const(c) => ev.add_const(&product, Complex64::new(c, 0.0))?,
             Value::Ct(rct) => {
@@ -452,14 +452,5 @@ impl<'a> PolynomialEvaluator<'a> {
                 ev.add(&a, &b)?
             }
         }))
-    }
-
-    /// Sets the scale label to the planned `scale`, which it equals up to floating-point
-    /// rounding of the scale itself (anything larger is a bug, reported as an error).
-    fn snap(&self, ct: Ciphertext, scale: f64) -> Result<Ciphertext> {
-        if (ct.scale / scale - 1.0).abs() > 1e-9 {
-            return Err(CkksError::ScaleMismatch(ct.scale.log2(), scale.log2()));
-        }
-        Ok(Ciphertext { scale, ..ct })
     }
 }
