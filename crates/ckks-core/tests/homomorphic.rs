@@ -328,3 +328,36 @@ fn in_place_accumulation_of_sums_and_products() {
         Err(CkksError::ScaleMismatch(_, _))
     ));
 }
+
+#[test]
+fn key_switch_moves_a_ciphertext_to_another_secret() {
+    let f = fixture();
+    let mut kg = f.ctx.key_generator();
+    let other = kg.secret_key(None);
+    let swk = kg.switching_key(kg.secret_poly(&other), &f.sk);
+    let x = values(&[(0.7, -0.3), (-0.2, 0.9)]);
+    let ct = Encryptor::with_secret_key(&f.ctx, &other)
+        .encrypt_values(&x, SLOTS)
+        .unwrap();
+    // under the wrong key the message is lost; after switching it decrypts under `sk`
+    assert!(PrecisionStats::compare(&x, &dec(&ct)).complex.mean < 1.0);
+    for level in [f.ctx.max_level(), 1] {
+        let low = f.eval.drop_to_level(&ct, level).unwrap();
+        let switched = f.eval.key_switch(&low, &swk).unwrap();
+        assert_eq!((switched.level(), switched.degree()), (level, 1));
+        assert_eq!(switched.scale(), ct.scale());
+        let stats = PrecisionStats::compare(&x, &dec(&switched));
+        assert!(stats.complex.min > 20.0, "level {level}: {stats}");
+    }
+    // a key that stops below the ciphertext's level, and a degree-2 input, are typed errors
+    let short = kg.switching_key_at(kg.secret_poly(&other), &f.sk, 1);
+    assert!(matches!(
+        f.eval.key_switch(&ct, &short),
+        Err(CkksError::LevelTooLow { .. })
+    ));
+    let tensor = f.eval.mul(&ct, &ct).unwrap();
+    assert!(matches!(
+        f.eval.key_switch(&tensor, &swk),
+        Err(CkksError::Degree(2, 1))
+    ));
+}

@@ -9,7 +9,9 @@ use super::{Ciphertext, Context, Plaintext};
 use crate::error::{CkksError, Result};
 use crate::ring::basis::div_round_eval;
 use crate::ring::{for_each_limb, Basis, RnsPoly};
-use crate::rlwe::{GaloisKey, KeyGenerator, RelinearizationKey, SecretKey};
+use crate::rlwe::{
+    Decomposed, GaloisKey, KeyGenerator, RelinearizationKey, SecretKey, SwitchingKey,
+};
 use num_complex::Complex64;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -372,11 +374,63 @@ impl Evaluator {
             CkksError::InvalidParameters("no relinearization key in the evaluation keys".into())
         })?;
         let c2 = a.c.pop().expect("degree 2");
-        let [u0, u1] = self.ctx.key_switcher().key_switch(&c2, &rk.0)?;
-        self.ring().add_assign(&mut a.c[0], &u0);
-        self.ring().add_assign(&mut a.c[1], &u1);
-        a.seed = None;
-        Ok(a)
+        let dec = self.ctx.key_switcher().decompose(&c2);
+        let c1 = a.c.pop().expect("degree 2");
+        let c0 = a.c.pop().expect("degree 2");
+        self.switch_decomposed(c0, Some(c1), &dec, &rk.0, None, &a)
+    }
+
+    /// Hybrid key switching of a degree-1 ciphertext: with `(u_0, u_1) = KS_swk(c_1)`,
+    ///
+    /// ```text
+    ///     key_switch((c_0, c_1), swk_{s' -> s}) = (c_0 + u_0, u_1),   u_0 + u_1 s ≈ c_1 s',
+    /// ```
+    ///
+    /// so a ciphertext decrypting under `s'` comes out decrypting under `s` at the same level
+    /// and scale. `KS` is ModUp of the `dnum` digits of `c_1` to `Q_ℓ P`, the inner product
+    /// with the key's digits and ModDown by `P` (hybrid key switching: Han-Ki 2020, "Better
+    /// bootstrapping for approximate homomorphic encryption", §3; Bossuat et al. 2021,
+    /// "Efficient bootstrapping for approximate HE with non-sparse keys", §2). Relinearization
+    /// and rotations run through the same path.
+    ///
+    /// Errors: a ciphertext of degree other than 1 or foreign to this context, or a key that
+    /// does not reach the ciphertext's level ([`CkksError::LevelTooLow`]).
+    pub fn key_switch(&self, ct: &Ciphertext, key: &SwitchingKey) -> Result<Ciphertext> {
+        self.ctx.check_ciphertext(ct)?;
+        if ct.degree() != 1 {
+            return Err(CkksError::Degree(ct.degree(), 1));
+        }
+        let dec = self.ctx.key_switcher().decompose(&ct.c[1]);
+        self.switch_decomposed(ct.c[0].clone(), None, &dec, key, None, ct)
+    }
+
+    /// The shared end of every key switch: `(c_0 + u_0, c_1 + u_1)` (`c_1` absent: `u_1`)
+    /// with `(u_0, u_1)` the key switch of the decomposed polynomial `dec`, read through the
+    /// evaluation-form Galois permutation `perm` if given; level, scale and slots from `like`.
+    fn switch_decomposed(
+        &self,
+        mut c0: RnsPoly,
+        c1: Option<RnsPoly>,
+        dec: &Decomposed,
+        key: &SwitchingKey,
+        perm: Option<&[u32]>,
+        like: &Ciphertext,
+    ) -> Result<Ciphertext> {
+        let [u0, u1] = self.ctx.key_switcher().switch_decomposed(dec, key, perm)?;
+        self.ring().add_assign(&mut c0, &u0);
+        let c1 = match c1 {
+            Some(mut c1) => {
+                self.ring().add_assign(&mut c1, &u1);
+                c1
+            }
+            None => u1,
+        };
+        Ok(Ciphertext {
+            c: vec![c0, c1],
+            scale: like.scale,
+            slots: like.slots,
+            seed: None,
+        })
     }
 
     /// `a · b` followed by relinearization.
@@ -505,16 +559,9 @@ impl Evaluator {
                 let key = self.galois_key(g)?;
                 let perm = self.ring().galois_permutation(g);
                 let dec = dec.as_ref().expect("decomposed when some element is not 1");
-                let [u0, u1] = ks.switch_decomposed(dec, &key.key, Some(&perm))?;
                 let mut c0 = self.ring().zero(a.c[0].basis, a.c[0].form);
                 self.ring().permute_into(&a.c[0], &perm, &mut c0);
-                self.ring().add_assign(&mut c0, &u0);
-                Ok(Ciphertext {
-                    c: vec![c0, u1],
-                    scale: a.scale,
-                    slots: a.slots,
-                    seed: None,
-                })
+                self.switch_decomposed(c0, None, dec, &key.key, Some(&perm), a)
             })
             .collect()
     }
