@@ -25,19 +25,24 @@ use rayon::prelude::*;
 #[derive(Clone, Debug)]
 pub struct BasisExtender {
     source: Vec<Modulus>,
-    /// `q̂_j^{-1} mod q_j` and its Shoup constant.
+    /// The inputs are `c · x_j` for this constant `c` (1, or `N` for the output of an inverse
+    /// NTT without its division by `N`).
+    input_scale: u64,
+    /// `c^{-1} q̂_j^{-1} mod q_j` and its Shoup constant.
     qhat_inv: Vec<(u64, u64)>,
-    /// `targets[t]`: the target modulus and `q̂_j mod t` for every source prime `j`.
+    /// `targets[t]`: the target modulus and the Montgomery forms of `q̂_j mod t` for every
+    /// source prime `j`, followed by that of `-D mod t` (the exact conversion's correction).
     targets: Vec<(Modulus, Vec<u64>)>,
-    /// `[floor(D/2)]` modulo each source prime and each target, for rounded division.
+    /// `c · floor(D/2)` modulo each source prime, and `floor(D/2)` modulo each target.
     half_source: Vec<u64>,
     half_target: Vec<u64>,
     /// `D^{-1} mod t` and Shoup constants for each target (0 when `t` divides `D`).
     inv_target: Vec<(u64, u64)>,
-    /// `-D mod t` for each target (exact conversion).
-    neg_d_target: Vec<u64>,
     /// `1 / q_j` as floating-point numbers (exact conversion).
     inv_source_f64: Vec<f64>,
+    /// Whether `Σ_j q_j + #source < 2^64`, so that one Montgomery reduction finishes every
+    /// sum of products (else the sums are reduced by Barrett, 16 terms at a time).
+    montgomery: bool,
 }
 
 /// How [`BasisExtender::extend`] converts.
@@ -52,14 +57,23 @@ pub enum Conversion {
     CenteredExact,
 }
 
+/// Coefficients per block of the conversions (the block's `y_j` stay in L1).
+const BLOCK: usize = 256;
+
 impl BasisExtender {
     /// Extender from `source` to each prime of `targets`.
     pub fn new(source: &[Modulus], targets: &[Modulus]) -> Self {
+        Self::with_input_scale(source, targets, 1)
+    }
+
+    /// Extender whose inputs are `c · x_j` instead of `x_j` (with `c = N`, the output of an
+    /// inverse NTT that skipped its division by `N`): `c^{-1}` is folded into the constants.
+    pub fn with_input_scale(source: &[Modulus], targets: &[Modulus], c: u64) -> Self {
         let qhat_inv = source
             .iter()
             .enumerate()
             .map(|(j, m)| {
-                let qhat = product_mod(source, j, m);
+                let qhat = m.mul(product_mod(source, j, m), m.reduce(c));
                 let inv = m.inv(qhat).unwrap_or(0);
                 (inv, m.shoup(inv))
             })
@@ -69,6 +83,8 @@ impl BasisExtender {
             .map(|t| {
                 let row = (0..source.len())
                     .map(|j| product_mod(source, j, t))
+                    .chain([t.neg(product_mod(source, usize::MAX, t))])
+                    .map(|w| t.to_montgomery(w))
                     .collect();
                 (*t, row)
             })
@@ -82,19 +98,18 @@ impl BasisExtender {
                 (inv, t.shoup(inv))
             })
             .collect();
-        let neg_d_target = targets
-            .iter()
-            .map(|t| t.neg(product_mod(source, usize::MAX, t)))
-            .collect();
+        let bound: u128 =
+            source.iter().map(|m| m.value() as u128).sum::<u128>() + source.len() as u128;
         Self {
-            neg_d_target,
             inv_source_f64: source.iter().map(|m| 1.0 / m.value() as f64).collect(),
             source: source.to_vec(),
+            input_scale: c,
             qhat_inv,
             targets: target_rows,
-            half_source: source.iter().map(half).collect(),
+            half_source: source.iter().map(|m| m.mul(half(m), m.reduce(c))).collect(),
             half_target: targets.iter().map(half).collect(),
             inv_target,
+            montgomery: bound < 1u128 << 64,
         }
     }
 
@@ -103,9 +118,17 @@ impl BasisExtender {
         self.source.len()
     }
 
+    /// The constant `c` the inputs are multiplied by (see [`BasisExtender::with_input_scale`]).
+    pub fn input_scale(&self) -> u64 {
+        self.input_scale
+    }
+
     /// Writes `Conv(x) mod t` for each requested target index `targets[i]` into `outputs[i]`
     /// (coefficient form). `input` holds the source limbs (coefficient form), `n`
-    /// coefficients each; see [`Conversion`] for the two modes.
+    /// coefficients each, multiplied by the input scale; see [`Conversion`] for the modes.
+    ///
+    /// The work runs block by block of coefficients: the block's `y_j` are computed once into
+    /// a stack buffer and serve every target (one pass over the input, none over a `y` array).
     pub fn extend(
         &self,
         input: &[u64],
@@ -114,53 +137,93 @@ impl BasisExtender {
         outputs: &mut [&mut [u64]],
         mode: Conversion,
     ) {
-        let centered = mode == Conversion::CenteredExact;
         let k = self.source.len();
         debug_assert_eq!(input.len(), k * n);
         debug_assert_eq!(outputs.len(), targets.len());
-        // y_j = [x_j * q̂_j^{-1}]_{q_j}
-        let mut y = vec![0u64; k * n];
-        for_each_limb(&mut y, n, |j, yj| {
+        // split every output into chunks; chunk c of all outputs is one job
+        let jobs = (n * targets.len() / (1 << 13))
+            .clamp(1, 16)
+            .min(n / BLOCK.min(n));
+        let chunk = n.div_ceil(jobs.max(1));
+        let mut columns: Vec<Vec<&mut [u64]>> =
+            (0..n.div_ceil(chunk)).map(|_| Vec::new()).collect();
+        for out in outputs.iter_mut() {
+            for (col, piece) in columns.iter_mut().zip(out.chunks_mut(chunk)) {
+                col.push(piece);
+            }
+        }
+        let work = |(c, col): (usize, &mut Vec<&mut [u64]>)| {
+            let start = c * chunk;
+            let len = col.first().map_or(0, |o| o.len());
+            let mut scratch = vec![[0u64; BLOCK]; k + 1];
+            for b in (0..len).step_by(BLOCK) {
+                let blen = BLOCK.min(len - b);
+                let src: Vec<&[u64]> = (0..k)
+                    .map(|j| &input[j * n + start + b..j * n + start + b + blen])
+                    .collect();
+                let mut outs: Vec<&mut [u64]> =
+                    col.iter_mut().map(|o| &mut o[b..b + blen]).collect();
+                self.extend_block(&src, targets, &mut outs, mode, &mut scratch);
+            }
+        };
+        if jobs > 1 {
+            columns.par_iter_mut().enumerate().for_each(work);
+        } else {
+            columns.iter_mut().enumerate().for_each(work);
+        }
+    }
+
+    /// One block of [`BasisExtender::extend`]: `src[j]` and every `outs[i]` hold the same
+    /// `len <= BLOCK` coefficients.
+    fn extend_block(
+        &self,
+        src: &[&[u64]],
+        targets: &[usize],
+        outs: &mut [&mut [u64]],
+        mode: Conversion,
+        y: &mut [[u64; BLOCK]],
+    ) {
+        let centered = mode == Conversion::CenteredExact;
+        let k = self.source.len();
+        let len = src.first().map_or(0, |s| s.len());
+        // rows 0..k: y_j = [x_j q̂_j^{-1}]_{q_j}; row k: v = floor(Σ_j y_j / q_j) (exact mode)
+        for (j, (row, x)) in y.iter_mut().zip(src).enumerate() {
             let m = &self.source[j];
             let (w, ws) = self.qhat_inv[j];
-            let xj = &input[j * n..(j + 1) * n];
             let h = if centered { self.half_source[j] } else { 0 };
-            for (o, &x) in yj.iter_mut().zip(xj) {
+            for (o, &x) in row[..len].iter_mut().zip(x.iter()) {
                 *o = m.mul_shoup(m.add(x, h), w, ws);
             }
-        });
-        // v = floor(Σ_j y_j / q_j): the multiple of D that the fast conversion adds.
-        let v: Vec<u64> = if centered {
-            (0..n)
-                .map(|c| {
-                    let s: f64 = (0..k)
-                        .map(|j| y[j * n + c] as f64 * self.inv_source_f64[j])
-                        .sum();
-                    s.floor() as u64
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
-        let work = |(t_pos, out): (usize, &mut &mut [u64])| {
-            let t = targets[t_pos];
-            let (m, row) = &self.targets[t];
-            let mut terms: Vec<(&[u64], Weight<'_>)> = (0..k)
-                .map(|j| (&y[j * n..(j + 1) * n], Weight::Scalar(row[j])))
-                .collect();
-            if centered {
-                terms.push((&v, Weight::Scalar(self.neg_d_target[t])));
+        }
+        let terms = if centered {
+            let (rows, v) = y.split_at_mut(k);
+            for (c, v) in v[0][..len].iter_mut().enumerate() {
+                let s: f64 = rows
+                    .iter()
+                    .zip(&self.inv_source_f64)
+                    .map(|(r, inv)| r[c] as f64 * inv)
+                    .sum();
+                *v = s.floor() as u64;
             }
-            lazy_dot(m, &terms, None, out);
+            k + 1
+        } else {
+            k
+        };
+        let rows = &y[..terms];
+        for (out, &t) in outs.iter_mut().zip(targets) {
+            let (m, w) = &self.targets[t];
+            // the weight of v is the last entry of the row
+            let weights = &w[..terms];
+            if self.montgomery {
+                dot_montgomery(m, rows, weights, out);
+            } else {
+                let plain: Vec<u64> = weights.iter().map(|&x| m.redc(x as u128)).collect();
+                dot_barrett(m, rows, &plain, out);
+            }
             if centered {
                 let h = self.half_target[t];
                 out.iter_mut().for_each(|o| *o = m.sub(*o, h));
             }
-        };
-        if n * targets.len() >= 1 << 13 && targets.len() > 1 {
-            outputs.par_iter_mut().enumerate().for_each(work);
-        } else {
-            outputs.iter_mut().enumerate().for_each(work);
         }
     }
 
@@ -175,62 +238,59 @@ impl BasisExtender {
     }
 }
 
-/// Coefficients per block of the lazy accumulations (fits comfortably in L1).
-const BLOCK: usize = 256;
-
-/// The weight of one term of [`lazy_dot`]: a scalar, or a polynomial multiplied pointwise.
-#[derive(Clone, Copy)]
-pub(crate) enum Weight<'a> {
-    Scalar(u64),
-    Poly(&'a [u64]),
+/// `out[c] = Σ_j rows[j][c] · w_j · 2^-64 mod m` by one Montgomery reduction per output
+/// (`w_j` in Montgomery form gives the plain sum); needs `Σ_j max(rows[j]) < 2^64`.
+///
+/// The rows are one contiguous block, so for a fixed term count every row is a constant
+/// offset from one pointer and the weights stay in registers.
+fn dot_montgomery(m: &Modulus, rows: &[[u64; BLOCK]], w: &[u64], out: &mut [u64]) {
+    fn fixed<const K: usize>(m: &Modulus, rows: &[[u64; BLOCK]], w: &[u64], out: &mut [u64]) {
+        let rows: &[[u64; BLOCK]; K] = rows.try_into().expect("K rows");
+        let w: [u64; K] = std::array::from_fn(|j| w[j]);
+        let len = out.len().min(BLOCK);
+        let out = &mut out[..len];
+        for (c, o) in out.iter_mut().enumerate() {
+            let mut acc = 0u128;
+            for j in 0..K {
+                acc += rows[j][c] as u128 * w[j] as u128;
+            }
+            *o = m.redc(acc);
+        }
+    }
+    match rows.len() {
+        1 => fixed::<1>(m, rows, w, out),
+        2 => fixed::<2>(m, rows, w, out),
+        3 => fixed::<3>(m, rows, w, out),
+        4 => fixed::<4>(m, rows, w, out),
+        5 => fixed::<5>(m, rows, w, out),
+        6 => fixed::<6>(m, rows, w, out),
+        7 => fixed::<7>(m, rows, w, out),
+        8 => fixed::<8>(m, rows, w, out),
+        _ => {
+            for (c, o) in out.iter_mut().enumerate() {
+                let acc: u128 = rows
+                    .iter()
+                    .zip(w)
+                    .map(|(r, &w)| r[c] as u128 * w as u128)
+                    .sum();
+                *o = m.redc(acc);
+            }
+        }
+    }
 }
 
-/// `out[c] = Σ_j src_j[c] · w_j[c] mod m` (`src_j` read through `perm` if given), accumulated
-/// lazily in `u128` blocks with one Barrett reduction per 16 terms.
-pub(crate) fn lazy_dot(
-    m: &Modulus,
-    terms: &[(&[u64], Weight<'_>)],
-    perm: Option<&[u32]>,
-    out: &mut [u64],
-) {
-    let mut acc = [0u128; BLOCK];
-    for start in (0..out.len()).step_by(BLOCK) {
-        let len = BLOCK.min(out.len() - start);
-        let acc = &mut acc[..len];
-        acc.iter_mut().for_each(|a| *a = 0);
-        for (j, (src, w)) in terms.iter().enumerate() {
-            let range = start..start + len;
-            match (perm, w) {
-                (None, Weight::Scalar(w)) => {
-                    let w = *w as u128;
-                    for (a, &x) in acc.iter_mut().zip(&src[range]) {
-                        *a += x as u128 * w;
-                    }
-                }
-                (None, Weight::Poly(w)) => {
-                    for ((a, &x), &y) in acc.iter_mut().zip(&src[range.clone()]).zip(&w[range]) {
-                        *a += x as u128 * y as u128;
-                    }
-                }
-                (Some(p), Weight::Scalar(w)) => {
-                    let w = *w as u128;
-                    for (a, &k) in acc.iter_mut().zip(&p[range]) {
-                        *a += src[k as usize] as u128 * w;
-                    }
-                }
-                (Some(p), Weight::Poly(w)) => {
-                    for ((a, &k), &y) in acc.iter_mut().zip(&p[range.clone()]).zip(&w[range]) {
-                        *a += src[k as usize] as u128 * y as u128;
-                    }
-                }
-            }
+/// `out[c] = Σ_j rows[j][c] · w_j mod m` for any `rows` below `2^62`, by Barrett reductions of
+/// `u128` sums of at most 16 products.
+fn dot_barrett(m: &Modulus, rows: &[[u64; BLOCK]], w: &[u64], out: &mut [u64]) {
+    for (c, o) in out.iter_mut().enumerate() {
+        let mut acc = 0u128;
+        for (j, (r, &w)) in rows.iter().zip(w).enumerate() {
+            acc += r[c] as u128 * w as u128;
             if j % 16 == 15 {
-                acc.iter_mut().for_each(|a| *a = m.reduce_u128(*a) as u128);
+                acc = m.reduce_u128(acc) as u128;
             }
         }
-        for (o, a) in out[start..start + len].iter_mut().zip(acc.iter()) {
-            *o = m.reduce_u128(*a);
-        }
+        *o = m.reduce_u128(acc);
     }
 }
 
@@ -267,8 +327,10 @@ pub(crate) fn div_round_eval(
     let n = ring.n();
     let in_basis = a.basis;
     let mut low = a.data[drop.start * n..drop.end * n].to_vec();
+    let raw = ext.input_scale() != 1;
+    debug_assert!(!raw || ext.input_scale() == n as u64);
     for_each_limb(&mut low, n, |i, l| {
-        ring.intt_limb(in_basis, drop.start + i, l)
+        ring.intt_limb_scaled(in_basis, drop.start + i, l, raw)
     });
     let mut out = ring.zero(out_basis, Form::Eval);
     let mut outs: Vec<&mut [u64]> = out.data.chunks_mut(n).collect();

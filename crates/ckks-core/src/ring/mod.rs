@@ -203,6 +203,17 @@ impl Ring {
         plan.normalize(limb);
     }
 
+    /// Inverse NTT of limb `i`, leaving out the division by `N` when `times_n` (the result is
+    /// then `N` times the coefficients; [`basis::BasisExtender::with_input_scale`] folds the
+    /// factor into its constants).
+    pub(crate) fn intt_limb_scaled(&self, basis: Basis, i: usize, limb: &mut [u64], times_n: bool) {
+        if times_n {
+            self.plan(basis, i).inv(limb);
+        } else {
+            self.intt_limb(basis, i, limb);
+        }
+    }
+
     /// Forward NTT in place (coefficient -> evaluation form).
     pub fn ntt(&self, a: &mut RnsPoly) {
         debug_assert_eq!(a.form, Form::Coeff);

@@ -23,6 +23,8 @@ pub struct Modulus {
     bits: u32,
     /// Single-word Barrett constant `floor(2^(2b) / p)` for products of two residues.
     mu: u64,
+    /// `p^{-1} mod 2^64` (Montgomery reduction).
+    p_inv: u64,
 }
 
 impl Modulus {
@@ -37,6 +39,10 @@ impl Modulus {
             ratio: (ratio as u64, (ratio >> 64) as u64),
             bits,
             mu: ((1u128 << (2 * bits)) / p as u128) as u64,
+            // Newton iteration x <- x (2 - p x) doubles the correct low bits (p^-1 = p mod 8)
+            p_inv: (0..5).fold(p, |x, _| {
+                x.wrapping_mul(2u64.wrapping_sub(p.wrapping_mul(x)))
+            }),
         }
     }
 
@@ -127,6 +133,27 @@ impl Modulus {
         r.min(r.wrapping_sub(self.p))
     }
 
+    /// Montgomery reduction (Montgomery 1985) of `t < p · 2^64`: returns `t · 2^-64 mod p`.
+    ///
+    /// With `m = t p^{-1} mod 2^64`, `t - m p` is divisible by `2^64` and
+    /// `(t - m p) / 2^64 = hi(t) - hi(m p)` lies in `(-p, p)`: two multiplications, against five
+    /// for Barrett reduction of a 128-bit value. Sums of products `Σ x_j w_j` with
+    /// `Σ x_j < 2^64` and `w_j < p` satisfy the bound; weights stored as `w 2^64 mod p`
+    /// ([`Modulus::to_montgomery`]) make the result exactly `Σ x_j w_j mod p`.
+    #[inline(always)]
+    pub fn redc(&self, t: u128) -> u64 {
+        let m = (t as u64).wrapping_mul(self.p_inv);
+        let mp = ((m as u128 * self.p as u128) >> 64) as u64;
+        let r = ((t >> 64) as u64).wrapping_sub(mp);
+        r.min(r.wrapping_add(self.p))
+    }
+
+    /// `w · 2^64 mod p` (the Montgomery form of `w`, undone by one [`Modulus::redc`]).
+    #[inline(always)]
+    pub fn to_montgomery(&self, w: u64) -> u64 {
+        (((w as u128) << 64) % self.p as u128) as u64
+    }
+
     /// Shoup constant `floor(w * 2^64 / p)` of a fixed operand `w < p`.
     #[inline(always)]
     pub fn shoup(&self, w: u64) -> u64 {
@@ -209,6 +236,18 @@ mod tests {
             // edge: the largest residues
             let top = ps[i] - 1;
             prop_assert_eq!(m.mul(top, top), 1);
+        }
+
+        #[test]
+        fn montgomery_reduction_of_sums(xs in proptest::collection::vec(any::<u64>(), 1..4), ws in proptest::collection::vec(any::<u64>(), 4), i in 0usize..3) {
+            let ps = primes();
+            let m = Modulus::new(ps[i]);
+            // Σ x_j < 2^64: residues of at most three 62-bit primes
+            let xs: Vec<u64> = xs.iter().map(|x| x % ps[0]).collect();
+            let t: u128 = xs.iter().zip(&ws).map(|(&x, &w)| x as u128 * m.to_montgomery(w % ps[i]) as u128).sum();
+            let expect = xs.iter().zip(&ws).map(|(&x, &w)| x as u128 * (w % ps[i]) as u128 % ps[i] as u128).sum::<u128>() % ps[i] as u128;
+            prop_assert_eq!(m.redc(t) as u128, expect);
+            prop_assert_eq!(m.redc(0), 0);
         }
 
         #[test]

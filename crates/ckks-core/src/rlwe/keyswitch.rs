@@ -23,7 +23,8 @@
 
 use super::keys::SwitchingKey;
 use crate::error::{CkksError, Result};
-use crate::ring::basis::{div_round_eval, lazy_dot, BasisExtender, Conversion, Weight};
+use crate::ring::basis::{div_round_eval, BasisExtender, Conversion};
+use crate::ring::Modulus;
 use crate::ring::{for_each_limb, Basis, Form, Ring, RnsPoly};
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -60,6 +61,7 @@ impl KeySwitcher {
     /// Tables for `dnum` digits of `alpha` primes each.
     pub fn new(ring: Arc<Ring>, dnum: usize, alpha: usize) -> Self {
         let l1 = ring.q().len();
+        let n = ring.n() as u64;
         let all: Vec<_> = ring.q().iter().chain(ring.p()).copied().collect();
         let mut mod_up = HashMap::new();
         for j in 0..dnum {
@@ -67,11 +69,11 @@ impl KeySwitcher {
             for end in start + 1..=((j + 1) * alpha).min(l1) {
                 mod_up.insert(
                     (start, end),
-                    BasisExtender::new(&ring.q()[start..end], &all),
+                    BasisExtender::with_input_scale(&ring.q()[start..end], &all, n),
                 );
             }
         }
-        let mod_down = BasisExtender::new(ring.p(), ring.q());
+        let mod_down = BasisExtender::with_input_scale(ring.p(), ring.q(), n);
         Self {
             ring,
             alpha,
@@ -110,8 +112,12 @@ impl KeySwitcher {
         let k = self.k();
         let l1 = ring.q().len();
         let ext_basis = Basis::qp(level, k);
+        // inverse NTT without the division by N: the extenders fold N^{-1} into their constants
         let mut coeff = d.clone();
-        ring.intt(&mut coeff);
+        let d_basis = d.basis;
+        for_each_limb(&mut coeff.data, n, |i, l| {
+            ring.intt_limb_scaled(d_basis, i, l, true)
+        });
         let digits = (0..self.dnum)
             .map(|j| (j * self.alpha, ((j + 1) * self.alpha).min(level + 1)))
             .filter(|(s, e)| s < e)
@@ -184,22 +190,45 @@ impl KeySwitcher {
             });
         }
         let mut out = [ring.zero(basis, Form::Eval), ring.zero(basis, Form::Eval)];
-        for (half, acc) in out.iter_mut().enumerate() {
-            for_each_limb(&mut acc.data, n, |i, o| {
-                let m = ring.modulus(basis, i);
-                // limb i of the Q_ℓ P basis is limb `key_i` of the key's full Q P basis
-                let key_i = if i <= level { i } else { kq + i - level - 1 };
-                let terms: Vec<(&[u64], Weight<'_>)> = dec
-                    .digits
+        let [out_b, out_a] = &mut out;
+        let work = |(i, (ob, oa)): (usize, (&mut [u64], &mut [u64]))| {
+            // limb i of the Q_ℓ P basis is limb `key_i` of the key's full Q P basis
+            let key_i = if i <= level { i } else { kq + i - level - 1 };
+            let digits: Vec<&[u64]> = dec
+                .digits
+                .iter()
+                .map(|d| &d.data[i * n..(i + 1) * n])
+                .collect();
+            let key_limb = |half: usize| -> Vec<&[u64]> {
+                key.digits
                     .iter()
-                    .zip(&key.digits)
-                    .map(|(d, k)| {
-                        let kp = &k[half].data[key_i * n..(key_i + 1) * n];
-                        (&d.data[i * n..(i + 1) * n], Weight::Poly(kp))
-                    })
-                    .collect();
-                lazy_dot(m, &terms, perm, o);
-            });
+                    .map(|k| &k[half].data[key_i * n..(key_i + 1) * n])
+                    .collect()
+            };
+            dot_pair(
+                ring.modulus(basis, i),
+                &digits,
+                &key_limb(0),
+                &key_limb(1),
+                perm,
+                ob,
+                oa,
+            );
+        };
+        if n * basis.len() >= 1 << 13 {
+            out_b
+                .data
+                .par_chunks_mut(n)
+                .zip(out_a.data.par_chunks_mut(n))
+                .enumerate()
+                .for_each(work);
+        } else {
+            out_b
+                .data
+                .chunks_mut(n)
+                .zip(out_a.data.chunks_mut(n))
+                .enumerate()
+                .for_each(work);
         }
         Ok(out)
     }
@@ -235,5 +264,77 @@ impl KeySwitcher {
         let [a, b] = self.inner_product(dec, key, perm)?;
         let (a, b) = rayon::join(|| self.mod_down(&a), || self.mod_down(&b));
         Ok([a, b])
+    }
+}
+
+/// `(Σ_j d_j b_j, Σ_j d_j a_j)` pointwise for one limb (`d_j` read through `perm` if given),
+/// both halves in one pass over the digits, accumulated in `u128` with a Barrett reduction
+/// per 16 terms (digit counts up to 4 get a fixed-size loop that keeps the limbs in registers).
+fn dot_pair(
+    m: &Modulus,
+    digits: &[&[u64]],
+    b: &[&[u64]],
+    a: &[&[u64]],
+    perm: Option<&[u32]>,
+    out_b: &mut [u64],
+    out_a: &mut [u64],
+) {
+    #[allow(clippy::too_many_arguments)]
+    fn fixed<const D: usize>(
+        m: &Modulus,
+        digits: &[&[u64]],
+        b: &[&[u64]],
+        a: &[&[u64]],
+        index: impl Fn(usize) -> usize,
+        out_b: &mut [u64],
+        out_a: &mut [u64],
+    ) {
+        let n = out_b.len();
+        let d: [&[u64]; D] = std::array::from_fn(|j| &digits[j][..n]);
+        let b: [&[u64]; D] = std::array::from_fn(|j| &b[j][..n]);
+        let a: [&[u64]; D] = std::array::from_fn(|j| &a[j][..n]);
+        let out_a = &mut out_a[..n];
+        for c in 0..n {
+            let k = index(c);
+            let (mut sb, mut sa) = (0u128, 0u128);
+            for j in 0..D {
+                let x = d[j][k] as u128;
+                sb += x * b[j][c] as u128;
+                sa += x * a[j][c] as u128;
+            }
+            out_b[c] = m.reduce_u128(sb);
+            out_a[c] = m.reduce_u128(sa);
+        }
+    }
+    macro_rules! dispatch {
+        ($d:literal) => {
+            match perm {
+                Some(p) => fixed::<$d>(m, digits, b, a, |c| p[c] as usize, out_b, out_a),
+                None => fixed::<$d>(m, digits, b, a, |c| c, out_b, out_a),
+            }
+        };
+    }
+    match digits.len() {
+        1 => dispatch!(1),
+        2 => dispatch!(2),
+        3 => dispatch!(3),
+        4 => dispatch!(4),
+        _ => {
+            for c in 0..out_b.len() {
+                let k = perm.map_or(c, |p| p[c] as usize);
+                let (mut sb, mut sa) = (0u128, 0u128);
+                for (j, ((d, b), a)) in digits.iter().zip(b).zip(a).enumerate() {
+                    let x = d[k] as u128;
+                    sb += x * b[c] as u128;
+                    sa += x * a[c] as u128;
+                    if j % 16 == 15 {
+                        sb = m.reduce_u128(sb) as u128;
+                        sa = m.reduce_u128(sa) as u128;
+                    }
+                }
+                out_b[c] = m.reduce_u128(sb);
+                out_a[c] = m.reduce_u128(sa);
+            }
+        }
     }
 }
