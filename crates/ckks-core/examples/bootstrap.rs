@@ -1,23 +1,32 @@
 //! Bootstraps a full-slot ciphertext and prints the parameter set, slots, levels before and
 //! after, precision (min, mean, median bits, real and imaginary), latency on one and two
-//! threads, key sizes and peak memory.
+//! threads with the time of each step, key sizes and peak memory.
 //!
 //! ```text
-//! cargo run --release -p ckks-core --example bootstrap            # N = 2^13
-//! cargo run --release -p ckks-core --example bootstrap -- 14      # N = 2^14 (any 11..=16)
+//! cargo run --release -p ckks-core --example bootstrap                  # N = 2^16, BTS-N16-L9
+//! cargo run --release -p ckks-core --example bootstrap -- 13            # any log N in 11..=16
+//! cargo run --release -p ckks-core --example bootstrap -- 13 smooth     # smooth input
+//! cargo run --release -p ckks-core --example bootstrap -- 13 random iterated
+//! cargo run --release -p ckks-core --example bootstrap -- 13 random cosine
 //! ```
 //!
+//! Input: `random` (default) draws real and imaginary parts uniformly in `[-1, 1]` (seeded), as
+//! Lattigo's bootstrapping tests do; `smooth` is a slowly varying signal, whose few large
+//! encoding coefficients are the hard case for EvalMod's sine (its `ε^3` error); it is run
+//! with the arcsine correction.
+//!
 //! The user key is dense ternary; bootstrapping encapsulates it in an ephemeral sparse key
-//! (h = 32) whose switching key lives over `q_0 P` only. The chain (log2 QP about 1162) is
-//! 128-bit secure for the user key by the standard's table at N = 2^16 only; smaller rings get
-//! `-insecure` in the set's name. No estimate of the ephemeral key's security is given yet.
+//! (h = 32) whose switching key lives over `q_0 P` only. The chain is
+//! [`BootstrapPreset::N16`]'s layout at every `N`; it is 128-bit secure for the user key by the
+//! standard's table at `N = 2^16` only, and smaller rings get `-insecure` in the set's name.
 
-use ckks_core::circuits::{BootstrapConfig, Bootstrapper, EncapsulationKeys};
-use ckks_core::ckks::serialize::to_bytes;
-use ckks_core::ckks::{
-    Context, Decryptor, Encryptor, EvaluationKeys, Evaluator, ParametersBuilder, PrecisionStats,
+use ckks_core::circuits::{
+    BootstrapConfig, BootstrapParametersBuilder, Bootstrapper, EncapsulationKeys, EvalModConfig,
 };
+use ckks_core::ckks::serialize::to_bytes;
+use ckks_core::ckks::{Context, Decryptor, Encryptor, EvaluationKeys, Evaluator, PrecisionStats};
 use ckks_core::Complex64;
+use rand::{Rng, SeedableRng};
 use std::time::Instant;
 
 #[global_allocator]
@@ -32,42 +41,53 @@ fn peak_memory_mib() -> Option<f64> {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let log_n: u32 = std::env::args()
-        .nth(1)
-        .map(|a| a.parse())
-        .transpose()?
-        .unwrap_or(13);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let log_n: u32 = args.first().map(|a| a.parse()).transpose()?.unwrap_or(16);
     if !(11..=16).contains(&log_n) {
         return Err("log N must be in 11..=16".into());
     }
-    let config = BootstrapConfig::default();
-    // q_0 | 2 levels at 2^50 | SlotToCoeff | EvalMod (60-bit, working scale q_0) | CoeffToSlot
-    let mut log_q = vec![60, 50, 50];
-    log_q.extend(vec![55; config.stc_levels]);
-    log_q.extend(vec![60; config.eval_mod_depth()?]);
-    log_q.extend(vec![58; config.cts_levels]);
-    let name = if log_n == 16 {
-        "BTS-N16".to_string()
-    } else {
-        format!("BTS-N{log_n}-insecure")
+    let smooth = args.iter().any(|a| a == "smooth");
+    let iterated = args.iter().any(|a| a == "iterated");
+    let cosine = args.iter().any(|a| a == "cosine");
+    let mut eval_mod = EvalModConfig::default();
+    if cosine {
+        (eval_mod.degree, eval_mod.double_angle, eval_mod.baby_log) = (63, 2, 3);
+    }
+    if smooth {
+        eval_mod.arcsine_degree = 3;
+    }
+    let config = BootstrapConfig {
+        eval_mod,
+        ..Default::default()
     };
-    let params = ParametersBuilder::new(name)
-        .log_n(log_n)
-        .log_q(&log_q)
-        .log_p(&[61, 61, 61])
-        .log_scale(50.0)
+    let name = if log_n == 16 {
+        "BTS-N16-L9".to_string()
+    } else {
+        format!("BTS-N{log_n}-L9-insecure")
+    };
+    let set = BootstrapParametersBuilder::new(name, log_n)
+        .config(config)
         .build()?;
+    let params = &set.params;
     let slots = params.max_slots();
     println!(
-        "set {}: N = 2^{}, {} slots, log2 QP = {:.0} (128-bit bound {:?}), dnum = {}, scale 2^50, q_0 = 2^60, dense user key, ephemeral h = 32",
+        "set {}: N = 2^{log_n}, {slots} slots, log2 QP = {:.0} (128-bit bound {:?}), {} primes + {} special, dnum = {}, scale 2^{}, q_0 = 2^60",
         params.name(),
-        log_n,
-        slots,
         params.log_qp(),
         ckks_core::ckks::security_bound(log_n),
-        params.dnum()
+        params.q().len(),
+        params.p().len(),
+        params.dnum(),
+        params.log_scale(),
     );
-    let ctx = Context::new(&params)?;
+    println!(
+        "EvalMod: {:?}; dense user key, ephemeral h = {} over log2(q_0 P) = {:.0}; failure probability per bootstrap <= 2^{:.1}",
+        config.eval_mod,
+        set.ephemeral_weight,
+        set.ephemeral_log_modulus(),
+        set.failure_probability().log2()
+    );
+    let ctx = Context::new(params)?;
     let t = Instant::now();
     let bts = Bootstrapper::new(&ctx, config)?;
     println!("precomputation: {:.2} s", t.elapsed().as_secs_f64());
@@ -75,24 +95,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let sk = kg.secret_key(None);
     let t = Instant::now();
     let keys = EvaluationKeys::generate(&ctx, &mut kg, &sk, true, &bts.rotations(), true);
-    let encapsulation = EncapsulationKeys::generate(&mut kg, &sk, 32);
+    let encapsulation = EncapsulationKeys::generate(&mut kg, &sk, set.ephemeral_weight);
     println!(
         "key generation: {:.2} s ({} rotation keys + conjugation + relinearization)",
         t.elapsed().as_secs_f64(),
         bts.rotations().len()
     );
-    let key_bytes = to_bytes(&ctx, &keys)?.len();
-    println!(
-        "evaluation keys: {:.1} MiB serialized (seeded)",
-        key_bytes as f64 / (1 << 20) as f64
-    );
     let eval = Evaluator::new(&ctx, keys);
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
     let x: Vec<Complex64> = (0..slots)
         .map(|i| {
-            Complex64::new(
-                (i as f64 * 0.013).sin() * 0.9,
-                (i as f64 * 0.007).cos() * 0.9,
-            )
+            if smooth {
+                let t = i as f64;
+                Complex64::new((t * 0.013).sin() * 0.9, (t * 0.007).cos() * 0.9)
+            } else {
+                Complex64::new(rng.gen_range(-1.0..1.0), rng.gen_range(-1.0..1.0))
+            }
         })
         .collect();
     let pt = ctx.encode(&x, slots, 0, params.default_scale())?;
@@ -104,9 +122,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .num_threads(threads)
             .build()?;
         let t = Instant::now();
-        let out = pool.install(|| bts.bootstrap(&eval, Some(&encapsulation), &ct))?;
+        let out = if iterated {
+            pool.install(|| bts.bootstrap_iterated(&eval, Some(&encapsulation), &ct, 20))?
+        } else {
+            let (out, steps) =
+                pool.install(|| bts.bootstrap_timed(&eval, Some(&encapsulation), &ct))?;
+            println!(
+                "  steps: ModRaise {:.2} s, CoeffToSlot {:.2} s, EvalMod {:.2} s, SlotToCoeff {:.2} s",
+                steps.mod_raise.as_secs_f64(),
+                steps.coeff_to_slot.as_secs_f64(),
+                steps.eval_mod.as_secs_f64(),
+                steps.slot_to_coeff.as_secs_f64()
+            );
+            out
+        };
         println!(
-            "bootstrap, {threads} thread(s): {:.2} s",
+            "bootstrap{}, {threads} thread(s): {:.2} s",
+            if iterated { " (iterated)" } else { "" },
             t.elapsed().as_secs_f64()
         );
         last = Some(out);
@@ -116,7 +148,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let stats = PrecisionStats::compare(&x, &dec.decrypt_values(&out)?);
     println!("{stats}");
     if let Some(mib) = peak_memory_mib() {
-        println!("peak memory: {mib:.0} MiB");
+        println!("peak memory (bootstrapping): {mib:.0} MiB");
     }
+    let key_bytes = to_bytes(&ctx, eval.keys())?.len();
+    println!(
+        "evaluation keys: {:.1} MiB serialized (seeded), {:.1} MiB in memory (unseeded)",
+        key_bytes as f64 / (1 << 20) as f64,
+        in_memory_key_mib(&ctx, bts.rotations().len() + 2, params.max_level())
+    );
     Ok(())
+}
+
+/// Memory of `keys` full-level switching keys: `dnum` digits of two polynomials over
+/// `L + 1 + K` primes.
+fn in_memory_key_mib(ctx: &Context, keys: usize, max_level: usize) -> f64 {
+    let p = ctx.params();
+    let limbs = max_level + 1 + p.p().len();
+    (keys * p.dnum() * 2 * limbs * p.n() * 8) as f64 / (1 << 20) as f64
 }

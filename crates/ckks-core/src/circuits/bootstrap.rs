@@ -6,24 +6,26 @@
 //!    `t + q_0 I` with a small integer polynomial `I` (`|I| <= (h + 1)/2` for a secret of
 //!    Hamming weight `h`, typically a few units). It is labelled with scale `q_0`, so its
 //!    "values" are `x = I + t/q_0`.
-//! 2. **CoeffToSlot**: the inverse of the encoder's special FFT, `F^{-1}`, moves the
-//!    coefficients into the slots: slot `j` gets `(x_j + i x_{j+N/2}) / 2` (the `1/2` folded
-//!    into the matrix; slots in bit-reversed order, see [`super::dft`]); a conjugation
-//!    separates the real and the imaginary parts. `F^{-1}` is applied as `cts_levels` sparse
-//!    transforms (groups of butterfly stages), one level each.
-//! 3. **EvalMod**: `g(x) = sin(2πx) / (2π) ≈ x - I` for `|x - I|` small, by Chebyshev
-//!    interpolation on `[-K, K]` (baby-step giant-step), evaluated towards the exact working
-//!    scale `q_0`: the output
-//!    decrypts to `q_0 g(x) ≈ Δm + e`, so relabelling it with the message scale `Δ` gives back
-//!    `m` (the "message ratio" `q_0 / Δ` of Bossuat et al. 2021).
-//! 4. **SlotToCoeff**: the special FFT `F` puts `m_j + i m_{j+N/2}` back into coefficients
+//! 2. **CoeffToSlot**: the inverse of the encoder's special FFT moves the coefficients into the
+//!    slots. It is applied without its normalization (butterflies with entries of magnitude
+//!    1, so the encoded diagonals keep the full precision of their `q_ℓ`): slot `j` gets
+//!    `n (x_j + i x_{j+N/2})` (`n = N/2`; slots in bit-reversed order, see [`super::dft`]), and
+//!    a conjugation separates the real and the imaginary parts `2n x`. It is `cts_levels`
+//!    sparse transforms (groups of butterfly stages), one level each.
+//! 3. **Change of scale** (one level): the parts are relabelled as ciphertexts of
+//!    `t = x / K` at scale `2nK q_0` (exact: only the label changes), then brought to
+//!    EvalMod's working scale (about `2^60`) by an integer multiplication and a rescale
+//!    ([`Bootstrapper`]'s `scale_down`). The rescale is the only rounding between ModRaise
+//!    and EvalMod at a scale below `2^80`, so the CoeffToSlot noise is negligible.
+//! 4. **EvalMod** ([`super::eval_mod`]): a polynomial `g(t) ≈ x - I`, evaluated towards the
+//!    exact scale `q_0`: the output decrypts to `q_0 g ≈ Δm + e`, so relabelling it with the
+//!    message scale `Δ` gives back `m` (the "message ratio" `q_0 / Δ` of Bossuat et al. 2021).
+//! 5. **SlotToCoeff**: the special FFT puts `m_j + i m_{j+N/2}` back into coefficients
 //!    (`stc_levels` sparse transforms).
 //!
-//! Levels, from the top of the chain: CoeffToSlot `cts_levels`, EvalMod
-//! `ceil(log2(d+1)) + 1`, SlotToCoeff `stc_levels`. The chain is therefore laid out as `q_0`
-//! (about `log2 Δ + 10` bits), the levels left for computation (at `Δ`), the SlotToCoeff
-//! primes, the EvalMod primes (about the size of `q_0`, since EvalMod works at scale `q_0`),
-//! the CoeffToSlot primes.
+//! Levels, from the top of the chain: CoeffToSlot `cts_levels`, the change of scale 1,
+//! EvalMod [`EvalMod::depth`], SlotToCoeff `stc_levels`; see [`super::bootstrap_params`] for
+//! the layout of the chain and the failure probability.
 //!
 //! **Sparse-secret encapsulation** (Bossuat, Troncoso-Pastoriza, Hubaux, *Bootstrapping for
 //! approximate HE with negligible failure probability using sparse-secret encapsulation*,
@@ -33,64 +35,73 @@
 //! (so `|I|` stays small), and the raised ciphertext is switched back to `s` at the top level.
 //! Everything else runs under `s` with the ordinary keys.
 //!
-//! Still missing from this version: EvalMod is a plain Chebyshev sine without double-angle or
-//! arcsine steps, only full slots are handled, and there is no iterated variant.
+//! EvalMod (see [`super::eval_mod`]) is a Chebyshev sine, or a cosine with double-angle steps,
+//! optionally followed by an arcsine correction. [`Bootstrapper::bootstrap_iterated`] is the iterated variant of META-BTS
+//! (Bae, Cheon, Cho, Kim, Kim, CCS 2022): the error of one pass is bootstrapped again at a
+//! larger scale and subtracted, for about twice the precision at the cost of one level.
+//! Only full slots (`N/2`) are handled.
 
+use super::eval_mod::{EvalMod, EvalModConfig};
 use super::linear::LinearTransform;
-use super::polynomial::{Polynomial, PolynomialEvaluator};
 use super::{dft, snap_scale};
 use crate::ckks::{Ciphertext, Context, Evaluator};
 use crate::error::{CkksError, Result};
 use crate::ring::{Basis, Form};
 use crate::rlwe::{KeyGenerator, SecretKey, SwitchingKey};
 use num_complex::Complex64;
-use std::f64::consts::PI;
+use std::time::{Duration, Instant};
 
 /// Settings of the bootstrapping circuit.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct BootstrapConfig {
-    /// EvalMod interval `[-K, K]` (must exceed `max |I| + 1`).
-    pub k: f64,
-    /// Degree of the Chebyshev sine.
-    pub sine_degree: usize,
+    /// EvalMod: interval, interpolant, double angle, arcsine.
+    pub eval_mod: EvalModConfig,
     /// Levels (sparse transforms) of CoeffToSlot.
     pub cts_levels: usize,
     /// Levels (sparse transforms) of SlotToCoeff.
     pub stc_levels: usize,
-    /// Baby steps `2^eval_mod_baby_log` of the EvalMod polynomial (1: optimal depth, about
-    /// `d/2` products; 4: one more level, about a third of the products at degree 127).
-    pub eval_mod_baby_log: usize,
 }
 
 impl Default for BootstrapConfig {
     fn default() -> Self {
         Self {
-            k: 13.0,
-            sine_degree: 127,
+            eval_mod: EvalModConfig::default(),
             cts_levels: 3,
             stc_levels: 3,
-            eval_mod_baby_log: 4,
         }
     }
 }
 
 impl BootstrapConfig {
-    /// The EvalMod polynomial: the Chebyshev interpolant of `sin(2πx)/(2π)` on `[-K, K]`.
-    pub fn eval_mod_polynomial(&self) -> Result<Polynomial> {
-        Polynomial::interpolate(
-            |x| (2.0 * PI * x).sin() / (2.0 * PI),
-            -self.k,
-            self.k,
-            self.sine_degree,
-        )
+    /// Levels consumed between CoeffToSlot and SlotToCoeff: the change of scale to `x / K`
+    /// (one level, see [`Bootstrapper::bootstrap`]) and EvalMod.
+    pub fn eval_mod_depth(&self) -> Result<usize> {
+        Ok(1 + EvalMod::new(self.eval_mod)?.depth())
     }
 
-    /// Levels consumed by EvalMod (including the change of variable).
-    pub fn eval_mod_depth(&self) -> Result<usize> {
-        Ok(PolynomialEvaluator::depth_bsgs(
-            &self.eval_mod_polynomial()?,
-            self.eval_mod_baby_log,
-        ))
+    /// Levels consumed by the whole circuit (CoeffToSlot, EvalMod, SlotToCoeff).
+    pub fn depth(&self) -> Result<usize> {
+        Ok(self.cts_levels + self.eval_mod_depth()? + self.stc_levels)
+    }
+}
+
+/// Wall-clock time of each step of one bootstrap.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BootstrapTimings {
+    /// Key switches of encapsulation and ModRaise.
+    pub mod_raise: Duration,
+    /// CoeffToSlot and the conjugation split.
+    pub coeff_to_slot: Duration,
+    /// Both EvalMod evaluations (real and imaginary parts).
+    pub eval_mod: Duration,
+    /// SlotToCoeff.
+    pub slot_to_coeff: Duration,
+}
+
+impl BootstrapTimings {
+    /// Sum of the steps.
+    pub fn total(&self) -> Duration {
+        self.mod_raise + self.coeff_to_slot + self.eval_mod + self.slot_to_coeff
     }
 }
 
@@ -120,8 +131,7 @@ pub struct Bootstrapper {
     ctx: Context,
     coeff_to_slot: Vec<LinearTransform>,
     slot_to_coeff: Vec<LinearTransform>,
-    eval_mod: Polynomial,
-    eval_mod_baby_log: usize,
+    eval_mod: EvalMod,
     output_level: usize,
 }
 
@@ -129,15 +139,14 @@ impl Bootstrapper {
     /// Precomputes CoeffToSlot, SlotToCoeff and EvalMod for `ctx` (full slots).
     pub fn new(ctx: &Context, config: BootstrapConfig) -> Result<Self> {
         let n = ctx.params().max_slots();
-        let eval_mod = config.eval_mod_polynomial()?;
-        let eval_mod_depth = config.eval_mod_depth()?;
+        let eval_mod = EvalMod::new(config.eval_mod)?;
         let stages = n.trailing_zeros() as usize;
         let (cts_levels, stc_levels) = (
             config.cts_levels.clamp(1, stages.max(1)),
             config.stc_levels.clamp(1, stages.max(1)),
         );
         let top = ctx.max_level();
-        let needed = cts_levels + eval_mod_depth + stc_levels;
+        let needed = cts_levels + 1 + eval_mod.depth() + stc_levels;
         if top < needed {
             return Err(CkksError::InvalidParameters(format!(
                 "bootstrapping needs {needed} levels above the output, the chain has {top}"
@@ -156,8 +165,10 @@ impl Bootstrapper {
                     })
                     .collect()
             };
-        let coeff_to_slot = encode(dft::coeff_to_slot(fft, n, cts_levels, 0.5), top)?;
-        let stc_level = top - cts_levels - eval_mod_depth;
+        // unnormalized butterflies (entries of magnitude 1, encoded at full precision); the
+        // factor 1/n goes into the change of scale after CoeffToSlot
+        let coeff_to_slot = encode(dft::coeff_to_slot(fft, n, cts_levels, n as f64), top)?;
+        let stc_level = top - cts_levels - 1 - eval_mod.depth();
         let slot_to_coeff = encode(dft::slot_to_coeff(fft, n, stc_levels), stc_level)?;
         Ok(Self {
             ctx: ctx.clone(),
@@ -165,7 +176,6 @@ impl Bootstrapper {
             coeff_to_slot,
             slot_to_coeff,
             eval_mod,
-            eval_mod_baby_log: config.eval_mod_baby_log,
         })
     }
 
@@ -239,6 +249,16 @@ impl Bootstrapper {
         encapsulation: Option<&EncapsulationKeys>,
         ct: &Ciphertext,
     ) -> Result<Ciphertext> {
+        Ok(self.bootstrap_timed(eval, encapsulation, ct)?.0)
+    }
+
+    /// [`bootstrap`](Self::bootstrap), also returning the time of each step.
+    pub fn bootstrap_timed(
+        &self,
+        eval: &Evaluator,
+        encapsulation: Option<&EncapsulationKeys>,
+        ct: &Ciphertext,
+    ) -> Result<(Ciphertext, BootstrapTimings)> {
         if ct.slots() != self.ctx.params().max_slots() {
             return Err(CkksError::InvalidParameters(format!(
                 "this bootstrapper handles {} slots, the ciphertext has {}",
@@ -246,6 +266,12 @@ impl Bootstrapper {
                 ct.slots()
             )));
         }
+        let mut timings = BootstrapTimings::default();
+        let mut clock = Instant::now();
+        let mut lap = |slot: &mut Duration| {
+            *slot = clock.elapsed();
+            clock = Instant::now();
+        };
         let scale = ct.scale();
         let bottom = eval.drop_to_level(ct, 0)?;
         if bottom.degree() != 1 {
@@ -258,18 +284,24 @@ impl Bootstrapper {
                 self.switch_key(&self.mod_raise(&sparse)?, &keys.to_dense)?
             }
         };
-        // CoeffToSlot: y = BR(F^{-1} z) / 2 at scale q_0 (each transform's scale q_ℓ is
-        // rescaled away)
+        lap(&mut timings.mod_raise);
+        // CoeffToSlot: y = n BR(F^{-1} z) at scale q_0 (each transform's scale q_ℓ is rescaled
+        // away), split into real and imaginary parts 2n x
         let y = self.apply(eval, &self.coeff_to_slot, raised)?;
         let y_conj = eval.conjugate(&y)?;
         let re = eval.add(&y, &y_conj)?;
         let i_im = eval.sub(&y, &y_conj)?;
         let im = eval.mul_const_with_scale(&i_im, Complex64::new(0.0, -1.0), 1.0)?;
-        // EvalMod at working scale q_0, relabelled with the message scale
-        let pe = PolynomialEvaluator::new(eval);
+        let divisor = 2.0 * self.ctx.params().max_slots() as f64 * self.eval_mod.config().k;
+        let (re, im) = (
+            self.scale_down(eval, &re, divisor)?,
+            self.scale_down(eval, &im, divisor)?,
+        );
+        lap(&mut timings.coeff_to_slot);
+        // EvalMod towards the exact scale q_0, relabelled with the message scale
         let q0 = self.ctx.params().q()[0] as f64;
         let reduce = |v: &Ciphertext| -> Result<Ciphertext> {
-            let out = pe.evaluate_bsgs(v, &self.eval_mod, q0, self.eval_mod_baby_log)?;
+            let out = self.eval_mod.evaluate(eval, v, q0)?;
             Ok(Ciphertext { scale, ..out })
         };
         let (re, im) = (reduce(&re)?, reduce(&im)?);
@@ -277,9 +309,78 @@ impl Bootstrapper {
             &re,
             &eval.mul_const_with_scale(&im, Complex64::new(0.0, 1.0), 1.0)?,
         )?;
+        lap(&mut timings.eval_mod);
         // SlotToCoeff
         let u = eval.drop_to_level(&u, self.slot_to_coeff[0].level())?;
-        self.apply(eval, &self.slot_to_coeff, u)
+        let out = self.apply(eval, &self.slot_to_coeff, u)?;
+        lap(&mut timings.slot_to_coeff);
+        Ok((out, timings))
+    }
+
+    /// Iterated bootstrapping (META-BTS, Bae et al., CCS 2022, §3): with `c_1 = BTS(c)` of
+    /// error `e_1`, the difference `c - c_1` (at level 0) encrypts `-e_1`; multiplied by the
+    /// integer `2^gain_log2` it fills the message range, is bootstrapped again (error `e_2`)
+    /// and added back after multiplying by `2^{-gain_log2}`, so the result has error
+    /// `e_2 / 2^gain_log2`. Choose `gain_log2` a few bits below the precision of one pass (the
+    /// amplified difference must stay within the range of the messages). Costs two bootstraps
+    /// and one level: the output is at [`output_level`](Self::output_level) `- 1`.
+    pub fn bootstrap_iterated(
+        &self,
+        eval: &Evaluator,
+        encapsulation: Option<&EncapsulationKeys>,
+        ct: &Ciphertext,
+        gain_log2: u32,
+    ) -> Result<Ciphertext> {
+        if self.output_level == 0 || !(1..=40).contains(&gain_log2) {
+            return Err(CkksError::InvalidParameters(format!(
+                "iterated bootstrapping needs an output level >= 1 (have {}) and a gain of 1..=40 bits (got {gain_log2})",
+                self.output_level
+            )));
+        }
+        let bottom = eval.drop_to_level(ct, 0)?;
+        let first = self.bootstrap(eval, encapsulation, &bottom)?;
+        let diff = eval.sub(&bottom, &eval.drop_to_level(&first, 0)?)?;
+        let amplified = eval.mul_integer(&diff, 1i64 << gain_log2)?;
+        let correction = self.bootstrap(eval, encapsulation, &amplified)?;
+        // multiply by 2^-gain at the scale q_ℓ of the level, so the rescale keeps the scale
+        let level = correction.level();
+        let q = self.ctx.params().q()[level] as f64;
+        let shrunk = eval.rescale(&eval.mul_const_with_scale(
+            &correction,
+            Complex64::new((-(gain_log2 as f64)).exp2(), 0.0),
+            q,
+        )?)?;
+        let shrunk = snap_scale(shrunk, first.scale())?;
+        eval.add(&eval.drop_to_level(&first, level - 1)?, &shrunk)
+    }
+
+    /// The change of scale before EvalMod: a ciphertext of `v` at scale `S` is relabelled as one
+    /// of `v / divisor` at scale `S · divisor` (no computation, no error), multiplied by the
+    /// integer `k = round(q_ℓ^2 / (S · divisor))` and rescaled by `q_ℓ`, which brings its scale
+    /// to `S · divisor · k / q_ℓ ≈ q_ℓ`, EvalMod's working scale. Because `k` is an integer
+    /// scalar, nothing is rounded but the rescale itself, unlike folding `1/divisor` into
+    /// encoded diagonals, whose precision would shrink with `divisor` (`2 n K ≈ 2^20` at
+    /// `N = 2^16`).
+    fn scale_down(&self, eval: &Evaluator, ct: &Ciphertext, divisor: f64) -> Result<Ciphertext> {
+        let q = self.ctx.params().q()[ct.level()] as f64;
+        let relabelled = ct.scale() * divisor;
+        let k = (q * q / relabelled).round();
+        if k < 1.0 {
+            return Err(CkksError::InvalidParameters(format!(
+                "the CoeffToSlot output scale 2^{:.1} is too large for level {}",
+                relabelled.log2(),
+                ct.level()
+            )));
+        }
+        let scaled = eval.mul_const_with_scale(
+            &Ciphertext {
+                scale: relabelled,
+                ..ct.clone()
+            },
+            Complex64::new(1.0, 0.0),
+            k,
+        )?;
+        eval.rescale(&scaled)
     }
 
     /// Applies transforms whose diagonals are encoded at the scale `q_ℓ` of their level, each

@@ -5,15 +5,25 @@
 //! * [`polynomial`]: Chebyshev interpolation and polynomial evaluation (Chebyshev or monomial
 //!   basis) at optimal depth with an exact output scale.
 //! * [`dft`]: the special FFT as products of sparse butterfly-stage transforms.
-//! * [`bootstrap`]: full-slot bootstrapping (ModRaise, factored CoeffToSlot, Chebyshev sine
-//!   EvalMod, factored SlotToCoeff) with optional sparse-secret encapsulation.
+//! * [`eval_mod`]: homomorphic reduction modulo 1 (Chebyshev sine, or cosine with double-angle
+//!   steps, optional arcsine correction).
+//! * [`bootstrap`]: full-slot bootstrapping (ModRaise, factored CoeffToSlot, EvalMod, factored
+//!   SlotToCoeff) with optional sparse-secret encapsulation, and its iterated variant.
+//! * [`bootstrap_params`]: chains laid out for bootstrapping, the 128-bit `N = 2^16` preset,
+//!   and the failure probability.
 
 pub mod bootstrap;
+pub mod bootstrap_params;
 pub mod dft;
+pub mod eval_mod;
 pub mod linear;
 pub mod polynomial;
 
-pub use bootstrap::{BootstrapConfig, Bootstrapper, EncapsulationKeys};
+pub use bootstrap::{BootstrapConfig, BootstrapTimings, Bootstrapper, EncapsulationKeys};
+pub use bootstrap_params::{
+    failure_probability, BootstrapParameters, BootstrapParametersBuilder, BootstrapPreset,
+};
+pub use eval_mod::{EvalMod, EvalModConfig};
 pub use linear::LinearTransform;
 pub use polynomial::{PolyBasis, Polynomial, PolynomialEvaluator};
 
