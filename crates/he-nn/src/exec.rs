@@ -1,0 +1,282 @@
+//! Running a [`Plan`]: the server's `infer` (checks everything before any work) and the
+//! client's key generation, `encrypt_input` and `decrypt_logits`.
+
+use crate::error::{HeNnError, Result};
+use crate::plan::{Op, Plan, Step, StepInfo};
+use crate::reference::Tensor;
+use ckks_core::circuits::{EncapsulationKeys, PolynomialEvaluator};
+use ckks_core::ckks::{Ciphertext, Decryptor, Encryptor, EvaluationKeys, Evaluator};
+use ckks_core::rlwe::SecretKey;
+use ckks_core::Complex64;
+use serde::{Deserialize, Serialize};
+use std::time::Instant;
+
+/// What the server holds: an evaluator with the evaluation keys, and the encapsulation keys
+/// when the plan bootstraps under a dense user key.
+pub struct ServerKeys {
+    /// Evaluator with relinearization and Galois keys.
+    pub evaluator: Evaluator,
+    /// Sparse-secret encapsulation keys (bootstrapping with a dense key).
+    pub encapsulation: Option<EncapsulationKeys>,
+}
+
+/// One executed step: its planned levels and its wall-clock time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TraceEntry {
+    /// The planned step.
+    pub step: StepInfo,
+    /// Seconds it took (nested steps are also listed on their own).
+    pub seconds: f64,
+}
+
+impl Plan {
+    /// Generates the server keys the plan needs for the secret key `sk`.
+    pub fn generate_keys(&self, sk: &SecretKey) -> ServerKeys {
+        let mut kg = self.ctx.key_generator();
+        let keys = EvaluationKeys::generate(
+            &self.ctx,
+            &mut kg,
+            sk,
+            true,
+            &self.rotations,
+            self.needs_conjugation(),
+        );
+        let encapsulation = self
+            .needs_encapsulation
+            .then(|| EncapsulationKeys::generate(&mut kg, sk, 32));
+        ServerKeys {
+            evaluator: Evaluator::new(&self.ctx, keys),
+            encapsulation,
+        }
+    }
+
+    /// Packs up to [`batch`](Plan::batch) inputs into one ciphertext at the plan's input
+    /// level and scale.
+    pub fn encrypt_input(&self, enc: &mut Encryptor, inputs: &[Tensor]) -> Result<Ciphertext> {
+        if inputs.is_empty() || inputs.len() > self.batch {
+            return Err(HeNnError::Batch {
+                given: inputs.len(),
+                batch: self.batch,
+            });
+        }
+        let mut v = vec![Complex64::new(0.0, 0.0); self.slots];
+        for (b, t) in inputs.iter().enumerate() {
+            if t.shape != self.input_shape || t.data.len() != t.shape.len() {
+                return Err(HeNnError::InputShape {
+                    expected: self.input_shape.to_string(),
+                    got: t.shape.to_string(),
+                });
+            }
+            for (&s, &x) in self.input_layout.slots.iter().zip(&t.data) {
+                v[b * self.span + s] = Complex64::new(x, 0.0);
+            }
+        }
+        let pt = self
+            .ctx
+            .encode(&v, self.slots, self.input_level, self.scale)?;
+        Ok(enc.encrypt(&pt)?)
+    }
+
+    /// Decrypts the logits of the first `count` inputs of an output ciphertext.
+    pub fn decrypt_logits(
+        &self,
+        dec: &Decryptor,
+        ct: &Ciphertext,
+        count: usize,
+    ) -> Result<Vec<Vec<f64>>> {
+        if count > self.batch {
+            return Err(HeNnError::Batch {
+                given: count,
+                batch: self.batch,
+            });
+        }
+        self.ctx.check_ciphertext(ct)?;
+        if ct.slots() != self.slots {
+            return Err(HeNnError::Ciphertext(format!(
+                "{} slots, the plan's output has {}",
+                ct.slots(),
+                self.slots
+            )));
+        }
+        let v = dec.decrypt_values(ct)?;
+        Ok((0..count)
+            .map(|b| {
+                self.output_layout
+                    .slots
+                    .iter()
+                    .map(|&s| v[b * self.span + s].re)
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// Checks the input ciphertext and the keys against the plan (before any work).
+    fn check(&self, ct: &Ciphertext, keys: &ServerKeys) -> Result<()> {
+        let eval = &keys.evaluator;
+        if eval.context().fingerprint() != self.ctx.fingerprint() {
+            return Err(HeNnError::MissingKeys(
+                "the evaluator belongs to another parameter set".into(),
+            ));
+        }
+        self.ctx
+            .check_ciphertext(ct)
+            .map_err(|e| HeNnError::Ciphertext(e.to_string()))?;
+        if ct.degree() != 1 {
+            return Err(HeNnError::Ciphertext(format!("degree {}", ct.degree())));
+        }
+        if ct.level() != self.input_level {
+            return Err(HeNnError::Ciphertext(format!(
+                "level {}, the plan takes level {}",
+                ct.level(),
+                self.input_level
+            )));
+        }
+        if (ct.scale() / self.scale - 1.0).abs() > 1e-9 {
+            return Err(HeNnError::Ciphertext(format!(
+                "scale 2^{:.3}, the plan takes 2^{:.3}",
+                ct.scale().log2(),
+                self.scale.log2()
+            )));
+        }
+        if ct.slots() != self.slots {
+            return Err(HeNnError::Ciphertext(format!(
+                "{} slots, the plan takes {}",
+                ct.slots(),
+                self.slots
+            )));
+        }
+        let k = eval.keys();
+        if k.relin.is_none() {
+            return Err(HeNnError::MissingKeys("relinearization key".into()));
+        }
+        let missing: Vec<i64> = self
+            .rotations
+            .iter()
+            .copied()
+            .filter(|&r| {
+                !k.galois
+                    .contains_key(&self.ctx.galois_element_for_rotation(r))
+            })
+            .collect();
+        if !missing.is_empty() {
+            return Err(HeNnError::MissingKeys(format!(
+                "Galois keys for the rotations {missing:?}"
+            )));
+        }
+        if self.needs_conjugation()
+            && !k
+                .galois
+                .contains_key(&self.ctx.galois_element_for_conjugation())
+        {
+            return Err(HeNnError::MissingKeys(
+                "conjugation key (bootstrapping)".into(),
+            ));
+        }
+        if self.needs_encapsulation && keys.encapsulation.is_none() {
+            return Err(HeNnError::MissingKeys(
+                "encapsulation keys (bootstrapping with a dense user key)".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Runs the encrypted model on `ct` (output: logits at the plan's output level).
+    pub fn infer(&self, ct: &Ciphertext, keys: &ServerKeys) -> Result<Ciphertext> {
+        self.infer_traced(ct, keys).map(|(c, _)| c)
+    }
+
+    /// [`infer`](Plan::infer) with the time and levels of every step.
+    pub fn infer_traced(
+        &self,
+        ct: &Ciphertext,
+        keys: &ServerKeys,
+    ) -> Result<(Ciphertext, Vec<TraceEntry>)> {
+        self.check(ct, keys)?;
+        let mut trace = Vec::new();
+        let out = self.run(&self.steps, ct.clone(), keys, &mut trace)?;
+        Ok((out, trace))
+    }
+
+    fn run(
+        &self,
+        steps: &[Step],
+        mut ct: Ciphertext,
+        keys: &ServerKeys,
+        trace: &mut Vec<TraceEntry>,
+    ) -> Result<Ciphertext> {
+        for s in steps {
+            let t = Instant::now();
+            ct = self.apply(s, ct, keys, trace)?;
+            if ct.level() != s.info.level_out {
+                return Err(HeNnError::Plan(format!(
+                    "step {} ended at level {}, planned {}",
+                    s.info.name,
+                    ct.level(),
+                    s.info.level_out
+                )));
+            }
+            trace.push(TraceEntry {
+                step: s.info.clone(),
+                seconds: t.elapsed().as_secs_f64(),
+            });
+        }
+        Ok(ct)
+    }
+
+    fn apply(
+        &self,
+        s: &Step,
+        ct: Ciphertext,
+        keys: &ServerKeys,
+        trace: &mut Vec<TraceEntry>,
+    ) -> Result<Ciphertext> {
+        let eval = &keys.evaluator;
+        Ok(match &s.op {
+            Op::Linear { lt, bias } => {
+                eval.add_plain(&eval.rescale(&lt.evaluate(eval, &ct)?)?, bias)?
+            }
+            Op::SquareShift { shift } => {
+                let t = eval.add_plain(&ct, shift)?;
+                eval.rescale(&eval.square_relin(&t)?)?
+            }
+            Op::Quadratic { a, b, c } => {
+                let u = eval.add_plain(&eval.rescale(&eval.mul_plain(&ct, a)?)?, b)?;
+                let x = eval.drop_to_level(&ct, ct.level() - 1)?;
+                eval.add_plain(&eval.rescale(&eval.mul_relin(&x, &u)?)?, c)?
+            }
+            Op::Poly { poly, scale } => {
+                PolynomialEvaluator::new(eval).evaluate(&ct, poly, *scale)?
+            }
+            Op::Bootstrap => {
+                let bts = self.bootstrapper.as_ref().ok_or_else(|| {
+                    HeNnError::Plan("a bootstrap step in a plan without bootstrapper".into())
+                })?;
+                bts.bootstrap(eval, keys.encapsulation.as_ref(), &ct)?
+            }
+            Op::Residual {
+                body,
+                shortcut,
+                level,
+            } => {
+                let b = self.run(body, ct.clone(), keys, trace)?;
+                let sc = self.run(shortcut, ct, keys, trace)?;
+                eval.add(
+                    &eval.drop_to_level(&b, *level)?,
+                    &eval.drop_to_level(&sc, *level)?,
+                )?
+            }
+            Op::Gate {
+                gate,
+                x_steps,
+                level,
+            } => {
+                let g = self.run(gate, ct.clone(), keys, trace)?;
+                let x = self.run(x_steps, ct, keys, trace)?;
+                eval.rescale(&eval.mul_relin(
+                    &eval.drop_to_level(&x, *level)?,
+                    &eval.drop_to_level(&g, *level)?,
+                )?)?
+            }
+        })
+    }
+}

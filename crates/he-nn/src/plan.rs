@@ -1,0 +1,832 @@
+//! The planner: compiles a [`Model`] into a sequence of homomorphic steps for one parameter
+//! set, with the level and scale of every step, the bootstraps, and the exact rotation keys.
+//!
+//! **Linear layers** (convolution, batch normalization, pooling, dense, flatten, the
+//! squeeze-and-excitation broadcast) are affine maps of the logical tensor
+//! ([`AffineMap`]); consecutive ones are composed symbolically and cost nothing until a
+//! non-linear step needs their result. Then the composed map, placed into slots by the input
+//! and output [`Layout`]s and repeated on every batch block, is one matrix `M` over the slots,
+//! evaluated by the diagonal method with baby-step giant-step and hoisted rotations
+//! (Juvekar, Vaikuntanathan, Chandrakasan, *GAZELLE*, USENIX Security 2018, §4 for
+//! convolutions as diagonals; Halevi-Shoup 2018 §4 for BSGS; `ckks_core::circuits::LinearTransform`):
+//! `M x = Σ_k d_k ⊙ rot_k(x)`, `d_k[s] = M[s][(s + k) mod n]`. Its diagonals are encoded at
+//! scale `Δ q_ℓ / s_in`, so that after the rescale the output scale is exactly `Δ`: one
+//! level per group of linear layers.
+//!
+//! **Quadratic activations** `a x² + b x + c` cost one level: `a (x + β)² + γ` with
+//! `β = b / 2a`, `γ = c - b² / 4a`; `+β` is a plaintext addition, the square one product,
+//! and the per-element affine map `a (·) + γ` is left pending, folded into the next linear
+//! layer (or into the next activation's coefficients). A pending element-wise affine map
+//! before an activation is folded into its coefficients. When `|β|` would exceed
+//! [`CompileOptions::max_shift`] (or `a = 0` on some but not all elements) the activation is
+//! evaluated as `x ⊙ (a x + b) + c` in two levels with exact scales.
+//! **The cubic sigmoid** goes through `ckks_core`'s `PolynomialEvaluator` (2 levels, exact
+//! output scale `Δ`).
+//!
+//! **Residual adds** flush both branches to the same layout at scale `Δ` and drop the higher
+//! one to the lower level. **Squeeze-and-excitation**: the pooling and the first dense layer
+//! are one matrix (rotations sum over the slots), the second dense layer and the broadcast
+//! over `H x W` another, then the gate multiplies the input.
+//!
+//! **Bootstrapping** is inserted right before a step that needs more levels than the
+//! ciphertext has (greedy, as late as possible: for a chain of steps this gives the fewest
+//! bootstraps, since any other placement can be moved later without adding one); the
+//! bootstrapper's own chain and output level are read from it, so the planner works with
+//! any `Bootstrapper`.
+
+use crate::affine::AffineMap;
+use crate::error::{HeNnError, Result};
+use crate::layout::{Layout, Strides};
+use crate::model::{Layer, Model, Quadratic, Shape};
+use ckks_core::circuits::{BootstrapConfig, Bootstrapper, LinearTransform, Polynomial};
+use ckks_core::ckks::{Context, Parameters, Plaintext, SecretDistribution};
+use ckks_core::Complex64;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Settings of [`EncryptedModel::compile`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompileOptions {
+    /// Inputs packed in one ciphertext (SIMD batching); each gets `slots / batch` slots.
+    pub batch: usize,
+    /// Level of the input ciphertexts (default: the top of the chain).
+    pub input_level: Option<usize>,
+    /// Bootstrapping circuit, if the chain is laid out for it (full slots).
+    pub bootstrap: Option<BootstrapConfig>,
+    /// Largest `|β| = |b / 2a|` for the one-level form of a quadratic activation.
+    pub max_shift: f64,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        Self {
+            batch: 1,
+            input_level: None,
+            bootstrap: None,
+            max_shift: 16.0,
+        }
+    }
+}
+
+impl CompileOptions {
+    /// With `batch` inputs per ciphertext.
+    pub fn batch(mut self, batch: usize) -> Self {
+        self.batch = batch;
+        self
+    }
+    /// With input ciphertexts at `level`.
+    pub fn input_level(mut self, level: usize) -> Self {
+        self.input_level = Some(level);
+        self
+    }
+    /// With bootstrapping.
+    pub fn bootstrap(mut self, config: BootstrapConfig) -> Self {
+        self.bootstrap = Some(config);
+        self
+    }
+}
+
+/// One homomorphic step of a plan.
+pub(crate) enum Op {
+    /// `rescale(M x) + bias`.
+    Linear {
+        lt: LinearTransform,
+        bias: Plaintext,
+    },
+    /// `rescale((x + β)²)`.
+    SquareShift { shift: Plaintext },
+    /// `x ⊙ (a x + b) + c` in two levels.
+    Quadratic {
+        a: Plaintext,
+        b: Plaintext,
+        c: Plaintext,
+    },
+    /// A polynomial with exact output scale.
+    Poly { poly: Polynomial, scale: f64 },
+    /// Refresh.
+    Bootstrap,
+    /// `body(x) + shortcut(x)` at `level`.
+    Residual {
+        body: Vec<Step>,
+        shortcut: Vec<Step>,
+        level: usize,
+    },
+    /// `x' ⊙ gate(x)` with `x' = x_steps(x)`, both dropped to `level` before the product.
+    Gate {
+        gate: Vec<Step>,
+        x_steps: Vec<Step>,
+        level: usize,
+    },
+}
+
+/// A step with its planned levels.
+pub(crate) struct Step {
+    pub(crate) info: StepInfo,
+    pub(crate) op: Op,
+}
+
+/// What one step does and at which levels (the plan's level trace).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StepInfo {
+    /// The model layers it evaluates (paths such as `layers[2].body[0]`).
+    pub name: String,
+    /// Kind: `linear`, `square`, `quadratic`, `polynomial`, `bootstrap`, `residual-add`,
+    /// `gate`.
+    pub kind: String,
+    /// Level of its input.
+    pub level_in: usize,
+    /// Level of its output.
+    pub level_out: usize,
+    /// Rotation keys it uses (linear steps).
+    pub rotations: usize,
+    /// Nonzero diagonals (linear steps).
+    pub diagonals: usize,
+}
+
+/// The symbolic state of the ciphertext during planning.
+#[derive(Clone)]
+struct Sym {
+    level: usize,
+    scale: f64,
+    /// Layout of the values the ciphertext holds.
+    layout: Layout,
+    /// Affine map still to apply, from the ciphertext's values to the current tensor.
+    pending: Option<AffineMap>,
+    /// Names of the layers folded into `pending`.
+    pending_names: Vec<String>,
+    /// Current logical shape.
+    shape: Shape,
+    /// Multiplexing strides of the current tensor (`None`: compact).
+    strides: Option<Strides>,
+}
+
+/// The compiled model: steps, keys, levels. Built by [`EncryptedModel::compile`].
+pub struct Plan {
+    pub(crate) ctx: Context,
+    pub(crate) name: String,
+    pub(crate) input_shape: Shape,
+    pub(crate) output_shape: Shape,
+    pub(crate) batch: usize,
+    pub(crate) span: usize,
+    pub(crate) slots: usize,
+    pub(crate) input_layout: Layout,
+    pub(crate) output_layout: Layout,
+    pub(crate) input_level: usize,
+    pub(crate) output_level: usize,
+    pub(crate) scale: f64,
+    pub(crate) steps: Vec<Step>,
+    pub(crate) bootstrapper: Option<Bootstrapper>,
+    pub(crate) needs_encapsulation: bool,
+    pub(crate) rotations: Vec<i64>,
+    pub(crate) bootstraps: usize,
+}
+
+/// Entry point of the encrypted executor.
+pub struct EncryptedModel;
+
+impl EncryptedModel {
+    /// Validates `model` and compiles it for `params`: every step's level, the bootstraps,
+    /// the rotation keys. Fails with [`HeNnError::Plan`] when the chain is too short (without
+    /// bootstrapping), a tensor does not fit its batch block, or the bootstrapper's output
+    /// level cannot hold the deepest single step.
+    pub fn compile(model: &Model, params: &Parameters, options: &CompileOptions) -> Result<Plan> {
+        let output_shape = model.validate()?;
+        let ctx = Context::new(params)?;
+        let slots = params.max_slots();
+        if options.batch == 0 || options.batch > slots {
+            return Err(HeNnError::Plan(format!(
+                "batch {} for {slots} slots",
+                options.batch
+            )));
+        }
+        if options.max_shift.is_nan() || options.max_shift < 0.0 {
+            return Err(HeNnError::Plan("max_shift must be >= 0".into()));
+        }
+        let span = slots / options.batch;
+        let bootstrapper = options
+            .bootstrap
+            .map(|c| Bootstrapper::new(&ctx, c))
+            .transpose()
+            .map_err(|e| HeNnError::Plan(format!("bootstrapping: {e}")))?;
+        let input_level = options.input_level.unwrap_or(ctx.max_level());
+        if input_level > ctx.max_level() {
+            return Err(HeNnError::Plan(format!(
+                "input level {input_level} above the chain's top {}",
+                ctx.max_level()
+            )));
+        }
+        let strides = Strides::row_major(model.input);
+        let input_layout = Layout::multiplexed(model.input, strides, span)?;
+        let mut c = Compiler {
+            ctx: &ctx,
+            slots,
+            span,
+            batch: options.batch,
+            delta: params.default_scale(),
+            bts: bootstrapper.as_ref(),
+            max_shift: options.max_shift,
+            rotations: BTreeSet::new(),
+            bootstraps: 0,
+        };
+        let mut st = Sym {
+            level: input_level,
+            scale: params.default_scale(),
+            layout: input_layout.clone(),
+            pending: None,
+            pending_names: Vec::new(),
+            shape: model.input,
+            strides: Some(strides),
+        };
+        let mut steps = Vec::new();
+        c.sequence("layers", &model.layers, &mut st, &mut steps)?;
+        let output_layout = Layout::compact(output_shape, span)?;
+        c.flush(&mut st, Some(&output_layout), &mut steps, "output")?;
+        let (rotations, bootstraps) = (c.rotations.into_iter().collect(), c.bootstraps);
+        let mut plan = Plan {
+            needs_encapsulation: bootstrapper.is_some()
+                && params.secret() == SecretDistribution::Ternary,
+            ctx: ctx.clone(),
+            name: model.name.clone(),
+            input_shape: model.input,
+            output_shape,
+            batch: options.batch,
+            span,
+            slots,
+            input_layout,
+            output_layout,
+            input_level,
+            output_level: st.level,
+            scale: params.default_scale(),
+            steps,
+            bootstrapper,
+            rotations,
+            bootstraps,
+        };
+        if let Some(b) = &plan.bootstrapper {
+            let mut all: BTreeSet<i64> = plan.rotations.iter().copied().collect();
+            all.extend(b.rotations());
+            plan.rotations = all.into_iter().collect();
+        }
+        Ok(plan)
+    }
+}
+
+struct Compiler<'a> {
+    ctx: &'a Context,
+    slots: usize,
+    span: usize,
+    batch: usize,
+    delta: f64,
+    bts: Option<&'a Bootstrapper>,
+    max_shift: f64,
+    rotations: BTreeSet<i64>,
+    bootstraps: usize,
+}
+
+fn step(name: &str, kind: &str, level_in: usize, level_out: usize, op: Op) -> Step {
+    Step {
+        info: StepInfo {
+            name: name.to_string(),
+            kind: kind.to_string(),
+            level_in,
+            level_out,
+            rotations: 0,
+            diagonals: 0,
+        },
+        op,
+    }
+}
+
+impl Compiler<'_> {
+    fn q(&self, level: usize) -> f64 {
+        self.ctx.params().q()[level] as f64
+    }
+
+    /// Bootstraps `st` if it has fewer than `depth` levels.
+    fn ensure(
+        &mut self,
+        st: &mut Sym,
+        depth: usize,
+        steps: &mut Vec<Step>,
+        name: &str,
+    ) -> Result<()> {
+        if st.level >= depth {
+            return Ok(());
+        }
+        let bts = self.bts.ok_or_else(|| {
+            HeNnError::Plan(format!(
+                "{name} needs {depth} levels, the ciphertext has {} left and no bootstrapping is configured",
+                st.level
+            ))
+        })?;
+        if bts.output_level() < depth {
+            return Err(HeNnError::Plan(format!(
+                "{name} needs {depth} levels, bootstrapping leaves only {}",
+                bts.output_level()
+            )));
+        }
+        steps.push(step(
+            name,
+            "bootstrap",
+            st.level,
+            bts.output_level(),
+            Op::Bootstrap,
+        ));
+        st.level = bts.output_level();
+        self.bootstraps += 1;
+        Ok(())
+    }
+
+    /// A plaintext of `values[i]` at the slots `layout.slots[i]` of every batch block.
+    fn encode(
+        &self,
+        layout: &Layout,
+        values: &[f64],
+        level: usize,
+        scale: f64,
+    ) -> Result<Plaintext> {
+        let mut v = vec![Complex64::new(0.0, 0.0); self.slots];
+        for b in 0..self.batch {
+            for (&s, &x) in layout.slots.iter().zip(values) {
+                v[b * self.span + s] = Complex64::new(x, 0.0);
+            }
+        }
+        Ok(self.ctx.encode(&v, self.slots, level, scale)?)
+    }
+
+    /// The layout the current tensor gets when materialized.
+    fn natural_layout(&self, st: &Sym) -> Result<Layout> {
+        match st.strides {
+            Some(s) => Layout::multiplexed(st.shape, s, self.span)
+                .or_else(|_| Layout::compact(st.shape, self.span)),
+            None => Layout::compact(st.shape, self.span),
+        }
+    }
+
+    /// Applies the pending affine map (or re-lays out / re-scales) so that the ciphertext
+    /// holds the current tensor at scale `Δ`, in `target` if given.
+    fn flush(
+        &mut self,
+        st: &mut Sym,
+        target: Option<&Layout>,
+        steps: &mut Vec<Step>,
+        name: &str,
+    ) -> Result<()> {
+        let same_layout = target.is_none_or(|t| *t == st.layout);
+        let exact = (st.scale / self.delta - 1.0).abs() < 1e-9;
+        if st.pending.is_none() && same_layout && exact {
+            return Ok(());
+        }
+        let out = match target {
+            Some(t) => t.clone(),
+            None => self.natural_layout(st)?,
+        };
+        let map = st
+            .pending
+            .take()
+            .unwrap_or_else(|| AffineMap::identity(st.shape.len()));
+        let label = if st.pending_names.is_empty() {
+            format!("{name} (re-layout)")
+        } else {
+            st.pending_names.join(" + ")
+        };
+        self.ensure(st, 1, steps, &label)?;
+        let mut diagonals: BTreeMap<usize, Vec<Complex64>> = BTreeMap::new();
+        let zero = Complex64::new(0.0, 0.0);
+        for b in 0..self.batch {
+            let off = b * self.span;
+            for (o, row) in map.rows.iter().enumerate() {
+                let os = off + out.slots[o];
+                for &(i, w) in row {
+                    let is = off + st.layout.slots[i];
+                    let k = (is + self.slots - os) % self.slots;
+                    diagonals.entry(k).or_insert_with(|| vec![zero; self.slots])[os].re += w;
+                }
+            }
+        }
+        if diagonals.is_empty() {
+            diagonals.insert(0, vec![zero; self.slots]);
+        }
+        let l = st.level;
+        let lt = LinearTransform::from_diagonals(
+            self.ctx,
+            &diagonals,
+            self.slots,
+            l,
+            self.delta * self.q(l) / st.scale,
+        )?;
+        let bias = self.encode(&out, &map.bias, l - 1, self.delta)?;
+        let mut s = step(&label, "linear", l, l - 1, Op::Linear { lt, bias });
+        if let Op::Linear { lt, .. } = &s.op {
+            s.info.rotations = lt.rotations().len();
+            self.rotations.extend(lt.rotations());
+        }
+        s.info.diagonals = diagonals.len();
+        steps.push(s);
+        st.level = l - 1;
+        st.scale = self.delta;
+        st.layout = out;
+        st.pending_names.clear();
+        Ok(())
+    }
+
+    /// Folds a linear layer into the pending map.
+    fn compose(&self, st: &mut Sym, map: AffineMap, shape: Shape, name: &str, kind: &str) {
+        st.pending = Some(match st.pending.take() {
+            Some(p) => map.compose(&p),
+            None => map,
+        });
+        st.shape = shape;
+        st.pending_names.push(format!("{kind} {name}"));
+    }
+
+    /// `a x² + b x + c` with per-element coefficients of the current tensor.
+    fn activation(
+        &mut self,
+        st: &mut Sym,
+        mut coef: [Vec<f64>; 3],
+        steps: &mut Vec<Step>,
+        name: &str,
+    ) -> Result<()> {
+        if let Some(p) = &st.pending {
+            match p.as_diagonal() {
+                Some((pa, pg)) => {
+                    // a (pa z + pg)² + b (pa z + pg) + c as a quadratic in z
+                    let [a, b, c] = &coef;
+                    let n = a.len();
+                    coef = [
+                        (0..n).map(|i| a[i] * pa[i] * pa[i]).collect(),
+                        (0..n)
+                            .map(|i| 2.0 * a[i] * pa[i] * pg[i] + b[i] * pa[i])
+                            .collect(),
+                        (0..n)
+                            .map(|i| a[i] * pg[i] * pg[i] + b[i] * pg[i] + c[i])
+                            .collect(),
+                    ];
+                    st.pending = None;
+                    st.pending_names.push(format!("(folded into {name})"));
+                }
+                None => self.flush(st, None, steps, name)?,
+            }
+        }
+        let [a, b, c] = coef;
+        if a.iter().all(|&x| x == 0.0) {
+            st.pending = Some(AffineMap::diagonal(&b, &c));
+            st.pending_names.push(format!("affine {name}"));
+            return Ok(());
+        }
+        let shifts: Option<Vec<f64>> = a
+            .iter()
+            .zip(&b)
+            .map(|(&a, &b)| {
+                let beta = b / (2.0 * a);
+                (a != 0.0 && beta.abs() <= self.max_shift).then_some(beta)
+            })
+            .collect();
+        match shifts {
+            Some(beta) => {
+                self.ensure(st, 1, steps, name)?;
+                let l = st.level;
+                let shift = self.encode(&st.layout, &beta, l, st.scale)?;
+                steps.push(step(name, "square", l, l - 1, Op::SquareShift { shift }));
+                let gamma: Vec<f64> = (0..a.len()).map(|i| c[i] - b[i] * beta[i] / 2.0).collect();
+                st.level = l - 1;
+                st.scale = st.scale * st.scale / self.q(l);
+                st.pending = Some(AffineMap::diagonal(&a, &gamma));
+                st.pending_names = vec![format!("scale+shift {name}")];
+            }
+            None => {
+                self.ensure(st, 2, steps, name)?;
+                let l = st.level;
+                // u = a x at scale r, r = Δ q_{l-1} / s, so that (x · u) / q_{l-1} has scale Δ
+                let r = self.delta * self.q(l - 1) / st.scale;
+                let pa = self.encode(&st.layout, &a, l, r * self.q(l) / st.scale)?;
+                let pb = self.encode(&st.layout, &b, l - 1, r)?;
+                let pc = self.encode(&st.layout, &c, l - 2, self.delta)?;
+                steps.push(step(
+                    name,
+                    "quadratic",
+                    l,
+                    l - 2,
+                    Op::Quadratic {
+                        a: pa,
+                        b: pb,
+                        c: pc,
+                    },
+                ));
+                st.level = l - 2;
+                st.scale = self.delta;
+                st.pending_names.clear();
+            }
+        }
+        Ok(())
+    }
+
+    fn quadratic_coeffs(q: &Quadratic, shape: Shape) -> [Vec<f64>; 3] {
+        let hw = shape.h * shape.w;
+        let per = |f: fn((f64, f64, f64)) -> f64| -> Vec<f64> {
+            (0..shape.len()).map(|i| f(q.coeffs(i / hw))).collect()
+        };
+        [per(|t| t.0), per(|t| t.1), per(|t| t.2)]
+    }
+
+    fn polynomial(
+        &mut self,
+        st: &mut Sym,
+        coeffs: &[f64],
+        steps: &mut Vec<Step>,
+        name: &str,
+    ) -> Result<()> {
+        self.flush(st, None, steps, name)?;
+        let poly = Polynomial::monomial(coeffs)?;
+        let depth = poly.depth();
+        self.ensure(st, depth, steps, name)?;
+        let l = st.level;
+        steps.push(step(
+            name,
+            "polynomial",
+            l,
+            l - depth,
+            Op::Poly {
+                poly,
+                scale: self.delta,
+            },
+        ));
+        st.level = l - depth;
+        st.scale = self.delta;
+        Ok(())
+    }
+
+    fn sequence(
+        &mut self,
+        prefix: &str,
+        layers: &[Layer],
+        st: &mut Sym,
+        steps: &mut Vec<Step>,
+    ) -> Result<()> {
+        for (i, layer) in layers.iter().enumerate() {
+            self.layer(&format!("{prefix}[{i}]"), layer, st, steps)?;
+        }
+        Ok(())
+    }
+
+    fn layer(
+        &mut self,
+        name: &str,
+        layer: &Layer,
+        st: &mut Sym,
+        steps: &mut Vec<Step>,
+    ) -> Result<()> {
+        let x = st.shape;
+        let out = layer.output_shape(name, x)?;
+        let kind = layer.kind();
+        match layer {
+            Layer::Conv2d(conv) => {
+                self.compose(st, AffineMap::conv2d(conv, x, out), out, name, kind);
+                st.strides = st.strides.map(|s| s.downsampled(conv.stride));
+            }
+            Layer::BatchNorm(bn) => self.compose(st, AffineMap::batch_norm(bn, x), out, name, kind),
+            Layer::AvgPool { kernel, stride } => {
+                self.compose(
+                    st,
+                    AffineMap::avg_pool(*kernel, *stride, x, out),
+                    out,
+                    name,
+                    kind,
+                );
+                st.strides = st.strides.map(|s| s.downsampled(*stride));
+            }
+            Layer::GlobalAvgPool => {
+                self.compose(st, AffineMap::global_avg_pool(x), out, name, kind);
+                st.strides = None;
+            }
+            Layer::Dense(d) => {
+                self.compose(st, AffineMap::dense(d), out, name, kind);
+                st.strides = None;
+            }
+            Layer::Flatten => {
+                st.shape = out;
+                st.strides = None;
+            }
+            Layer::Quadratic(q) => {
+                self.activation(st, Self::quadratic_coeffs(q, x), steps, name)?
+            }
+            Layer::Square => self.activation(
+                st,
+                Self::quadratic_coeffs(&Quadratic::per_layer(1.0, 0.0, 0.0), x),
+                steps,
+                name,
+            )?,
+            Layer::ApproxSigmoid(s) => self.polynomial(st, &s.coeffs, steps, name)?,
+            Layer::SqueezeExcitation(se) => {
+                self.flush(st, None, steps, name)?;
+                let mut g = st.clone();
+                let mut gate = Vec::new();
+                let reduced = Shape::new(se.reduce.outputs, 1, 1);
+                let squeeze = AffineMap::dense(&se.reduce).compose(&AffineMap::global_avg_pool(x));
+                self.compose(
+                    &mut g,
+                    squeeze,
+                    reduced,
+                    &format!("{name}.reduce"),
+                    "pool+dense",
+                );
+                g.strides = None;
+                let act = format!("{name}.activation");
+                self.activation(
+                    &mut g,
+                    Self::quadratic_coeffs(&se.activation, reduced),
+                    &mut gate,
+                    &act,
+                )?;
+                let excite = AffineMap::broadcast(x).compose(&AffineMap::dense(&se.expand));
+                self.compose(
+                    &mut g,
+                    excite,
+                    x,
+                    &format!("{name}.expand"),
+                    "dense+broadcast",
+                );
+                self.flush(&mut g, Some(&st.layout), &mut gate, name)?;
+                self.polynomial(
+                    &mut g,
+                    &se.sigmoid.coeffs,
+                    &mut gate,
+                    &format!("{name}.sigmoid"),
+                )?;
+                // the product needs one level on both factors; the one left lower (the gate,
+                // unless it was bootstrapped) is refreshed if it has none
+                let mut x_steps = Vec::new();
+                let gate_name = format!("{name}.gate");
+                if g.level <= st.level {
+                    self.ensure(&mut g, 1, &mut gate, &gate_name)?;
+                } else {
+                    self.ensure(st, 1, &mut x_steps, &gate_name)?;
+                }
+                let level = g.level.min(st.level);
+                let level_in = st.level;
+                steps.push(step(
+                    name,
+                    "gate",
+                    level_in,
+                    level - 1,
+                    Op::Gate {
+                        gate,
+                        x_steps,
+                        level,
+                    },
+                ));
+                st.level = level - 1;
+                st.scale = self.delta * self.delta / self.q(level);
+            }
+            Layer::Residual { body, shortcut } => {
+                let mut b = st.clone();
+                let mut body_steps = Vec::new();
+                self.sequence(&format!("{name}.body"), body, &mut b, &mut body_steps)?;
+                self.flush(&mut b, None, &mut body_steps, &format!("{name}.body"))?;
+                let mut s = st.clone();
+                let mut short_steps = Vec::new();
+                self.sequence(
+                    &format!("{name}.shortcut"),
+                    shortcut,
+                    &mut s,
+                    &mut short_steps,
+                )?;
+                self.flush(
+                    &mut s,
+                    Some(&b.layout),
+                    &mut short_steps,
+                    &format!("{name}.shortcut"),
+                )?;
+                let level = b.level.min(s.level);
+                let level_in = st.level;
+                steps.push(step(
+                    name,
+                    "residual-add",
+                    level_in,
+                    level,
+                    Op::Residual {
+                        body: body_steps,
+                        shortcut: short_steps,
+                        level,
+                    },
+                ));
+                *st = Sym {
+                    level,
+                    scale: self.delta,
+                    pending: None,
+                    pending_names: Vec::new(),
+                    ..b
+                };
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Plan {
+    /// The context the plan was compiled for.
+    pub fn context(&self) -> &Context {
+        &self.ctx
+    }
+    /// Rotation steps whose Galois keys inference needs (the layers' and the bootstrapper's).
+    pub fn rotations(&self) -> &[i64] {
+        &self.rotations
+    }
+    /// Whether inference needs the conjugation key (bootstrapping does).
+    pub fn needs_conjugation(&self) -> bool {
+        self.bootstrapper.is_some()
+    }
+    /// Whether inference needs encapsulation keys (bootstrapping with a dense user key).
+    pub fn needs_encapsulation(&self) -> bool {
+        self.needs_encapsulation
+    }
+    /// Number of bootstraps per inference.
+    pub fn bootstraps(&self) -> usize {
+        self.bootstraps
+    }
+    /// Level the input ciphertext must be at.
+    pub fn input_level(&self) -> usize {
+        self.input_level
+    }
+    /// Level of the output ciphertext.
+    pub fn output_level(&self) -> usize {
+        self.output_level
+    }
+    /// Inputs per ciphertext.
+    pub fn batch(&self) -> usize {
+        self.batch
+    }
+    /// Input shape.
+    pub fn input_shape(&self) -> Shape {
+        self.input_shape
+    }
+    /// Output shape (logits: `K x 1 x 1`).
+    pub fn output_shape(&self) -> Shape {
+        self.output_shape
+    }
+    /// The bootstrapper, if the plan bootstraps.
+    pub fn bootstrapper(&self) -> Option<&Bootstrapper> {
+        self.bootstrapper.as_ref()
+    }
+
+    /// Every step in execution order (nested branches flattened), with its levels.
+    pub fn trace(&self) -> Vec<StepInfo> {
+        fn walk(steps: &[Step], out: &mut Vec<StepInfo>) {
+            for s in steps {
+                match &s.op {
+                    Op::Residual { body, shortcut, .. } => {
+                        walk(body, out);
+                        walk(shortcut, out);
+                    }
+                    Op::Gate { gate, x_steps, .. } => {
+                        walk(gate, out);
+                        walk(x_steps, out);
+                    }
+                    _ => {}
+                }
+                out.push(s.info.clone());
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.steps, &mut out);
+        out
+    }
+
+    /// Levels consumed by the whole inference, not counting the bootstraps' own.
+    pub fn depth(&self) -> usize {
+        self.trace()
+            .iter()
+            .filter(|s| s.kind != "bootstrap" && s.kind != "residual-add" && s.kind != "gate")
+            .map(|s| s.level_in - s.level_out)
+            .sum::<usize>()
+            + self.trace().iter().filter(|s| s.kind == "gate").count()
+    }
+
+    /// A text table of the plan: one row per step.
+    pub fn report(&self) -> String {
+        let mut s = format!(
+            "plan '{}' for {}: input {} x{} at level {}, output {} at level {}, {} bootstraps, {} rotation keys{}\n",
+            self.name,
+            self.ctx.params().name(),
+            self.input_shape,
+            self.batch,
+            self.input_level,
+            self.output_shape,
+            self.output_level,
+            self.bootstraps,
+            self.rotations.len(),
+            if self.needs_conjugation() { " + conjugation" } else { "" },
+        );
+        s.push_str(
+            "| step | kind | level in -> out | rotations | diagonals |\n|---|---|---|---|---|\n",
+        );
+        for t in self.trace() {
+            s.push_str(&format!(
+                "| {} | {} | {} -> {} | {} | {} |\n",
+                t.name, t.kind, t.level_in, t.level_out, t.rotations, t.diagonals
+            ));
+        }
+        s
+    }
+}
