@@ -22,21 +22,26 @@ use super::{for_each_limb, Basis, Form, Modulus, Ring, RnsPoly};
 use rayon::prelude::*;
 
 /// Precomputed constants to extend residues from a source basis to any prime of a ring.
+///
+/// Constant factors on the way in and out are folded into the tables
+/// ([`BasisExtender::with_scales`]): inputs `c_j x_j` (`c_j = N` for an inverse NTT that
+/// skipped its division by `N`, times `2^-64` for a Montgomery-reduced inner product) and
+/// outputs wanted as `o_t Conv(x)`.
 #[derive(Clone, Debug)]
 pub struct BasisExtender {
     source: Vec<Modulus>,
-    /// The inputs are `c · x_j` for this constant `c` (1, or `N` for the output of an inverse
-    /// NTT without its division by `N`).
-    input_scale: u64,
-    /// `c^{-1} q̂_j^{-1} mod q_j` and its Shoup constant.
+    /// Whether the inputs come from an inverse NTT without the division by `N` (the `N` is
+    /// part of the input scales).
+    raw_intt: bool,
+    /// `(c_j q̂_j)^{-1} mod q_j` and its Shoup constant.
     qhat_inv: Vec<(u64, u64)>,
-    /// `targets[t]`: the target modulus and the Montgomery forms of `q̂_j mod t` for every
-    /// source prime `j`, followed by that of `-D mod t` (the exact conversion's correction).
+    /// `targets[t]`: the target modulus and the Montgomery forms of `o_t q̂_j mod t` for every
+    /// source prime `j`, followed by that of `-o_t D mod t` (the exact conversion's correction).
     targets: Vec<(Modulus, Vec<u64>)>,
-    /// `c · floor(D/2)` modulo each source prime, and `floor(D/2)` modulo each target.
+    /// `c_j floor(D/2)` modulo each source prime, and `o_t floor(D/2)` modulo each target.
     half_source: Vec<u64>,
     half_target: Vec<u64>,
-    /// `D^{-1} mod t` and Shoup constants for each target (0 when `t` divides `D`).
+    /// `(o_t D)^{-1} mod t` and Shoup constants for each target (0 when `t` divides `D`).
     inv_target: Vec<(u64, u64)>,
     /// `1 / q_j` as floating-point numbers (exact conversion).
     inv_source_f64: Vec<f64>,
@@ -61,18 +66,34 @@ pub enum Conversion {
 const BLOCK: usize = 256;
 
 impl BasisExtender {
-    /// Extender from `source` to each prime of `targets`.
+    /// Extender from `source` to each prime of `targets` (no input or output factors).
     pub fn new(source: &[Modulus], targets: &[Modulus]) -> Self {
-        Self::with_input_scale(source, targets, 1)
+        Self::with_scales(
+            source,
+            targets,
+            &vec![1; source.len()],
+            &vec![1; targets.len()],
+            false,
+        )
     }
 
-    /// Extender whose inputs are `c · x_j` instead of `x_j` (with `c = N`, the output of an
-    /// inverse NTT that skipped its division by `N`): `c^{-1}` is folded into the constants.
-    pub fn with_input_scale(source: &[Modulus], targets: &[Modulus], c: u64) -> Self {
+    /// Extender whose inputs are `c_j · x_j` (`input_scale[j]`, a residue modulo source prime
+    /// `j`) and whose outputs are `o_t · Conv(x)` (`output_scale[t]` modulo target `t`); for
+    /// rounded division the whole input polynomial carries `o_t` on its kept limbs and the
+    /// result comes out without factors. `raw_intt` says that the `c_j` include the `N` of an
+    /// inverse NTT without its division by `N` ([`div_round_eval`] then skips it too).
+    pub fn with_scales(
+        source: &[Modulus],
+        targets: &[Modulus],
+        input_scale: &[u64],
+        output_scale: &[u64],
+        raw_intt: bool,
+    ) -> Self {
         let qhat_inv = source
             .iter()
+            .zip(input_scale)
             .enumerate()
-            .map(|(j, m)| {
+            .map(|(j, (m, &c))| {
                 let qhat = m.mul(product_mod(source, j, m), m.reduce(c));
                 let inv = m.inv(qhat).unwrap_or(0);
                 (inv, m.shoup(inv))
@@ -80,11 +101,13 @@ impl BasisExtender {
             .collect();
         let target_rows = targets
             .iter()
-            .map(|t| {
+            .zip(output_scale)
+            .map(|(t, &o)| {
+                let o = t.reduce(o);
                 let row = (0..source.len())
                     .map(|j| product_mod(source, j, t))
                     .chain([t.neg(product_mod(source, usize::MAX, t))])
-                    .map(|w| t.to_montgomery(w))
+                    .map(|w| t.to_montgomery(t.mul(w, o)))
                     .collect();
                 (*t, row)
             })
@@ -92,8 +115,9 @@ impl BasisExtender {
         let half = |m: &Modulus| half_product_mod(source, m);
         let inv_target = targets
             .iter()
-            .map(|t| {
-                let d = product_mod(source, usize::MAX, t);
+            .zip(output_scale)
+            .map(|(t, &o)| {
+                let d = t.mul(product_mod(source, usize::MAX, t), t.reduce(o));
                 let inv = t.inv(d).unwrap_or(0);
                 (inv, t.shoup(inv))
             })
@@ -103,11 +127,19 @@ impl BasisExtender {
         Self {
             inv_source_f64: source.iter().map(|m| 1.0 / m.value() as f64).collect(),
             source: source.to_vec(),
-            input_scale: c,
+            raw_intt,
             qhat_inv,
             targets: target_rows,
-            half_source: source.iter().map(|m| m.mul(half(m), m.reduce(c))).collect(),
-            half_target: targets.iter().map(half).collect(),
+            half_source: source
+                .iter()
+                .zip(input_scale)
+                .map(|(m, &c)| m.mul(half(m), m.reduce(c)))
+                .collect(),
+            half_target: targets
+                .iter()
+                .zip(output_scale)
+                .map(|(t, &o)| t.mul(half(t), t.reduce(o)))
+                .collect(),
             inv_target,
             montgomery: bound < 1u128 << 64,
         }
@@ -118,9 +150,9 @@ impl BasisExtender {
         self.source.len()
     }
 
-    /// The constant `c` the inputs are multiplied by (see [`BasisExtender::with_input_scale`]).
-    pub fn input_scale(&self) -> u64 {
-        self.input_scale
+    /// Whether the inputs are expected from an inverse NTT without its division by `N`.
+    pub fn expects_raw_intt(&self) -> bool {
+        self.raw_intt
     }
 
     /// Writes `Conv(x) mod t` for each requested target index `targets[i]` into `outputs[i]`
@@ -203,7 +235,7 @@ impl BasisExtender {
                     .zip(&self.inv_source_f64)
                     .map(|(r, inv)| r[c] as f64 * inv)
                     .sum();
-                *v = s.floor() as u64;
+                *v = s as u64; // s >= 0: truncation is the floor
             }
             k + 1
         } else {
@@ -327,8 +359,7 @@ pub(crate) fn div_round_eval(
     let n = ring.n();
     let in_basis = a.basis;
     let mut low = a.data[drop.start * n..drop.end * n].to_vec();
-    let raw = ext.input_scale() != 1;
-    debug_assert!(!raw || ext.input_scale() == n as u64);
+    let raw = ext.expects_raw_intt();
     for_each_limb(&mut low, n, |i, l| {
         ring.intt_limb_scaled(in_basis, drop.start + i, l, raw)
     });

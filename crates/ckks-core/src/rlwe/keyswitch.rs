@@ -55,6 +55,9 @@ pub struct KeySwitcher {
     mod_up: HashMap<(usize, usize), BasisExtender>,
     /// ModDown extender from `P` to every ciphertext prime.
     mod_down: BasisExtender,
+    /// The same for the Montgomery-reduced output of [`KeySwitcher::inner_product`] (every
+    /// limb times `2^-64`).
+    mod_down_ks: BasisExtender,
 }
 
 impl KeySwitcher {
@@ -69,17 +72,30 @@ impl KeySwitcher {
             for end in start + 1..=((j + 1) * alpha).min(l1) {
                 mod_up.insert(
                     (start, end),
-                    BasisExtender::with_input_scale(&ring.q()[start..end], &all, n),
+                    BasisExtender::with_scales(
+                        &ring.q()[start..end],
+                        &all,
+                        &vec![n; end - start],
+                        &vec![1; all.len()],
+                        true,
+                    ),
                 );
             }
         }
-        let mod_down = BasisExtender::with_input_scale(ring.p(), ring.q(), n);
+        let ones = vec![1; l1];
+        let mod_down =
+            BasisExtender::with_scales(ring.p(), ring.q(), &vec![n; ring.p().len()], &ones, true);
+        // 2^-64 mod p is the Montgomery reduction of 1
+        let n_r: Vec<u64> = ring.p().iter().map(|m| m.redc(n as u128)).collect();
+        let r_inv: Vec<u64> = ring.q().iter().map(|m| m.redc(1)).collect();
+        let mod_down_ks = BasisExtender::with_scales(ring.p(), ring.q(), &n_r, &r_inv, true);
         Self {
             ring,
             alpha,
             dnum,
             mod_up,
             mod_down,
+            mod_down_ks,
         }
     }
 
@@ -171,7 +187,9 @@ impl KeySwitcher {
 
     /// Inner product of the decomposed digits with a switching key, over `Q_ℓ P`, optionally
     /// reading the digits through an evaluation-form Galois permutation (hoisted rotations).
-    pub fn inner_product(
+    /// The result is in Montgomery form, every limb times `2^-64` mod its prime: one
+    /// reduction per coefficient, the factor undone for free inside ModDown's constants.
+    pub(crate) fn inner_product(
         &self,
         dec: &Decomposed,
         key: &SwitchingKey,
@@ -235,13 +253,17 @@ impl KeySwitcher {
 
     /// ModDown: `round(a / P)` from `Q_ℓ P` to `Q_ℓ` (evaluation form).
     pub fn mod_down(&self, a: &RnsPoly) -> RnsPoly {
+        self.mod_down_with(a, &self.mod_down)
+    }
+
+    fn mod_down_with(&self, a: &RnsPoly, ext: &BasisExtender) -> RnsPoly {
         let level = a.basis.q - 1;
         let targets: Vec<usize> = (0..=level).collect();
         div_round_eval(
             &self.ring,
             a,
             level + 1..level + 1 + self.k(),
-            &self.mod_down,
+            ext,
             &targets,
             Basis::q(level),
         )
@@ -262,14 +284,22 @@ impl KeySwitcher {
         perm: Option<&[u32]>,
     ) -> Result<[RnsPoly; 2]> {
         let [a, b] = self.inner_product(dec, key, perm)?;
-        let (a, b) = rayon::join(|| self.mod_down(&a), || self.mod_down(&b));
+        let ext = &self.mod_down_ks;
+        let (a, b) = rayon::join(
+            || self.mod_down_with(&a, ext),
+            || self.mod_down_with(&b, ext),
+        );
         Ok([a, b])
     }
 }
 
-/// `(Σ_j d_j b_j, Σ_j d_j a_j)` pointwise for one limb (`d_j` read through `perm` if given),
-/// both halves in one pass over the digits, accumulated in `u128` with a Barrett reduction
-/// per 16 terms (digit counts up to 4 get a fixed-size loop that keeps the limbs in registers).
+/// Digits per Montgomery reduction of the inner product: `D p^2 < p 2^64` for `p < 2^62`.
+const REDC_TERMS: usize = 4;
+
+/// `(Σ_j d_j b_j, Σ_j d_j a_j) · 2^-64` pointwise for one limb (`d_j` read through `perm` if
+/// given), both halves in one pass over the digits, with one Montgomery reduction per output
+/// and per [`REDC_TERMS`] digits (digit counts up to 4 get a fixed-size loop that keeps the
+/// limbs in registers). The factor `2^-64` is folded into ModDown's constants.
 fn dot_pair(
     m: &Modulus,
     digits: &[&[u64]],
@@ -302,8 +332,8 @@ fn dot_pair(
                 sb += x * b[j][c] as u128;
                 sa += x * a[j][c] as u128;
             }
-            out_b[c] = m.reduce_u128(sb);
-            out_a[c] = m.reduce_u128(sa);
+            out_b[c] = m.redc(sb);
+            out_a[c] = m.redc(sa);
         }
     }
     macro_rules! dispatch {
@@ -322,18 +352,19 @@ fn dot_pair(
         _ => {
             for c in 0..out_b.len() {
                 let k = perm.map_or(c, |p| p[c] as usize);
-                let (mut sb, mut sa) = (0u128, 0u128);
-                for (j, ((d, b), a)) in digits.iter().zip(b).zip(a).enumerate() {
-                    let x = d[k] as u128;
-                    sb += x * b[c] as u128;
-                    sa += x * a[c] as u128;
-                    if j % 16 == 15 {
-                        sb = m.reduce_u128(sb) as u128;
-                        sa = m.reduce_u128(sa) as u128;
+                let (mut rb, mut ra) = (0u64, 0u64);
+                for j0 in (0..digits.len()).step_by(REDC_TERMS) {
+                    let (mut sb, mut sa) = (0u128, 0u128);
+                    for j in j0..(j0 + REDC_TERMS).min(digits.len()) {
+                        let x = digits[j][k] as u128;
+                        sb += x * b[j][c] as u128;
+                        sa += x * a[j][c] as u128;
                     }
+                    rb = m.add(rb, m.redc(sb));
+                    ra = m.add(ra, m.redc(sa));
                 }
-                out_b[c] = m.reduce_u128(sb);
-                out_a[c] = m.reduce_u128(sa);
+                out_b[c] = rb;
+                out_a[c] = ra;
             }
         }
     }
