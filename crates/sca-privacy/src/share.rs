@@ -1,0 +1,321 @@
+//! Sharing and revealing: the public code file, authorized reconstruction (purify with the
+//! key, decode) and the unauthorized reconstructions (decode the public code as it is, or
+//! after the attacker's best support guess).
+
+use med_data::GrayImage;
+use rand::rngs::OsRng;
+use rand::{RngCore, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
+
+use crate::ambiguation::ambiguate;
+use crate::codec::{CodeLayout, Codes, Sca};
+use crate::config::SparsityKind;
+use crate::error::{Result, ScaError};
+use crate::format::{corrupted, seal, unseal};
+use crate::keys::{code_hash, unwrap, wrap, KeyBundle, RecipientPublic, RecipientSecret};
+use crate::sparse::{bits_per_support, log2_binomial, sparsify, top_s_support, SupportKey};
+
+const PUBLIC_MAGIC: &[u8; 8] = b"SCAPUBC\0";
+const PUBLIC_VERSION: u16 = 1;
+
+/// Header of a public code: what decodes it and its shape.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicHeader {
+    /// Fingerprint of the weights that made it ([`Sca::fingerprint`]).
+    pub weights: [u8; 16],
+    /// Code shape.
+    pub layout: CodeLayout,
+    /// S_x, true nonzeros per vector.
+    pub sparsity: u16,
+    /// S_n, ambiguation noise values per vector.
+    pub noise: u16,
+}
+
+/// The public, ambiguated code of one image: anyone may hold it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PublicCode {
+    /// Header.
+    pub header: PublicHeader,
+    /// Ambiguated codes (`S_x + S_n` nonzeros per vector).
+    pub codes: Codes,
+}
+
+impl PublicCode {
+    /// File bytes: magic `SCAPUBC`, version, postcard header, values as f32 LE, CRC-32.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut body = postcard::to_allocvec(&self.header).expect("postcard to a Vec");
+        body.reserve(self.codes.values.len() * 4);
+        for v in &self.codes.values {
+            body.extend_from_slice(&v.to_le_bytes());
+        }
+        seal(PUBLIC_MAGIC, PUBLIC_VERSION, &body)
+    }
+
+    /// Parse a public code file.
+    pub fn from_bytes(bytes: &[u8], what: &str) -> Result<Self> {
+        let body = unseal(
+            bytes,
+            PUBLIC_MAGIC,
+            PUBLIC_VERSION,
+            "sca-privacy public code",
+            what,
+        )?;
+        let (header, rest): (PublicHeader, &[u8]) =
+            postcard::take_from_bytes(body).map_err(|e| corrupted(what, &e.to_string()))?;
+        let l = header.layout;
+        if l.tiles() == 0 || l.code_dim == 0 || l.groups == 0 || l.side == 0 {
+            return Err(corrupted(what, "empty code shape"));
+        }
+        if header.sparsity == 0 || (header.sparsity + header.noise) > l.code_dim {
+            return Err(corrupted(what, "S_x + S_n outside 1..=M"));
+        }
+        if rest.len() as u64 != l.values() as u64 * 4 {
+            return Err(corrupted(what, "value count does not match the header"));
+        }
+        let values = rest
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+            .collect();
+        Ok(Self {
+            header,
+            codes: Codes { layout: l, values },
+        })
+    }
+}
+
+/// Result of sharing one image.
+#[derive(Clone, Debug)]
+pub struct Shared {
+    /// The public code.
+    pub public: PublicCode,
+    /// Its file bytes (what the wrapped keys are bound to).
+    pub public_bytes: Vec<u8>,
+    /// The wrapped keys.
+    pub keys: KeyBundle,
+}
+
+/// Encode, sparsify and ambiguate an image (noise from ChaCha20 keyed by `noise_seed`, or by
+/// 32 bytes from the OS CSPRNG), returning the public code and the secret support key.
+pub fn obfuscate(
+    sca: &Sca,
+    img: &GrayImage,
+    s_n: usize,
+    noise_seed: Option<[u8; 32]>,
+) -> Result<(PublicCode, SupportKey)> {
+    let cfg = sca.config();
+    let dense = sca.encode_dense(img)?;
+    let (sparse, key) = sparsify(&dense, cfg.sparsity, cfg.kind)?;
+    let mut seed = noise_seed.unwrap_or_else(|| {
+        let mut s = [0u8; 32];
+        OsRng.fill_bytes(&mut s);
+        s
+    });
+    let mut rng = ChaCha20Rng::from_seed(seed);
+    seed.zeroize();
+    let codes = ambiguate(&sparse, &key, s_n, &mut rng)?;
+    Ok((
+        PublicCode {
+            header: PublicHeader {
+                weights: sca.fingerprint(),
+                layout: dense.layout,
+                sparsity: cfg.sparsity as u16,
+                noise: s_n as u16,
+            },
+            codes,
+        },
+        key,
+    ))
+}
+
+/// Share an image with `recipients`: public code plus the support key wrapped for each.
+pub fn share(
+    sca: &Sca,
+    img: &GrayImage,
+    s_n: usize,
+    recipients: &[RecipientPublic],
+) -> Result<Shared> {
+    if recipients.is_empty() {
+        return Err(ScaError::InvalidArgument("no recipients".into()));
+    }
+    let (public, key) = obfuscate(sca, img, s_n, None)?;
+    let packed = zeroize::Zeroizing::new(key.pack()?);
+    let public_bytes = public.to_bytes();
+    let hash = code_hash(&public_bytes);
+    let keys = recipients
+        .iter()
+        .map(|r| wrap(&packed, r, &hash))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Shared {
+        public,
+        public_bytes,
+        keys: KeyBundle {
+            code_hash: hash,
+            keys,
+        },
+    })
+}
+
+/// Check that a public code was made with `sca`'s weights.
+pub fn check_weights(sca: &Sca, header: &PublicHeader) -> Result<()> {
+    if header.weights != sca.fingerprint() || header.sparsity as usize != sca.config().sparsity {
+        return Err(ScaError::ModelMismatch {
+            what: "public code".into(),
+            detail: format!(
+                "made with weights {} at S_x = {}, these are {} at S_x = {}",
+                hex(&header.weights),
+                header.sparsity,
+                hex(&sca.fingerprint()),
+                sca.config().sparsity
+            ),
+        });
+    }
+    sca.check_layout(&header.layout)
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Authorized reconstruction with a support key: purify, decode.
+pub fn reconstruct(sca: &Sca, public: &PublicCode, key: &SupportKey) -> Result<GrayImage> {
+    check_weights(sca, &public.header)?;
+    sca.decode(&key.purify(&public.codes)?)
+}
+
+/// Reveal a shared image: unwrap the key of `secret`'s recipient (bound to the hash of
+/// `public_bytes`), purify the public code, decode.
+pub fn reveal(
+    sca: &Sca,
+    public_bytes: &[u8],
+    keys: &KeyBundle,
+    secret: &RecipientSecret,
+) -> Result<GrayImage> {
+    let public = PublicCode::from_bytes(public_bytes, "public code")?;
+    check_weights(sca, &public.header)?;
+    let packed = unwrap(
+        keys.for_recipient(&secret.name)?,
+        secret,
+        &code_hash(public_bytes),
+    )?;
+    let key = SupportKey::from_packed(
+        public.header.layout,
+        public.header.sparsity as usize,
+        &packed,
+    )?;
+    reconstruct(sca, &public, &key)
+}
+
+/// The support guesses of an attacker without the key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SupportGuess {
+    /// The S_x entries of largest magnitude.
+    TopMagnitude,
+    /// The S_x/2 largest and S_x/2 most negative entries.
+    TopBottom,
+    /// The S_x most negative entries.
+    Bottom,
+    /// The S_x nonzero entries of smallest magnitude.
+    SmallestMagnitude,
+}
+
+impl SupportGuess {
+    /// All guesses.
+    pub const ALL: [SupportGuess; 4] = [
+        Self::TopMagnitude,
+        Self::TopBottom,
+        Self::Bottom,
+        Self::SmallestMagnitude,
+    ];
+
+    /// Short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TopMagnitude => "top-S |x|",
+            Self::TopBottom => "top-S/2 + bottom-S/2",
+            Self::Bottom => "bottom-S",
+            Self::SmallestMagnitude => "smallest-S |x|",
+        }
+    }
+
+    /// The guessed support of every vector of the public code.
+    pub fn guess(self, public: &PublicCode) -> Result<SupportKey> {
+        let s = public.header.sparsity as usize;
+        let l = public.header.layout;
+        let mut supports = vec![0u8; l.vectors() * s];
+        for (v, x) in public.codes.vectors().enumerate() {
+            let out = &mut supports[v * s..(v + 1) * s];
+            match self {
+                Self::TopMagnitude => top_s_support(x, s, SparsityKind::Magnitude, out),
+                Self::TopBottom => {
+                    // An odd S gives the extra entry to the top half.
+                    let mut even = vec![0u8; s + s % 2];
+                    if even.len() <= x.len() {
+                        top_s_support(x, even.len(), SparsityKind::Signed, &mut even);
+                    }
+                    out.copy_from_slice(&even[..s]);
+                    out.sort_unstable();
+                }
+                Self::Bottom => ranked_support(x, |v| -v, out),
+                // Zeros rank last: only nonzero entries are candidates.
+                Self::SmallestMagnitude => ranked_support(
+                    x,
+                    |v| {
+                        if v == 0.0 {
+                            f32::NEG_INFINITY
+                        } else {
+                            -v.abs()
+                        }
+                    },
+                    out,
+                ),
+            }
+        }
+        SupportKey::from_supports(l, s, supports)
+    }
+}
+
+/// The `out.len()` indices of largest `score(x_i)` (ties to the lower index), sorted.
+fn ranked_support(x: &[f32], score: impl Fn(f32) -> f32, out: &mut [u8]) {
+    let mut idx: Vec<u8> = (0..x.len() as u8).collect();
+    idx.sort_by(|&a, &b| {
+        score(x[b as usize])
+            .total_cmp(&score(x[a as usize]))
+            .then(a.cmp(&b))
+    });
+    out.copy_from_slice(&idx[..out.len()]);
+    out.sort_unstable();
+}
+
+/// Fraction of the true support entries that `guess` contains (over all vectors).
+pub fn support_recovery(truth: &SupportKey, guess: &SupportKey) -> f64 {
+    let n = truth.layout.vectors();
+    let hits: usize = (0..n)
+        .map(|v| {
+            truth
+                .support(v)
+                .iter()
+                .filter(|i| guess.support(v).binary_search(i).is_ok())
+                .count()
+        })
+        .sum();
+    hits as f64 / (n * truth.sparsity as usize) as f64
+}
+
+/// The rate a guess of S_x entries among the `S_x + S_n` nonzeros achieves by chance:
+/// `S_x / (S_x + S_n)` of the true entries (hypergeometric mean).
+pub fn chance_recovery(s_x: usize, s_n: usize) -> f64 {
+    s_x as f64 / (s_x + s_n) as f64
+}
+
+/// Support uncertainty of an attacker who sees which `S_x + S_n` entries are nonzero:
+/// `log2 C(S_x + S_n, S_x)` bits per vector.
+pub fn uncertainty_bits_per_vector(s_x: usize, s_n: usize) -> f64 {
+    log2_binomial((s_x + s_n) as u64, s_x as u64)
+}
+
+/// Size of the packed key in bits per vector, `ceil(log2 C(M, S_x))`.
+pub fn key_bits_per_vector(m: usize, s_x: usize) -> Result<u32> {
+    bits_per_support(m, s_x)
+}

@@ -1,0 +1,174 @@
+//! Ambiguation statistics: noise and true values indistinguishable in distribution
+//! (two-sample Kolmogorov-Smirnov per code map), and no support guess better than chance,
+//! including the bottom-S guess that breaks the public reference code's noise.
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::{ChaCha20Rng, ChaCha8Rng};
+use sca_privacy::ambiguation::ambiguate;
+use sca_privacy::codec::{CodeLayout, Codes};
+use sca_privacy::share::{
+    chance_recovery, support_recovery, PublicCode, PublicHeader, SupportGuess,
+};
+use sca_privacy::sparse::{sparsify, SupportKey};
+use sca_privacy::stats::ks_two_sample;
+use sca_privacy::SparsityKind;
+
+const LAYOUT: CodeLayout = CodeLayout {
+    tiles_x: 4,
+    tiles_y: 4,
+    groups: 4,
+    side: 8,
+    code_dim: 64,
+};
+
+/// Dense codes with a different heavy-tailed, skewed distribution per code map (Laplace
+/// with map-dependent scale and a positive shift), like an encoder's outputs.
+fn dense_codes(seed: u64) -> Codes {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let l = LAYOUT;
+    let mut values = vec![0f32; l.values()];
+    for v in 0..l.vectors() {
+        let g = l.group_of(v) as f32;
+        for x in &mut values[v * 64..(v + 1) * 64] {
+            let u: f32 = rng.gen_range(-0.499..0.499);
+            *x = -(0.5 + g) * u.signum() * (1.0 - 2.0 * u.abs()).ln() + 0.3 * g;
+        }
+    }
+    Codes { layout: l, values }
+}
+
+fn public(codes: Codes, s: usize, s_n: usize) -> PublicCode {
+    PublicCode {
+        header: PublicHeader {
+            weights: [0; 16],
+            layout: codes.layout,
+            sparsity: s as u16,
+            noise: s_n as u16,
+        },
+        codes,
+    }
+}
+
+/// True nonzeros and noise values of code map `g`.
+fn split_values(p: &Codes, key: &SupportKey, g: usize) -> (Vec<f32>, Vec<f32>) {
+    let l = p.layout;
+    let (mut t, mut n) = (Vec::new(), Vec::new());
+    for v in (0..l.vectors()).filter(|&v| l.group_of(v) == g) {
+        for (i, &x) in p.vector(v).iter().enumerate() {
+            if key.support(v).binary_search(&(i as u8)).is_ok() {
+                t.push(x);
+            } else if x != 0.0 {
+                n.push(x);
+            }
+        }
+    }
+    (t, n)
+}
+
+#[test]
+fn noise_matches_true_values_per_code_map() {
+    for (s, s_n) in [(4usize, 12usize), (8, 56), (16, 48)] {
+        let (sparse, key) = sparsify(&dense_codes(s as u64), s, SparsityKind::Magnitude).unwrap();
+        let mut rng = ChaCha20Rng::from_seed([s as u8; 32]);
+        let p = ambiguate(&sparse, &key, s_n, &mut rng).unwrap();
+        for v in 0..LAYOUT.vectors() {
+            assert_eq!(p.vector(v).iter().filter(|x| **x != 0.0).count(), s + s_n);
+        }
+        for g in 0..4 {
+            let (t, n) = split_values(&p, &key, g);
+            let (d, pval) = ks_two_sample(&t, &n);
+            assert!(pval > 0.001, "S={s} map {g}: KS D={d:.4} p={pval:.2e}");
+            let frac = |v: &[f32]| v.iter().filter(|x| **x > 0.0).count() as f64 / v.len() as f64;
+            assert!((frac(&t) - frac(&n)).abs() < 0.02, "sign fractions differ");
+            // And the test has power: noise drawn from the wrong map's distribution fails it.
+            let (t_other, _) = split_values(&p, &key, (g + 1) % 4);
+            assert!(ks_two_sample(&t_other, &n).1 < 1e-6);
+        }
+    }
+}
+
+#[test]
+fn no_support_guess_beats_chance() {
+    for (s, s_n) in [(4usize, 12usize), (8, 24), (16, 48)] {
+        let (sparse, key) =
+            sparsify(&dense_codes(100 + s as u64), s, SparsityKind::Magnitude).unwrap();
+        let mut rng = ChaCha20Rng::from_seed([7; 32]);
+        let p = public(ambiguate(&sparse, &key, s_n, &mut rng).unwrap(), s, s_n);
+        let chance = chance_recovery(s, s_n);
+        for g in SupportGuess::ALL {
+            let r = support_recovery(&key, &g.guess(&p).unwrap());
+            // 16384 vectors: the standard error of the rate is below 0.005.
+            assert!(
+                (r - chance).abs() < 0.02,
+                "S={s}, {}: recovered {r:.4}, chance {chance:.4}",
+                g.name()
+            );
+        }
+    }
+}
+
+/// The public reference code's noise: positive noise from the positive values' range, but
+/// negative noise drawn in `(min_neg_true_max, 0)`, i.e. always above the true negatives.
+fn flawed_ambiguate(sparse: &Codes, key: &SupportKey, s_n: usize, rng: &mut ChaCha8Rng) -> Codes {
+    let m = 64;
+    let mut out = sparse.clone();
+    for v in 0..sparse.layout.vectors() {
+        let x = sparse.vector(v);
+        let max_neg = key
+            .support(v)
+            .iter()
+            .map(|&i| x[i as usize])
+            .filter(|x| *x < 0.0)
+            .fold(0f32, f32::max);
+        let top = key
+            .support(v)
+            .iter()
+            .map(|&i| x[i as usize].abs())
+            .fold(0f32, f32::max);
+        let free: Vec<usize> = (0..m)
+            .filter(|i| key.support(v).binary_search(&(*i as u8)).is_err())
+            .collect();
+        for &i in free.iter().take(s_n) {
+            out.values[v * m + i] = if rng.gen_bool(0.5) {
+                rng.gen_range(0.0..top)
+            } else {
+                max_neg * rng.gen::<f32>() + 0.0
+            };
+        }
+    }
+    out
+}
+
+#[test]
+fn bottom_s_attacker_gets_chance_only() {
+    let (s, s_n) = (8usize, 24usize);
+    let (sparse, key) = sparsify(&dense_codes(5), s, SparsityKind::Magnitude).unwrap();
+    // The flaw: the bottom-S guess finds (nearly) every true negative value.
+    let mut r8 = ChaCha8Rng::seed_from_u64(1);
+    let flawed = public(flawed_ambiguate(&sparse, &key, s_n, &mut r8), s, s_n);
+    let bottom = support_recovery(&key, &SupportGuess::Bottom.guess(&flawed).unwrap());
+    let chance = chance_recovery(s, s_n);
+    assert!(
+        bottom > chance + 0.15,
+        "flawed noise: bottom-S recovers {bottom:.3}, chance {chance:.3}"
+    );
+    // This crate's ambiguation: chance only.
+    let mut rng = ChaCha20Rng::from_seed([9; 32]);
+    let fixed = public(ambiguate(&sparse, &key, s_n, &mut rng).unwrap(), s, s_n);
+    let bottom = support_recovery(&key, &SupportGuess::Bottom.guess(&fixed).unwrap());
+    assert!(
+        (bottom - chance).abs() < 0.02,
+        "bottom-S recovers {bottom:.3}, chance {chance:.3}"
+    );
+}
+
+#[test]
+fn noise_is_keyed() {
+    let (sparse, key) = sparsify(&dense_codes(3), 8, SparsityKind::Magnitude).unwrap();
+    let a = ambiguate(&sparse, &key, 8, &mut ChaCha20Rng::from_seed([1; 32])).unwrap();
+    let b = ambiguate(&sparse, &key, 8, &mut ChaCha20Rng::from_seed([1; 32])).unwrap();
+    let c = ambiguate(&sparse, &key, 8, &mut ChaCha20Rng::from_seed([2; 32])).unwrap();
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    assert!(ambiguate(&sparse, &key, 57, &mut ChaCha20Rng::from_seed([1; 32])).is_err());
+}
