@@ -71,7 +71,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let params = &set.params;
     let slots = params.max_slots();
     println!(
-        "set {}: N = 2^{log_n}, {slots} slots, log2 QP = {:.0} (128-bit bound {:?}), {} primes + {} special, dnum = {}, scale 2^{}, q_0 = 2^60",
+        "set {}: N = 2^{log_n}, {slots} slots, log2 QP = {:.0} (128-bit bound {:?}), {} primes + {} special, dnum = {}, scale 2^{}, q_0 = 2^{:.0}",
         params.name(),
         params.log_qp(),
         ckks_core::ckks::security_bound(log_n),
@@ -79,6 +79,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         params.p().len(),
         params.dnum(),
         params.log_scale(),
+        (params.q()[0] as f64).log2(),
     );
     println!(
         "EvalMod: {:?}; dense user key, ephemeral h = {} over log2(q_0 P) = {:.0}; failure probability per bootstrap <= 2^{:.1}",

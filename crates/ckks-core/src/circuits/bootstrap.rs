@@ -226,18 +226,6 @@ impl Bootstrapper {
         })
     }
 
-    /// Switches `c_1` with `key` (at the ciphertext's level): `(c_0 + u_0, u_1)`.
-    fn switch_key(&self, ct: &Ciphertext, key: &SwitchingKey) -> Result<Ciphertext> {
-        let [u0, u1] = self.ctx.key_switcher().key_switch(&ct.c[1], key)?;
-        let mut c0 = ct.c[0].clone();
-        self.ctx.ring().add_assign(&mut c0, &u0);
-        Ok(Ciphertext {
-            c: vec![c0, u1],
-            seed: None,
-            ..ct.clone()
-        })
-    }
-
     /// Bootstraps a full-slot ciphertext (any level; it is first dropped to level 0): returns
     /// a ciphertext of the same values and scale at [`output_level`](Self::output_level).
     ///
@@ -280,8 +268,8 @@ impl Bootstrapper {
         let raised = match encapsulation {
             None => self.mod_raise(&bottom)?,
             Some(keys) => {
-                let sparse = self.switch_key(&bottom, &keys.to_sparse)?;
-                self.switch_key(&self.mod_raise(&sparse)?, &keys.to_dense)?
+                let sparse = eval.key_switch(&bottom, &keys.to_sparse)?;
+                eval.key_switch(&self.mod_raise(&sparse)?, &keys.to_dense)?
             }
         };
         lap(&mut timings.mod_raise);

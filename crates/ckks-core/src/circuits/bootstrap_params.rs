@@ -36,13 +36,14 @@ pub struct BootstrapParametersBuilder {
     special: usize,
     log_special: u32,
     ephemeral_weight: usize,
+    secret: SecretDistribution,
     config: BootstrapConfig,
 }
 
 /// A CKKS parameter set with the bootstrapping circuit it was laid out for.
 #[derive(Clone, Debug)]
 pub struct BootstrapParameters {
-    /// The CKKS parameters (dense ternary user key).
+    /// The CKKS parameters.
     pub params: Parameters,
     /// The bootstrapping circuit.
     pub config: BootstrapConfig,
@@ -59,15 +60,16 @@ impl BootstrapParametersBuilder {
         Self {
             name: name.into(),
             log_n,
-            log_q0: 60,
+            log_q0: 58,
             residual: 9,
             log_scale: 50,
             log_stc: 50,
             log_eval_mod: 60,
             log_cts: 58,
-            special: 7,
+            special: 6,
             log_special: 61,
             ephemeral_weight: 32,
+            secret: SecretDistribution::Ternary,
             config: BootstrapConfig::default(),
         }
     }
@@ -103,6 +105,14 @@ impl BootstrapParametersBuilder {
         self
     }
 
+    /// The user key's distribution (dense ternary by default; a sparse user key, which lets
+    /// bootstrapping skip encapsulation, is outside the standard's table and so only allowed
+    /// in sets named `insecure`).
+    pub fn secret(mut self, secret: SecretDistribution) -> Self {
+        self.secret = secret;
+        self
+    }
+
     /// The bootstrapping circuit.
     pub fn config(mut self, config: BootstrapConfig) -> Self {
         self.config = config;
@@ -130,7 +140,7 @@ impl BootstrapParametersBuilder {
             .log_p(&vec![self.log_special; self.special])
             .dnum(limbs.div_ceil(self.special.max(1)))
             .log_scale(self.log_scale as f64)
-            .secret(SecretDistribution::Ternary)
+            .secret(self.secret)
             .build()?;
         Ok(BootstrapParameters {
             params,

@@ -337,20 +337,14 @@ impl Evaluator {
         }
         let ring = self.ring();
         let (a0, a1, b0, b1) = (&a.c[0], &a.c[1], &b.c[0], &b.c[1]);
+        let product = |pairs: &[(&RnsPoly, &RnsPoly)]| {
+            let mut d = ring.zero(a0.basis, a0.form);
+            pairs.iter().for_each(|(x, y)| ring.mul_add_assign(&mut d, x, y));
+            d
+        };
         let ((d0, d2), d1) = rayon::join(
-            || {
-                let mut d0 = a0.clone();
-                ring.mul_assign(&mut d0, b0);
-                let mut d2 = a1.clone();
-                ring.mul_assign(&mut d2, b1);
-                (d0, d2)
-            },
-            || {
-                let mut d1 = a0.clone();
-                ring.mul_assign(&mut d1, b1);
-                ring.mul_add_assign(&mut d1, a1, b0);
-                d1
-            },
+            || (product(&[(a0, b0)]), product(&[(a1, b1)])),
+            || product(&[(a0, b1), (a1, b0)]),
         );
         Ok(Ciphertext {
             c: vec![d0, d1, d2],

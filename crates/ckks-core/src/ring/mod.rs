@@ -265,18 +265,15 @@ impl Ring {
         });
     }
 
-    /// `a += b * c` pointwise.
+    /// `a += b * c` pointwise (`tfhe-ntt`'s SIMD multiply-accumulate, limb by limb).
     pub fn mul_add_assign(&self, a: &mut RnsPoly, b: &RnsPoly, c: &RnsPoly) {
         debug_assert_eq!(a.basis, b.basis);
         debug_assert_eq!(a.basis, c.basis);
         let basis = a.basis;
         let n = self.n;
         for_each_limb(&mut a.data, n, |i, l| {
-            let m = self.modulus(basis, i);
             let (bl, cl) = (&b.data[i * n..(i + 1) * n], &c.data[i * n..(i + 1) * n]);
-            for ((x, &y), &z) in l.iter_mut().zip(bl).zip(cl) {
-                *x = m.add(*x, m.mul(y, z));
-            }
+            self.plan(basis, i).mul_accumulate(l, bl, cl);
         });
     }
 
