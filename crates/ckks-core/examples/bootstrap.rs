@@ -8,7 +8,11 @@
 //! cargo run --release -p ckks-core --example bootstrap -- 13 smooth     # smooth input
 //! cargo run --release -p ckks-core --example bootstrap -- 13 random iterated
 //! cargo run --release -p ckks-core --example bootstrap -- 13 random cosine
+//! cargo run --release -p ckks-core --example bootstrap -- 16 q0=60 evalmod=61 cts=57
 //! ```
+//!
+//! `q0=`, `evalmod=` and `cts=` override the bit sizes of `q_0`, of the EvalMod primes and of
+//! the CoeffToSlot primes (the set must stay within the security bound at `N = 2^16`).
 //!
 //! Input: `random` (default) draws real and imaginary parts uniformly in `[-1, 1]` (seeded), as
 //! Lattigo's bootstrapping tests do; `smooth` is a slowly varying signal, whose few large
@@ -65,7 +69,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     } else {
         format!("BTS-N{log_n}-L9-insecure")
     };
+    let bits = |key: &str, default: u32| -> Result<u32, Box<dyn std::error::Error>> {
+        match args.iter().find_map(|a| a.strip_prefix(key)) {
+            Some(v) => Ok(v.parse()?),
+            None => Ok(default),
+        }
+    };
     let set = BootstrapParametersBuilder::new(name, log_n)
+        .log_q0(bits("q0=", 58)?)
+        .circuit_primes(50, bits("evalmod=", 60)?, bits("cts=", 58)?)
         .config(config)
         .build()?;
     let params = &set.params;

@@ -336,11 +336,12 @@ mod bootstrapping {
     use ckks_core::circuits::{
         BootstrapConfig, BootstrapParametersBuilder, Bootstrapper, EncapsulationKeys, EvalModConfig,
     };
+    use ckks_core::ckks::serialize::{from_bytes, to_bytes};
     use ckks_core::ckks::{
         Ciphertext, Context, Decryptor, Encryptor, EvaluationKeys, Evaluator, Parameters,
         PrecisionStats, SecretDistribution,
     };
-    use ckks_core::Complex64;
+    use ckks_core::{CkksError, Complex64};
 
     /// N = 2^11 test chain: q_0 | 2 levels at 2^50 | SlotToCoeff 3 x 50 | change of scale and
     /// EvalMod (60-bit) | CoeffToSlot 3 x 58; message ratio q_0 / Δ = 2^(log_q0 - 50).
@@ -481,6 +482,27 @@ mod bootstrapping {
         );
         println!("bootstrapping N=2^11, dense key + encapsulation (h' = 32): {stats}");
         assert!(stats.real.min > 23.0 && stats.real.mean > 25.0, "{stats}");
+        // the encapsulation keys travel to the server: serialized, validated, same result
+        let keys = fx.encapsulation.as_ref().unwrap();
+        let bytes = to_bytes(&fx.ctx, keys).unwrap();
+        let back: EncapsulationKeys = from_bytes(&fx.ctx, &bytes).unwrap();
+        assert_eq!(to_bytes(&fx.ctx, &back).unwrap(), bytes);
+        let again = fx.bts.bootstrap(&fx.eval, Some(&back), &ct).unwrap();
+        assert_eq!(fx.precision(&x, &again), stats);
+        for cut in [0, 10, bytes.len() / 2, bytes.len() - 1] {
+            assert!(from_bytes::<EncapsulationKeys>(&fx.ctx, &bytes[..cut]).is_err());
+        }
+        let other = Context::new(&bootstrapping_params(
+            "BTS-TEST-N11-other-insecure",
+            SecretDistribution::Ternary,
+            BootstrapConfig::default(),
+            58,
+        ))
+        .unwrap();
+        assert!(matches!(
+            from_bytes::<EncapsulationKeys>(&other, &bytes),
+            Err(CkksError::FingerprintMismatch)
+        ));
         // Without encapsulation, the dense key's |I| exceeds K and the result is garbage.
         let bad = fx.precision(&x, &fx.bts.bootstrap(&fx.eval, None, &ct).unwrap());
         assert!(bad.real.min < 5.0, "{bad}");

@@ -44,6 +44,9 @@
 use super::eval_mod::{EvalMod, EvalModConfig};
 use super::linear::LinearTransform;
 use super::{dft, snap_scale};
+use crate::ckks::serialize::{
+    decode_exact, decode_swk_at, encode, encode_swk, Serializable, WireSwitchingKey,
+};
 use crate::ckks::{Ciphertext, Context, Evaluator};
 use crate::error::{CkksError, Result};
 use crate::ring::{Basis, Form};
@@ -123,6 +126,32 @@ impl EncapsulationKeys {
             to_sparse: kg.switching_key_at(kg.secret_poly(sk), &sparse, 0),
             to_dense: kg.switching_key(kg.secret_poly(&sparse), sk),
         }
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct WireEncapsulationKeys {
+    to_sparse: WireSwitchingKey,
+    to_dense: WireSwitchingKey,
+}
+
+/// Encapsulation keys travel with the evaluation keys (the server needs them to bootstrap):
+/// the same envelope, seeds and validation as every other key
+/// ([`crate::ckks::serialize`]); the key to the sparse secret is read back at level 0 only.
+impl Serializable for EncapsulationKeys {
+    const KIND: u8 = 8;
+    fn encode_body(&self, ctx: &Context, compressed: bool) -> Result<Vec<u8>> {
+        encode(&WireEncapsulationKeys {
+            to_sparse: encode_swk(ctx, &self.to_sparse, compressed),
+            to_dense: encode_swk(ctx, &self.to_dense, compressed),
+        })
+    }
+    fn decode_body(ctx: &Context, body: &[u8]) -> Result<Self> {
+        let w: WireEncapsulationKeys = decode_exact(body)?;
+        Ok(Self {
+            to_sparse: decode_swk_at(ctx, &w.to_sparse, 0)?,
+            to_dense: decode_swk_at(ctx, &w.to_dense, ctx.max_level())?,
+        })
     }
 }
 

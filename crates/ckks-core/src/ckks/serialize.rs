@@ -117,7 +117,7 @@ pub fn params_from_bytes(bytes: &[u8]) -> Result<Parameters> {
     Ok(params)
 }
 
-fn decode_exact<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T> {
+pub(crate) fn decode_exact<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T> {
     let (v, rest) =
         postcard::take_from_bytes(bytes).map_err(|e| CkksError::Deserialize(e.to_string()))?;
     if !rest.is_empty() {
@@ -129,7 +129,7 @@ fn decode_exact<'a, T: Deserialize<'a>>(bytes: &'a [u8]) -> Result<T> {
     Ok(v)
 }
 
-fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
+pub(crate) fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>> {
     postcard::to_allocvec(v).map_err(|e| CkksError::Serialize(e.to_string()))
 }
 
@@ -341,12 +341,12 @@ impl Serializable for PublicKey {
 }
 
 #[derive(Serialize, Deserialize)]
-struct WireSwitchingKey {
+pub(crate) struct WireSwitchingKey {
     seed: [u8; 32],
     digits: Vec<WireSeeded>,
 }
 
-fn encode_swk(ctx: &Context, k: &SwitchingKey, compressed: bool) -> WireSwitchingKey {
+pub(crate) fn encode_swk(ctx: &Context, k: &SwitchingKey, compressed: bool) -> WireSwitchingKey {
     WireSwitchingKey {
         seed: k.seed,
         digits: k
@@ -358,18 +358,37 @@ fn encode_swk(ctx: &Context, k: &SwitchingKey, compressed: bool) -> WireSwitchin
 }
 
 fn decode_swk(ctx: &Context, w: &WireSwitchingKey) -> Result<SwitchingKey> {
-    if w.digits.len() != ctx.params().dnum() {
+    decode_swk_at(ctx, w, ctx.max_level())
+}
+
+/// Decodes a switching key that works up to `level` (see
+/// [`KeyGenerator::switching_key_at`](crate::rlwe::KeyGenerator::switching_key_at)): it lives
+/// over `Q_level P` and has the digits that cover those primes.
+pub(crate) fn decode_swk_at(
+    ctx: &Context,
+    w: &WireSwitchingKey,
+    level: usize,
+) -> Result<SwitchingKey> {
+    if level > ctx.max_level() {
         return Err(CkksError::Deserialize(format!(
-            "switching key with {} digits where dnum = {}",
-            w.digits.len(),
-            ctx.params().dnum()
+            "switching key for level {level} above the chain's top {}",
+            ctx.max_level()
         )));
     }
+    let alpha = ctx.params().alpha();
+    let expected = level / alpha + 1;
+    if w.digits.len() != expected {
+        return Err(CkksError::Deserialize(format!(
+            "switching key with {} digits where level {level} needs {expected}",
+            w.digits.len(),
+        )));
+    }
+    let basis = Basis::qp(level, ctx.params().p().len());
     let digits = w
         .digits
         .iter()
         .enumerate()
-        .map(|(j, d)| decode_pair(ctx, d, full_basis(ctx), &digit_seed(&w.seed, j)))
+        .map(|(j, d)| decode_pair(ctx, d, basis, &digit_seed(&w.seed, j)))
         .collect::<Result<Vec<_>>>()?;
     Ok(SwitchingKey {
         digits,
