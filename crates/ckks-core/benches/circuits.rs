@@ -2,13 +2,20 @@
 //!
 //! * a dense 2^12 x 2^12 linear transform (N = 2^13 preset, 4096 slots, BSGS + hoisting),
 //! * a 3x3-convolution-like transform (9 diagonals) over 2^15 slots (N = 2^16, 10 primes),
-//! * polynomial evaluation of degree 3, 7, 63 and 127 (N = 2^16, 10 primes).
+//! * polynomial evaluation of degree 3, 7, 63 and 127 (N = 2^16, 10 primes),
+//! * one full-slot bootstrap with a dense key and encapsulation, on the `BTS-N16-L9` chain
+//!   layout at N = 2^13 (insecure at that N; the N = 2^16 set itself, about a minute and
+//!   11 GiB per bootstrap, is measured by `cargo run --release -p ckks-core --example
+//!   bootstrap`). `BOOTSTRAP_LOG_N=16` selects another ring.
 //!
 //! ```text
 //! cargo bench -p ckks-core --bench circuits
 //! ```
 
-use ckks_core::circuits::{LinearTransform, Polynomial, PolynomialEvaluator};
+use ckks_core::circuits::{
+    BootstrapParametersBuilder, Bootstrapper, EncapsulationKeys, LinearTransform, Polynomial,
+    PolynomialEvaluator,
+};
 use ckks_core::ckks::{Ciphertext, Context, Encryptor, EvaluationKeys, Evaluator, Preset};
 use ckks_core::Complex64;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -155,5 +162,55 @@ fn polynomials(c: &mut Criterion) {
     }
 }
 
-criterion_group!(circuits, polynomials, conv_transform, dense_transform);
+fn bootstrap(c: &mut Criterion) {
+    let log_n: u32 = std::env::var("BOOTSTRAP_LOG_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(13);
+    let name = if log_n == 16 {
+        "BTS-N16-L9".to_string()
+    } else {
+        format!("BTS-N{log_n}-L9-insecure")
+    };
+    let set = BootstrapParametersBuilder::new(name, log_n)
+        .build()
+        .expect("bootstrapping set");
+    let ctx = Context::new(&set.params).expect("context");
+    let bts = Bootstrapper::new(&ctx, set.config).expect("bootstrapper");
+    let mut kg = ctx.key_generator();
+    let sk = kg.secret_key(None);
+    let keys = EvaluationKeys::generate(&ctx, &mut kg, &sk, true, &bts.rotations(), true);
+    let encapsulation = EncapsulationKeys::generate(&mut kg, &sk, set.ephemeral_weight);
+    let eval = Evaluator::new(&ctx, keys);
+    let slots = set.params.max_slots();
+    let x: Vec<Complex64> = (0..slots)
+        .map(|i| Complex64::new(((i * 7) % 13) as f64 / 13.0 - 0.5, 0.0))
+        .collect();
+    let ct = Encryptor::with_secret_key(&ctx, &sk)
+        .encrypt(
+            &ctx.encode(&x, slots, 0, set.params.default_scale())
+                .expect("encode"),
+        )
+        .expect("encrypt");
+    for (threads, pool) in pools() {
+        let mut g = configure(c, format!("bootstrap/{threads} thread(s)"));
+        g.bench_function(format!("{}, {slots} slots", set.params.name()), |b| {
+            b.iter(|| {
+                pool.install(|| {
+                    bts.bootstrap(&eval, Some(&encapsulation), &ct)
+                        .expect("bootstrap")
+                })
+            })
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(
+    circuits,
+    polynomials,
+    conv_transform,
+    dense_transform,
+    bootstrap
+);
 criterion_main!(circuits);
