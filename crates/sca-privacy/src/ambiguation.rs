@@ -100,6 +100,28 @@ pub fn ambiguate(
     s_n: usize,
     rng: &mut ChaCha20Rng,
 ) -> Result<Codes> {
+    ambiguate_with(codes, key, s_n, Matching::PerMap, rng)
+}
+
+/// How the noise distribution is matched to the true values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Matching {
+    /// Per code map, as in PRIMIS: every vector's noise from the map's distribution.
+    PerMap,
+    /// Per code map after dividing every vector by the RMS `r_v` of its true values: noise
+    /// `r_v * u` with `u` from the map's distribution of `x / r_v`, so that within a vector
+    /// noise and true values also share a scale.
+    PerMapScaled,
+}
+
+/// [`ambiguate`] with a choice of [`Matching`].
+pub fn ambiguate_with(
+    codes: &Codes,
+    key: &SupportKey,
+    s_n: usize,
+    matching: Matching,
+    rng: &mut ChaCha20Rng,
+) -> Result<Codes> {
     let l = codes.layout;
     let (m, s) = (l.code_dim as usize, key.sparsity as usize);
     if key.layout != l {
@@ -111,14 +133,31 @@ pub fn ambiguate(
             s + s_n
         )));
     }
+    let true_values = |v: usize| {
+        key.support(v)
+            .iter()
+            .map(move |&i| codes.values[v * m + i as usize])
+    };
+    let scale: Vec<f32> = (0..l.vectors())
+        .map(|v| match matching {
+            Matching::PerMap => 1.0,
+            Matching::PerMapScaled => {
+                let r = (true_values(v).map(|x| x * x).sum::<f32>() / s as f32).sqrt();
+                if r > 0.0 {
+                    r
+                } else {
+                    1.0
+                }
+            }
+        })
+        .collect();
     let dists =
         (0..l.groups as usize)
             .map(|g| {
                 MapDistribution::fit((0..l.vectors()).filter(|&v| l.group_of(v) == g).flat_map(
                     |v| {
-                        key.support(v)
-                            .iter()
-                            .map(move |&i| codes.values[v * m + i as usize])
+                        let r = scale[v];
+                        true_values(v).map(move |x| x / r)
                     },
                 ))
             })
@@ -131,7 +170,7 @@ pub fn ambiguate(
         complement.extend((0..m as u8).filter(|i| support.binary_search(i).is_err()));
         let dist = &dists[l.group_of(v)];
         for j in sample(rng, complement.len(), s_n) {
-            out.values[v * m + complement[j] as usize] = dist.draw(rng);
+            out.values[v * m + complement[j] as usize] = scale[v] * dist.draw(rng);
         }
     }
     Ok(out)

@@ -9,7 +9,7 @@ use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
-use crate::ambiguation::ambiguate;
+use crate::ambiguation::{ambiguate_with, Matching};
 use crate::codec::{CodeLayout, Codes, Sca};
 use crate::config::SparsityKind;
 use crate::error::{Result, ScaError};
@@ -104,6 +104,17 @@ pub fn obfuscate(
     s_n: usize,
     noise_seed: Option<[u8; 32]>,
 ) -> Result<(PublicCode, SupportKey)> {
+    obfuscate_with(sca, img, s_n, Matching::PerMap, noise_seed)
+}
+
+/// [`obfuscate`] with a choice of noise [`Matching`].
+pub fn obfuscate_with(
+    sca: &Sca,
+    img: &GrayImage,
+    s_n: usize,
+    matching: Matching,
+    noise_seed: Option<[u8; 32]>,
+) -> Result<(PublicCode, SupportKey)> {
     let cfg = sca.config();
     let dense = sca.encode_dense(img)?;
     let (sparse, key) = sparsify(&dense, cfg.sparsity, cfg.kind)?;
@@ -114,7 +125,7 @@ pub fn obfuscate(
     });
     let mut rng = ChaCha20Rng::from_seed(seed);
     seed.zeroize();
-    let codes = ambiguate(&sparse, &key, s_n, &mut rng)?;
+    let codes = ambiguate_with(&sparse, &key, s_n, matching, &mut rng)?;
     Ok((
         PublicCode {
             header: PublicHeader {
@@ -218,15 +229,19 @@ pub enum SupportGuess {
     Bottom,
     /// The S_x nonzero entries of smallest magnitude.
     SmallestMagnitude,
+    /// The S_x nonzero entries whose `ln |x|` is closest to the vector's median `ln |x|`
+    /// (an attacker who noticed that true values are neither the largest nor the smallest).
+    MiddleMagnitude,
 }
 
 impl SupportGuess {
     /// All guesses.
-    pub const ALL: [SupportGuess; 4] = [
+    pub const ALL: [SupportGuess; 5] = [
         Self::TopMagnitude,
         Self::TopBottom,
         Self::Bottom,
         Self::SmallestMagnitude,
+        Self::MiddleMagnitude,
     ];
 
     /// Short name.
@@ -236,6 +251,7 @@ impl SupportGuess {
             Self::TopBottom => "top-S/2 + bottom-S/2",
             Self::Bottom => "bottom-S",
             Self::SmallestMagnitude => "smallest-S |x|",
+            Self::MiddleMagnitude => "middle-S |x|",
         }
     }
 
@@ -270,6 +286,23 @@ impl SupportGuess {
                     },
                     out,
                 ),
+                Self::MiddleMagnitude => {
+                    let mut logs: Vec<f32> = x
+                        .iter()
+                        .filter(|v| **v != 0.0)
+                        .map(|v| v.abs().ln())
+                        .collect();
+                    logs.sort_by(f32::total_cmp);
+                    let med = logs.get(logs.len() / 2).copied().unwrap_or(0.0);
+                    let score = |v: f32| {
+                        if v == 0.0 {
+                            f32::NEG_INFINITY
+                        } else {
+                            -(v.abs().ln() - med).abs()
+                        }
+                    };
+                    ranked_support(x, score, out)
+                }
             }
         }
         SupportKey::from_supports(l, s, supports)

@@ -123,7 +123,8 @@ fn key_and_code_files_round_trip_and_reject_damage() {
     ));
 }
 
-const PSNR_FLOOR_S16_DB: f64 = 30.0;
+/// 0.5 dB below the 33.5 dB measured on this image (NORMAL2-IM-1440, held out) at commit.
+const PSNR_FLOOR_S16_DB: f64 = 33.0;
 
 #[test]
 fn shipped_weights_share_and_reveal_a_held_out_xray() {
@@ -167,7 +168,7 @@ fn shipped_weights_share_and_reveal_a_held_out_xray() {
     // Decoding without the key is far from the image.
     let public = PublicCode::from_bytes(&shared.public_bytes, "p").unwrap();
     let raw = sca.decode(&public.codes).unwrap();
-    assert!(med_data::metrics::psnr(img, &raw, 1.0).unwrap() < p - 10.0);
+    assert!(med_data::metrics::psnr(img, &raw, 1.0).unwrap() < p - 5.0);
     // Weights of another sparsity refuse the code.
     let s8 = Sca::shipped(8, &device).unwrap();
     assert!(matches!(

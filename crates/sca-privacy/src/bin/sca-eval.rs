@@ -17,13 +17,14 @@ use med_data::figure::captioned_grid;
 use med_data::io::{save_png, PngDepth};
 use med_data::metrics::{image_metrics, ImageMetrics};
 use med_data::GrayImage;
+use sca_privacy::ambiguation::Matching;
 use sca_privacy::attack::Attacker;
 use sca_privacy::codec::{cpu, shipped_weights_path};
 use sca_privacy::data::real_split;
 use sca_privacy::keys::RecipientSecret;
 use sca_privacy::share::{
-    chance_recovery, key_bits_per_vector, obfuscate, reconstruct, reveal, share, support_recovery,
-    uncertainty_bits_per_vector, SupportGuess,
+    chance_recovery, key_bits_per_vector, obfuscate_with, reconstruct, reveal, share,
+    support_recovery, uncertainty_bits_per_vector, SupportGuess,
 };
 use sca_privacy::stats::ks_two_sample;
 use sca_privacy::{Result, Sca};
@@ -43,6 +44,9 @@ struct Args {
     /// Figure output.
     #[arg(long)]
     figure: Option<PathBuf>,
+    /// Scale-normalised noise matching (`Matching::PerMapScaled`) instead of per map.
+    #[arg(long)]
+    scaled: bool,
     /// Timing repetitions (median reported).
     #[arg(long, default_value_t = 5)]
     reps: usize,
@@ -93,7 +97,13 @@ fn main() -> Result<()> {
         let mut rec = vec![Vec::new(); SupportGuess::ALL.len()];
         let mut ks_p = Vec::new();
         for (k, img) in held.iter().enumerate() {
-            let (public, key) = obfuscate(&sca, &img.image, s_n, Some([k as u8 + 1; 32]))?;
+            let matching = if args.scaled {
+                Matching::PerMapScaled
+            } else {
+                Matching::PerMap
+            };
+            let (public, key) =
+                obfuscate_with(&sca, &img.image, s_n, matching, Some([k as u8 + 1; 32]))?;
             let a = reconstruct(&sca, &public, &key)?;
             auth.push(image_metrics(&img.image, &a, 1.0)?);
             let mut attacked = vec![(

@@ -134,6 +134,12 @@ fn run(cli: Cli) -> Result<()> {
             let shared = share(&sca, &img, s_n, &recipients)?;
             let ms = t.elapsed().as_secs_f64() * 1e3;
             let (pubp, keyp) = (with_ext(&out, ".scapub"), with_ext(&out, ".scakeys"));
+            if let Some(dir) = pubp.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|source| sca_privacy::ScaError::Io {
+                    path: dir.into(),
+                    source,
+                })?;
+            }
             write_file(&pubp, &shared.public_bytes)?;
             shared.keys.save(&keyp)?;
             println!(
