@@ -431,4 +431,40 @@ mod tests {
             }
         }
     }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Folded factors: inputs `c_j x_j` and outputs `o_t Conv(x)` give the same results as
+        /// the plain extender, for the conversion and for rounded division.
+        #[test]
+        fn scaled_extender_matches_plain(vals in proptest::collection::vec(any::<u64>(), 5), cs in proptest::collection::vec(1u64..u64::MAX, 5)) {
+            let n = 16;
+            let src: Vec<Modulus> = generate_primes(50, n, 3, &[]).unwrap().into_iter().map(Modulus::new).collect();
+            let dst: Vec<Modulus> = generate_primes(61, n, 2, &[]).unwrap().into_iter().map(Modulus::new).collect();
+            let c: Vec<u64> = src.iter().zip(&cs).map(|(m, &c)| m.reduce(c).max(1)).collect();
+            let o: Vec<u64> = dst.iter().zip(&cs[3..]).map(|(m, &o)| m.reduce(o).max(1)).collect();
+            let plain = BasisExtender::new(&src, &dst);
+            let scaled = BasisExtender::with_scales(&src, &dst, &c, &o, false);
+            let mut x = vec![0u64; 3 * n];
+            let mut cx = vec![0u64; 3 * n];
+            for j in 0..3 {
+                x[j * n] = src[j].reduce(vals[j]);
+                cx[j * n] = src[j].mul(x[j * n], c[j]);
+            }
+            for mode in [Conversion::Fast, Conversion::CenteredExact] {
+                let (mut a, mut b) = (vec![0u64; 2 * n], vec![0u64; 2 * n]);
+                plain.extend(&x, n, &[0, 1], &mut a.chunks_mut(n).collect::<Vec<_>>(), mode);
+                scaled.extend(&cx, n, &[0, 1], &mut b.chunks_mut(n).collect::<Vec<_>>(), mode);
+                for t in 0..2 {
+                    prop_assert_eq!(dst[t].mul(a[t * n], o[t]), b[t * n]);
+                }
+            }
+            for t in 0..2 {
+                let (w, ws) = plain.inv_of_source_product(t);
+                let (v, vs) = scaled.inv_of_source_product(t);
+                let y = dst[t].reduce(vals[3 + t % 2]);
+                prop_assert_eq!(dst[t].mul_shoup(y, w, ws), dst[t].mul_shoup(dst[t].mul(y, o[t]), v, vs));
+            }
+        }
+    }
 }
