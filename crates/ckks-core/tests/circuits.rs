@@ -509,6 +509,69 @@ mod bootstrapping {
     }
 
     #[test]
+    fn fewer_slots_bootstrap_through_the_trace_with_one_eval_mod() {
+        let fx = fixture(
+            "BTS-TEST-N11-sparse-slots-insecure",
+            SecretDistribution::Ternary,
+            BootstrapConfig::default(),
+            60,
+        );
+        let max = fx.ctx.params().max_slots();
+        for slots in [max / 4, 8] {
+            let bts = Bootstrapper::with_slots(&fx.ctx, BootstrapConfig::default(), slots).unwrap();
+            // the trace's rotations and the 2n-slot transforms need their own keys
+            let missing: Vec<i64> = bts
+                .rotations()
+                .into_iter()
+                .filter(|r| !fx.bts.rotations().contains(r))
+                .collect();
+            let mut kg = fx.ctx.key_generator();
+            let sk = kg.secret_key(None);
+            let keys =
+                EvaluationKeys::generate(&fx.ctx, &mut kg, &sk, true, &bts.rotations(), true);
+            let encapsulation = EncapsulationKeys::generate(&mut kg, &sk, 32);
+            let eval = Evaluator::new(&fx.ctx, keys);
+            let dec = Decryptor::new(&fx.ctx, &sk);
+            let x: Vec<Complex64> = (0..slots)
+                .map(|i| {
+                    Complex64::new(
+                        ((i * 5) % 11) as f64 / 11.0 - 0.5,
+                        ((i * 3) % 7) as f64 / 7.0 - 0.5,
+                    )
+                })
+                .collect();
+            let pt = fx
+                .ctx
+                .encode(&x, slots, 0, fx.ctx.params().default_scale())
+                .unwrap();
+            let ct = Encryptor::with_secret_key(&fx.ctx, &sk)
+                .encrypt(&pt)
+                .unwrap();
+            let (out, steps) = bts
+                .bootstrap_timed(&eval, Some(&encapsulation), &ct)
+                .unwrap();
+            assert_eq!((out.slots(), out.level()), (slots, 2));
+            let stats = PrecisionStats::compare(&x, &dec.decrypt_values(&out).unwrap());
+            println!(
+                "bootstrapping N=2^11, {slots} slots ({} extra rotation keys), {steps:?}: {stats}",
+                missing.len()
+            );
+            // (8 slots: 16 large encoding coefficients, the sine's cubic error shows)
+            assert!(stats.real.min > 22.0 && stats.real.mean > 24.0, "{stats}");
+            assert!(stats.imag.min > 22.0 && stats.imag.mean > 24.0, "{stats}");
+            if slots == max / 4 {
+                assert!(stats.real.mean > 28.0 && stats.imag.mean > 28.0, "{stats}");
+            }
+            // a full-slot bootstrapper refuses it, and so does a wrong slot count
+            assert!(fx.bts.bootstrap(&eval, Some(&encapsulation), &ct).is_err());
+        }
+        assert!(Bootstrapper::with_slots(&fx.ctx, BootstrapConfig::default(), 3).is_err());
+        // 4 slots have 2 butterfly stages, fewer than the 3 transform levels of the chain
+        assert!(Bootstrapper::with_slots(&fx.ctx, BootstrapConfig::default(), 4).is_err());
+        assert!(Bootstrapper::with_slots(&fx.ctx, BootstrapConfig::default(), 2 * max).is_err());
+    }
+
+    #[test]
     fn double_angle_and_arcsine_handle_large_coefficients() {
         // cosine of degree 63, two double angles, arcsine of degree 3
         let config = BootstrapConfig {

@@ -39,7 +39,7 @@
 //! optionally followed by an arcsine correction. [`Bootstrapper::bootstrap_iterated`] is the iterated variant of META-BTS
 //! (Bae, Cheon, Cho, Kim, Kim, CCS 2022): the error of one pass is bootstrapped again at a
 //! larger scale and subtracted, for about twice the precision at the cost of one level.
-//! Only full slots (`N/2`) are handled.
+//! Full slots (`N/2`) and fewer slots ([`Bootstrapper::with_slots`]) are handled.
 
 use super::eval_mod::{EvalMod, EvalModConfig};
 use super::linear::LinearTransform;
@@ -91,11 +91,11 @@ impl BootstrapConfig {
 /// Wall-clock time of each step of one bootstrap.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct BootstrapTimings {
-    /// Key switches of encapsulation and ModRaise.
+    /// Key switches of encapsulation, ModRaise and (fewer slots) the trace.
     pub mod_raise: Duration,
-    /// CoeffToSlot and the conjugation split.
+    /// CoeffToSlot and the real/imaginary split.
     pub coeff_to_slot: Duration,
-    /// Both EvalMod evaluations (real and imaginary parts).
+    /// The change of scale and EvalMod (twice for full slots: real and imaginary parts).
     pub eval_mod: Duration,
     /// SlotToCoeff.
     pub slot_to_coeff: Duration,
@@ -158,6 +158,10 @@ impl Serializable for EncapsulationKeys {
 /// Precomputed bootstrapping circuit for one context.
 pub struct Bootstrapper {
     ctx: Context,
+    /// Slots `n` of the ciphertexts it bootstraps (`N/2`: full slots).
+    slots: usize,
+    /// Rotations `n 2^j` of the trace to the subring (sparse slots only).
+    trace_steps: Vec<i64>,
     coeff_to_slot: Vec<LinearTransform>,
     slot_to_coeff: Vec<LinearTransform>,
     eval_mod: EvalMod,
@@ -167,13 +171,38 @@ pub struct Bootstrapper {
 impl Bootstrapper {
     /// Precomputes CoeffToSlot, SlotToCoeff and EvalMod for `ctx` (full slots).
     pub fn new(ctx: &Context, config: BootstrapConfig) -> Result<Self> {
-        let n = ctx.params().max_slots();
+        Self::with_slots(ctx, config, ctx.params().max_slots())
+    }
+
+    /// Precomputes the circuit for ciphertexts of `slots` slots (a power of two up to `N/2`).
+    ///
+    /// With fewer slots (`n < N/2`, message in `Z[Y]/(Y^{2n} + 1)`, `Y = X^{N/2n}`), ModRaise is
+    /// followed by the trace to that subring, `Σ_j σ_{5^{n j}}` over the `N/2n` automorphisms
+    /// that fix `Y` (computed as `log2(N/2n)` rotations by `n 2^j` and additions), which cancels
+    /// the part of `q_0 I` outside the subring and multiplies the rest by `N/2n`. The `2n` real
+    /// coefficients then fit in one `2n`-slot ciphertext: the last CoeffToSlot transform also
+    /// multiplies by `diag(1/2, -i/2)` (halves of the `2n`-slot view), so that one conjugation
+    /// and addition leave coefficient `j` in slot `j`; EvalMod runs once instead of twice, and
+    /// the first SlotToCoeff transform recombines `z_j + i z_{j+n}` (Chen, Chillotti, Song,
+    /// Eurocrypt 2019, §4; Bossuat et al., Eurocrypt 2021, §3).
+    pub fn with_slots(ctx: &Context, config: BootstrapConfig, slots: usize) -> Result<Self> {
+        let max = ctx.params().max_slots();
+        if !slots.is_power_of_two() || slots > max || slots < 2 {
+            return Err(CkksError::InvalidParameters(format!(
+                "bootstrapping handles a power-of-two slot count in [2, N/2 = {max}], not {slots}"
+            )));
+        }
+        let n = slots;
         let eval_mod = EvalMod::new(config.eval_mod)?;
         let stages = n.trailing_zeros() as usize;
-        let (cts_levels, stc_levels) = (
-            config.cts_levels.clamp(1, stages.max(1)),
-            config.stc_levels.clamp(1, stages.max(1)),
-        );
+        let (cts_levels, stc_levels) = (config.cts_levels, config.stc_levels);
+        if !(1..=stages).contains(&cts_levels) || !(1..=stages).contains(&stc_levels) {
+            return Err(CkksError::InvalidParameters(format!(
+                "{n} slots have {stages} butterfly stages: CoeffToSlot and SlotToCoeff need 1 to \
+                 {stages} levels each (got {cts_levels} and {stc_levels}); lay the chain out for \
+                 a configuration with fewer transform levels"
+            )));
+        }
         let top = ctx.max_level();
         let needed = cts_levels + 1 + eval_mod.depth() + stc_levels;
         if top < needed {
@@ -183,24 +212,45 @@ impl Bootstrapper {
         }
         let q = ctx.params().q();
         let fft = &ctx.0.fft;
-        let encode =
-            |groups: Vec<dft::Diagonals>, first_level: usize| -> Result<Vec<LinearTransform>> {
-                groups
-                    .iter()
-                    .enumerate()
-                    .map(|(i, d)| {
-                        let level = first_level - i;
-                        LinearTransform::from_diagonals(ctx, d, n, level, q[level] as f64)
-                    })
-                    .collect()
-            };
+        let encode = |groups: Vec<(dft::Diagonals, usize)>,
+                      first_level: usize|
+         -> Result<Vec<LinearTransform>> {
+            groups
+                .iter()
+                .enumerate()
+                .map(|(i, (d, width))| {
+                    let level = first_level - i;
+                    LinearTransform::from_diagonals(ctx, d, *width, level, q[level] as f64)
+                })
+                .collect()
+        };
         // unnormalized butterflies (entries of magnitude 1, encoded at full precision); the
         // factor 1/n goes into the change of scale after CoeffToSlot
-        let coeff_to_slot = encode(dft::coeff_to_slot(fft, n, cts_levels, n as f64), top)?;
+        let mut cts: Vec<(dft::Diagonals, usize)> =
+            dft::coeff_to_slot(fft, n, cts_levels, n as f64)
+                .into_iter()
+                .map(|d| (d, n))
+                .collect();
+        let mut stc: Vec<(dft::Diagonals, usize)> = dft::slot_to_coeff(fft, n, stc_levels)
+            .into_iter()
+            .map(|d| (d, n))
+            .collect();
+        if n < max {
+            let last = cts.len() - 1;
+            cts[last] = (split_into_halves(&cts[last].0, n), 2 * n);
+            stc[0] = (join_halves(&stc[0].0, n), 2 * n);
+        }
+        let coeff_to_slot = encode(cts, top)?;
         let stc_level = top - cts_levels - 1 - eval_mod.depth();
-        let slot_to_coeff = encode(dft::slot_to_coeff(fft, n, stc_levels), stc_level)?;
+        let slot_to_coeff = encode(stc, stc_level)?;
+        let trace_steps = std::iter::successors(Some(n), |&s| (2 * s < max).then_some(2 * s))
+            .filter(|_| n < max)
+            .map(|s| s as i64)
+            .collect();
         Ok(Self {
             ctx: ctx.clone(),
+            slots,
+            trace_steps,
             output_level: stc_level - slot_to_coeff.len(),
             coeff_to_slot,
             slot_to_coeff,
@@ -215,10 +265,16 @@ impl Bootstrapper {
             .iter()
             .chain(&self.slot_to_coeff)
             .flat_map(LinearTransform::rotations)
+            .chain(self.trace_steps.iter().copied())
             .collect();
         r.sort_unstable();
         r.dedup();
         r
+    }
+
+    /// Slot count of the ciphertexts this bootstrapper handles.
+    pub fn slots(&self) -> usize {
+        self.slots
     }
 
     /// Level of bootstrapped ciphertexts.
@@ -276,10 +332,10 @@ impl Bootstrapper {
         encapsulation: Option<&EncapsulationKeys>,
         ct: &Ciphertext,
     ) -> Result<(Ciphertext, BootstrapTimings)> {
-        if ct.slots() != self.ctx.params().max_slots() {
+        if ct.slots() != self.slots {
             return Err(CkksError::InvalidParameters(format!(
                 "this bootstrapper handles {} slots, the ciphertext has {}",
-                self.ctx.params().max_slots(),
+                self.slots,
                 ct.slots()
             )));
         }
@@ -301,35 +357,44 @@ impl Bootstrapper {
                 eval.key_switch(&self.mod_raise(&sparse)?, &keys.to_dense)?
             }
         };
+        let raised = self.trace(eval, raised)?;
         lap(&mut timings.mod_raise);
         // CoeffToSlot: y = n BR(F^{-1} z) at scale q_0 (each transform's scale q_ℓ is rescaled
-        // away), split into real and imaginary parts 2n x
+        // away); the parts 2n x (full slots: two ciphertexts; sparse: one of 2n slots, times
+        // the trace's factor N/2n)
         let y = self.apply(eval, &self.coeff_to_slot, raised)?;
         let y_conj = eval.conjugate(&y)?;
-        let re = eval.add(&y, &y_conj)?;
-        let i_im = eval.sub(&y, &y_conj)?;
-        let im = eval.mul_const_with_scale(&i_im, Complex64::new(0.0, -1.0), 1.0)?;
-        let divisor = 2.0 * self.ctx.params().max_slots() as f64 * self.eval_mod.config().k;
-        let (re, im) = (
-            self.scale_down(eval, &re, divisor)?,
-            self.scale_down(eval, &im, divisor)?,
-        );
-        lap(&mut timings.coeff_to_slot);
-        // EvalMod towards the exact scale q_0, relabelled with the message scale
+        let k = self.eval_mod.config().k;
+        let max = self.ctx.params().max_slots();
         let q0 = self.ctx.params().q()[0] as f64;
-        let reduce = |v: &Ciphertext| -> Result<Ciphertext> {
-            let out = self.eval_mod.evaluate(eval, v, q0)?;
+        // EvalMod towards the exact scale q_0, relabelled with the message scale
+        let reduce = |v: &Ciphertext, divisor: f64| -> Result<Ciphertext> {
+            let out = self
+                .eval_mod
+                .evaluate(eval, &self.scale_down(eval, v, divisor)?, q0)?;
             Ok(Ciphertext { scale, ..out })
         };
-        let (re, im) = (reduce(&re)?, reduce(&im)?);
-        let u = eval.add(
-            &re,
-            &eval.mul_const_with_scale(&im, Complex64::new(0.0, 1.0), 1.0)?,
-        )?;
+        let u = if self.slots == max {
+            let re = eval.add(&y, &y_conj)?;
+            let i_im = eval.sub(&y, &y_conj)?;
+            let im = eval.mul_const_with_scale(&i_im, Complex64::new(0.0, -1.0), 1.0)?;
+            lap(&mut timings.coeff_to_slot);
+            let divisor = 2.0 * max as f64 * k;
+            let (re, im) = (reduce(&re, divisor)?, reduce(&im, divisor)?);
+            eval.add(
+                &re,
+                &eval.mul_const_with_scale(&im, Complex64::new(0.0, 1.0), 1.0)?,
+            )?
+        } else {
+            let z = eval.add(&y, &y_conj)?;
+            lap(&mut timings.coeff_to_slot);
+            reduce(&z, self.slots as f64 * (max / self.slots) as f64 * k)?
+        };
         lap(&mut timings.eval_mod);
         // SlotToCoeff
         let u = eval.drop_to_level(&u, self.slot_to_coeff[0].level())?;
-        let out = self.apply(eval, &self.slot_to_coeff, u)?;
+        let mut out = self.apply(eval, &self.slot_to_coeff, u)?;
+        out.slots = self.slots;
         lap(&mut timings.slot_to_coeff);
         Ok((out, timings))
     }
@@ -369,6 +434,16 @@ impl Bootstrapper {
         )?)?;
         let shrunk = snap_scale(shrunk, first.scale())?;
         eval.add(&eval.drop_to_level(&first, level - 1)?, &shrunk)
+    }
+
+    /// The trace to the subring of `n`-slot messages: `log2(N/2n)` rotations by `n 2^j` and
+    /// additions (nothing for full slots).
+    fn trace(&self, eval: &Evaluator, mut ct: Ciphertext) -> Result<Ciphertext> {
+        for &step in &self.trace_steps {
+            let rotated = eval.rotate(&ct, step)?;
+            eval.add_assign(&mut ct, &rotated)?;
+        }
+        Ok(ct)
     }
 
     /// The change of scale before EvalMod: a ciphertext of `v` at scale `S` is relabelled as one
@@ -411,8 +486,46 @@ impl Bootstrapper {
     ) -> Result<Ciphertext> {
         let scale = ct.scale;
         for lt in transforms {
+            // an n-slot message is n-periodic in every wider view, and the joining transform
+            // of sparse SlotToCoeff leaves an n-periodic result: the relabelling is exact
+            ct.slots = lt.slots();
             ct = snap_scale(eval.rescale(&lt.evaluate(eval, &ct)?)?, scale)?;
         }
+        ct.slots = self.slots.min(ct.slots);
         Ok(ct)
     }
+}
+
+/// The last CoeffToSlot transform of sparse bootstrapping, on `2n` slots: `diag(1/2, -i/2) · M`
+/// for the `n`-slot transform `M` applied to an `n`-periodic input (offsets stay below `n`).
+fn split_into_halves(m: &dft::Diagonals, n: usize) -> dft::Diagonals {
+    let half = Complex64::new(0.5, 0.0);
+    let minus_i_half = Complex64::new(0.0, -0.5);
+    m.iter()
+        .map(|(&k, d)| {
+            let wide = (0..2 * n)
+                .map(|s| d[s % n] * if s < n { half } else { minus_i_half })
+                .collect();
+            (k, wide)
+        })
+        .collect()
+}
+
+/// The first SlotToCoeff transform of sparse bootstrapping, on `2n` slots: `M · J` where
+/// `(J z)_s = z_s + i z_{s+n}` for `s < n` and `z_{s-n} + i z_s` above (an `n`-periodic
+/// vector of `z_j + i z_{j+n}`), and `M` is the `n`-slot transform on that periodic vector.
+fn join_halves(m: &dft::Diagonals, n: usize) -> dft::Diagonals {
+    let one = Complex64::new(1.0, 0.0);
+    let i = Complex64::new(0.0, 1.0);
+    let wide_m: dft::Diagonals = m
+        .iter()
+        .map(|(&k, d)| (k, (0..2 * n).map(|s| d[s % n]).collect()))
+        .collect();
+    let join: dft::Diagonals = [
+        (0, (0..2 * n).map(|s| if s < n { one } else { i }).collect()),
+        (n, (0..2 * n).map(|s| if s < n { i } else { one }).collect()),
+    ]
+    .into_iter()
+    .collect();
+    dft::mul_diagonals(&wide_m, &join, 2 * n)
 }

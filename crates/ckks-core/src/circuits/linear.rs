@@ -148,6 +148,10 @@ impl LinearTransform {
     pub fn level(&self) -> usize {
         self.level
     }
+    /// Slot count of the ciphertexts it applies to.
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
     /// Scale of the encoded diagonals (the output scale is the input's times this).
     pub fn scale(&self) -> f64 {
         self.scale
