@@ -11,6 +11,7 @@
 //! cargo run --release -p ckks-core --example bootstrap -- 16 q0=60 evalmod=61 cts=57
 //! ```
 //!
+//! `slots=` bootstraps fewer slots (a power of two below `N/2`: trace, one EvalMod).
 //! `q0=`, `evalmod=` and `cts=` override the bit sizes of `q_0`, of the EvalMod primes and of
 //! the CoeffToSlot primes (the set must stay within the security bound at `N = 2^16`).
 //!
@@ -77,11 +78,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let set = BootstrapParametersBuilder::new(name, log_n)
         .log_q0(bits("q0=", 58)?)
-        .circuit_primes(50, bits("evalmod=", 60)?, bits("cts=", 58)?)
+        .circuit_primes(50, bits("evalmod=", 61)?, bits("cts=", 57)?)
         .config(config)
         .build()?;
     let params = &set.params;
-    let slots = params.max_slots();
+    let slots = bits("slots=", params.max_slots() as u32)? as usize;
     println!(
         "set {}: N = 2^{log_n}, {slots} slots, log2 QP = {:.0} (128-bit bound {:?}), {} primes + {} special, dnum = {}, scale 2^{}, q_0 = 2^{:.0}",
         params.name(),
@@ -102,7 +103,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let ctx = Context::new(params)?;
     let t = Instant::now();
-    let bts = Bootstrapper::new(&ctx, config)?;
+    let bts = Bootstrapper::with_slots(&ctx, config, slots)?;
     println!("precomputation: {:.2} s", t.elapsed().as_secs_f64());
     let mut kg = ctx.key_generator();
     let sk = kg.secret_key(None);

@@ -33,7 +33,7 @@ fn n16_preset_bootstraps_random_full_slots_and_leaves_nine_levels() {
     let stats =
         PrecisionStats::compare(&x, &Decryptor::new(&ctx, &sk).decrypt_values(&out).unwrap());
     println!("N = 2^16 bootstrapping, uniform inputs: {stats}");
-    // measured 22.6 min / 25.5 mean (real and imaginary); the 24 / 27 are not reached
-    assert!(stats.real.min > 21.0 && stats.real.mean > 24.5, "{stats}");
-    assert!(stats.imag.min > 21.0 && stats.imag.mean > 24.5, "{stats}");
+    // measured 23.5 min / 26.4 mean (real and imaginary); the 24 / 27 are not reached
+    assert!(stats.real.min > 22.0 && stats.real.mean > 25.5, "{stats}");
+    assert!(stats.imag.min > 22.0 && stats.imag.mean > 25.5, "{stats}");
 }
