@@ -3,7 +3,9 @@
 //! (MSE between tiles and the network's output on their public codes); resumable
 //! checkpoints (model and optimizer state in the crate's CRC-checked envelope).
 
+use std::io::Write;
 use std::path::Path;
+use std::time::Instant;
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
@@ -38,6 +40,21 @@ pub fn tiles_tensor(tiles: &[med_data::GrayImage], device: &Device) -> Tensor<4>
         .flat_map(|t| t.data().iter().map(|v| v * 2.0 - 1.0))
         .collect();
     Tensor::from_data(TensorData::new(data, [tiles.len(), 1, s, s]), device)
+}
+
+/// How long and how often [`Fit::run`] trains, logs and checkpoints.
+#[derive(Clone, Copy, Debug)]
+pub struct Schedule {
+    /// Stop after this many steps in all (a resumed run continues its count).
+    pub steps: u64,
+    /// Peak learning rate of the cosine schedule ([`cosine_lr`], floor 5%).
+    pub lr: f64,
+    /// Stop earlier after this many minutes of wall time.
+    pub max_minutes: Option<f64>,
+    /// Append the mean loss to `log.txt` every this many steps.
+    pub log_every: u64,
+    /// Save the checkpoint every this many steps (and at the end).
+    pub checkpoint_every: u64,
 }
 
 /// A module under training with Adam, its configuration `C` and the step count.
@@ -152,6 +169,73 @@ impl<C: Serialize + DeserializeOwned + Clone, M: Module> Fit<C, M> {
             path: path.into(),
             source,
         })
+    }
+
+    /// The training loop of every trainer: until `schedule.steps` (or its time limit), draws
+    /// the step's seeded generator ([`step_rng`](Self::step_rng)) and calls
+    /// `train_step(self, lr, rng)`, which builds one batch and takes one [`step`](Self::step)
+    /// at the scheduled learning rate, returning the loss (an MSE on `[-1, 1]` tiles, so PSNR
+    /// on `[0, 1]` is `10 log10(4 / mse)`); shows a progress bar, appends the mean loss to
+    /// `out/log.txt` and saves the checkpoint `checkpoint` with `magic` periodically and at
+    /// the end.
+    pub fn run(
+        &mut self,
+        schedule: &Schedule,
+        out: &Path,
+        magic: &[u8; 8],
+        checkpoint: &Path,
+        mut train_step: impl FnMut(&mut Self, f64, &mut ChaCha8Rng) -> Result<f64>,
+    ) -> Result<()> {
+        let log_path = out.join("log.txt");
+        let mut log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|source| crate::error::ScaError::Io {
+                path: log_path,
+                source,
+            })?;
+        let pb = indicatif::ProgressBar::new(schedule.steps).with_position(self.step);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} {msg}",
+        ) {
+            pb.set_style(style);
+        }
+        let psnr = |mse: f64| 10.0 * (4.0 / mse).log10();
+        let start = Instant::now();
+        let (mut acc, mut n) = (0.0, 0u32);
+        while self.step < schedule.steps {
+            if schedule
+                .max_minutes
+                .is_some_and(|m| start.elapsed().as_secs_f64() > m * 60.0)
+            {
+                pb.println("time limit reached");
+                break;
+            }
+            let mut rng = self.step_rng(self.step + 1);
+            let lr = cosine_lr(schedule.lr, 0.05, self.step, schedule.steps);
+            let loss = train_step(self, lr, &mut rng)?;
+            acc += loss;
+            n += 1;
+            pb.set_position(self.step);
+            pb.set_message(format!("mse {loss:.5} ({:.2} dB) lr {lr:.1e}", psnr(loss)));
+            if self.step.is_multiple_of(schedule.log_every.max(1)) {
+                let m = acc / n as f64;
+                let _ = writeln!(
+                    log,
+                    "step {} mse {m:.6} psnr {:.2} dB lr {lr:.2e} t {:.0}s",
+                    self.step,
+                    psnr(m),
+                    start.elapsed().as_secs_f64()
+                );
+                (acc, n) = (0.0, 0);
+            }
+            if self.step.is_multiple_of(schedule.checkpoint_every.max(1)) {
+                self.save_checkpoint(magic, checkpoint)?;
+            }
+        }
+        pb.finish();
+        self.save_checkpoint(magic, checkpoint)
     }
 
     /// Read a checkpoint file.

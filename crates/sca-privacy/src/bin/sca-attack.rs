@@ -8,20 +8,17 @@
 //!     --steps 400 --max-minutes 5 --out runs/attack-s16
 //! ```
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use burn::tensor::Tensor;
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 use sca_privacy::attack::{code_maps, AttackConfig, Attacker, ATTACK_MAGIC};
 use sca_privacy::codec::{cpu, image_to_tiles, shipped_weights_path};
 use sca_privacy::data::{training_pool, TileSampler};
 use sca_privacy::model::InversionNet;
 use sca_privacy::share::obfuscate;
-use sca_privacy::train::{cosine_lr, mse_loss, Fit};
+use sca_privacy::train::{mse_loss, Fit, Schedule};
 use sca_privacy::{Result, Sca, ScaError};
 
 #[derive(Parser, Debug)]
@@ -102,62 +99,24 @@ fn main() -> Result<()> {
         "attacking S_x = {}, S_n = {s_n}; {} image(s) per step",
         cfg.sparsity, args.images
     );
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(args.out.join("log.txt"))
-        .map_err(|source| ScaError::Io {
-            path: args.out.join("log.txt"),
-            source,
-        })?;
-    let pb = ProgressBar::new(args.steps).with_position(fit.step);
-    pb.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} {msg}")
-            .expect("valid template"),
-    );
-    let start = Instant::now();
-    let (mut acc, mut n) = (0.0, 0u32);
-    while fit.step < args.steps {
-        if args
-            .max_minutes
-            .is_some_and(|m| start.elapsed().as_secs_f64() > m * 60.0)
-        {
-            pb.println("time limit reached");
-            break;
-        }
-        let mut rng = fit.step_rng(fit.step + 1);
+    let schedule = Schedule {
+        steps: args.steps,
+        lr: args.lr,
+        max_minutes: args.max_minutes,
+        log_every: 25,
+        checkpoint_every: 25,
+    };
+    fit.run(&schedule, &args.out, ATTACK_MAGIC, &ckpt, |fit, lr, rng| {
         let (mut xs, mut ys) = (Vec::new(), Vec::new());
         for _ in 0..args.images {
-            let img = sampler.sample(&mut rng)?;
+            let img = sampler.sample(rng)?;
             let (public, _) = obfuscate(&sca, &img, s_n, Some(rng.gen()))?;
             xs.push(code_maps(&public.codes, fit.device()));
             ys.push(image_to_tiles(&img, cfg.patch, fit.device())?.0);
         }
         let (x, y) = (Tensor::cat(xs, 0), Tensor::cat(ys, 0));
-        let lr = cosine_lr(args.lr, 0.05, fit.step, args.steps);
-        let loss = fit.step(lr, |m| mse_loss(m.forward(x), y))?;
-        acc += loss;
-        n += 1;
-        pb.set_position(fit.step);
-        pb.set_message(format!(
-            "mse {loss:.5} ({:.2} dB)",
-            10.0 * (4.0 / loss).log10()
-        ));
-        if fit.step.is_multiple_of(25) {
-            let m = acc / n as f64;
-            let _ = writeln!(
-                log,
-                "step {} mse {m:.6} psnr {:.2} dB t {:.0}s",
-                fit.step,
-                10.0 * (4.0 / m).log10(),
-                start.elapsed().as_secs_f64()
-            );
-            (acc, n) = (0.0, 0);
-            fit.save_checkpoint(ATTACK_MAGIC, &ckpt)?;
-        }
-    }
-    pb.finish();
-    fit.save_checkpoint(ATTACK_MAGIC, &ckpt)?;
+        fit.step(lr, |m| mse_loss(m.forward(x), y))
+    })?;
     let attacker =
         Attacker::from_model(fit.config.clone(), burn::module::Module::valid(&fit.model));
     let path = args.out.join(format!("attack-s{}.sca", cfg.sparsity));

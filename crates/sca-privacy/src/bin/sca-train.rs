@@ -10,18 +10,15 @@
 //!     --init runs/s16/sca-s16.scw --steps 600 --out runs/s8
 //! ```
 
-use std::io::Write;
 use std::path::PathBuf;
-use std::time::Instant;
 
 use burn::module::Module;
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
 use sca_privacy::codec::{apply_record, cpu, parse_module_bytes};
 use sca_privacy::data::{training_pool, TileSampler};
 use sca_privacy::error::read_file;
 use sca_privacy::model::ScaAutoencoder;
-use sca_privacy::train::{cosine_lr, mse_loss, tiles_tensor, Fit};
+use sca_privacy::train::{mse_loss, tiles_tensor, Fit, Schedule};
 use sca_privacy::{Result, Sca, ScaConfig, ScaError};
 
 use sca_privacy::codec::WEIGHTS_MAGIC as AE_MAGIC;
@@ -113,63 +110,22 @@ fn main() -> Result<()> {
         "S_x = {}, {} code maps of M = {}, width {}, batch {}, steps {} (at {})",
         cfg.sparsity, cfg.groups, cfg.code_dim, cfg.width, args.batch, args.steps, fit.step
     );
-    let mut log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(args.out.join("log.txt"))
-        .map_err(|source| ScaError::Io {
-            path: args.out.join("log.txt"),
-            source,
-        })?;
-    let pb = ProgressBar::new(args.steps).with_position(fit.step);
-    pb.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} {per_sec} {msg}")
-            .expect("valid template"),
-    );
-    let start = Instant::now();
-    let (mut acc, mut n) = (0.0, 0u32);
-    while fit.step < args.steps {
-        if args
-            .max_minutes
-            .is_some_and(|m| start.elapsed().as_secs_f64() > m * 60.0)
-        {
-            pb.println("time limit reached");
-            break;
-        }
-        let mut rng = fit.step_rng(fit.step + 1);
+    let schedule = Schedule {
+        steps: args.steps,
+        lr: args.lr,
+        max_minutes: args.max_minutes,
+        log_every: 50,
+        checkpoint_every: args.checkpoint_every,
+    };
+    fit.run(&schedule, &args.out, AE_MAGIC, &ckpt, |fit, lr, rng| {
         let tiles = (0..args.batch)
-            .map(|_| sampler.sample(&mut rng))
+            .map(|_| sampler.sample(rng))
             .collect::<Result<Vec<_>>>()?;
         let x = tiles_tensor(&tiles, fit.device());
-        let lr = cosine_lr(args.lr, 0.05, fit.step, args.steps);
-        let loss = fit.step(lr, |m| {
+        fit.step(lr, |m| {
             mse_loss(m.forward(x.clone(), cfg.sparsity, cfg.kind), x)
-        })?;
-        acc += loss;
-        n += 1;
-        pb.set_position(fit.step);
-        // MSE on [-1, 1] tiles: PSNR on [0, 1] is 10 log10(4 / mse).
-        pb.set_message(format!(
-            "mse {loss:.5} ({:.2} dB) lr {lr:.1e}",
-            10.0 * (4.0 / loss).log10()
-        ));
-        if fit.step.is_multiple_of(50) {
-            let m = acc / n as f64;
-            let _ = writeln!(
-                log,
-                "step {} mse {m:.6} psnr {:.2} dB lr {lr:.2e} t {:.0}s",
-                fit.step,
-                10.0 * (4.0 / m).log10(),
-                start.elapsed().as_secs_f64()
-            );
-            (acc, n) = (0.0, 0);
-        }
-        if fit.step.is_multiple_of(args.checkpoint_every) {
-            fit.save_checkpoint(AE_MAGIC, &ckpt)?;
-        }
-    }
-    pb.finish();
-    fit.save_checkpoint(AE_MAGIC, &ckpt)?;
+        })
+    })?;
     let sca = Sca::from_model(cfg.clone(), fit.model.valid())?;
     let path = args.out.join(format!("sca-s{}.scw", cfg.sparsity));
     sca.save(&path)?;
