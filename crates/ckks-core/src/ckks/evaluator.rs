@@ -339,7 +339,9 @@ impl Evaluator {
         let (a0, a1, b0, b1) = (&a.c[0], &a.c[1], &b.c[0], &b.c[1]);
         let product = |pairs: &[(&RnsPoly, &RnsPoly)]| {
             let mut d = ring.zero(a0.basis, a0.form);
-            pairs.iter().for_each(|(x, y)| ring.mul_add_assign(&mut d, x, y));
+            pairs
+                .iter()
+                .for_each(|(x, y)| ring.mul_add_assign(&mut d, x, y));
             d
         };
         let ((d0, d2), d1) = rayon::join(
