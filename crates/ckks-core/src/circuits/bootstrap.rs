@@ -388,7 +388,8 @@ impl Bootstrapper {
         } else {
             let z = eval.add(&y, &y_conj)?;
             lap(&mut timings.coeff_to_slot);
-            reduce(&z, self.slots as f64 * (max / self.slots) as f64 * k)?
+            // n (unnormalized CoeffToSlot) x N/2n (trace) x K
+            reduce(&z, max as f64 * k)?
         };
         lap(&mut timings.eval_mod);
         // SlotToCoeff
