@@ -1,7 +1,7 @@
 //! Encrypted inference equals the plaintext reference, at small insecure parameters:
 //! LeNet-like, squeeze-and-excitation, and a small ResNet with bootstraps in the middle.
 
-use ckks_core::circuits::BootstrapConfig;
+use ckks_core::circuits::{BootstrapConfig, EvalModConfig};
 use ckks_core::ckks::{
     insecure_test_params, Decryptor, Encryptor, Parameters, ParametersBuilder, PrecisionStats,
     SecretDistribution,
@@ -223,14 +223,23 @@ fn small_resnet(rng: &mut ChaCha20Rng) -> Model {
     }
 }
 
-/// N = 2^11 bootstrapping chain: q_0 (60) | 3 levels at 2^50 | SlotToCoeff 3 x 55 | EvalMod
-/// (60-bit) | CoeffToSlot 3 x 58, as in ckks-core's tests.
+/// The bootstrapping circuit of the tests: ckks-core's default with the arcsine correction,
+/// since activations of a few units have large encoding coefficients (the sine's cubic error).
+fn bootstrap_config() -> BootstrapConfig {
+    BootstrapConfig {
+        eval_mod: EvalModConfig {
+            arcsine_degree: 3,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+/// N = 2^11 bootstrapping chain: q_0 (60) | 3 levels at 2^50 | SlotToCoeff 3 x 55 | change of
+/// scale and EvalMod (60-bit) | CoeffToSlot 3 x 58, as in ckks-core's tests.
 fn bootstrapping_params(secret: SecretDistribution) -> Parameters {
     let mut log_q = vec![60, 50, 50, 50, 55, 55, 55];
-    log_q.extend(vec![
-        60;
-        BootstrapConfig::default().eval_mod_depth().unwrap()
-    ]);
+    log_q.extend(vec![60; bootstrap_config().eval_mod_depth().unwrap()]);
     log_q.extend([58; 3]);
     ParametersBuilder::new("HE-NN-BTS-N11-insecure")
         .log_n(11)
@@ -250,14 +259,15 @@ fn small_resnet_with_bootstraps_matches_the_reference() {
     // inputs start at the bootstrapper's output level, so the chain forces bootstraps
     let options = CompileOptions::default()
         .batch(4)
-        .bootstrap(BootstrapConfig::default())
+        .bootstrap(bootstrap_config())
         .input_level(3);
     let plan = EncryptedModel::compile(&model, &params, &options).unwrap();
     println!("{}", plan.report());
     assert!(plan.bootstraps() >= 2, "{}", plan.report());
     assert!(plan.needs_encapsulation());
     let xs = inputs(&mut rng, model.input, 4);
-    check(&model, &plan, &xs, 12.0);
+    // measured 26.5 min / 28.2 mean bits with the arcsine (15.0 / 15.4 without)
+    check(&model, &plan, &xs, 22.0);
 
     // Without bootstrapping the same chain cannot serve the model from level 3.
     let err = EncryptedModel::compile(
