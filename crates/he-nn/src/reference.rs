@@ -129,22 +129,27 @@ fn channel_means(x: &Tensor) -> Vec<f64> {
         .collect()
 }
 
+/// `f(channel, value)` applied to every element of a `C x H x W` tensor.
+fn per_channel(x: &Tensor, shape: Shape, f: impl Fn(usize, f64) -> f64) -> Tensor {
+    let hw = x.shape.h * x.shape.w;
+    Tensor {
+        shape,
+        data: x
+            .data
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| f(i / hw, v))
+            .collect(),
+    }
+}
+
 fn forward_layer(layer: &Layer, name: &str, x: Tensor) -> Result<Tensor> {
     let out = layer.output_shape(name, x.shape)?;
     Ok(match layer {
         Layer::Conv2d(conv) => conv2d(conv, &x, out),
         Layer::BatchNorm(bn) => {
             let (s, t) = bn.affine();
-            let hw = x.shape.h * x.shape.w;
-            Tensor {
-                shape: out,
-                data: x
-                    .data
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &v)| s[i / hw] * v + t[i / hw])
-                    .collect(),
-            }
+            per_channel(&x, out, |c, v| s[c] * v + t[c])
         }
         Layer::Quadratic(q) => quadratic(q, &x),
         Layer::Square => map(&x, |v| v * v),
@@ -162,16 +167,7 @@ fn forward_layer(layer: &Layer, name: &str, x: Tensor) -> Result<Tensor> {
                 .into_iter()
                 .map(|v| se.sigmoid.eval(v))
                 .collect();
-            let hw = x.shape.h * x.shape.w;
-            Tensor {
-                shape: out,
-                data: x
-                    .data
-                    .iter()
-                    .enumerate()
-                    .map(|(i, &v)| v * gate[i / hw])
-                    .collect(),
-            }
+            per_channel(&x, out, |c, v| v * gate[c])
         }
         Layer::AvgPool { kernel, stride } => {
             let mut data = Vec::with_capacity(out.len());
