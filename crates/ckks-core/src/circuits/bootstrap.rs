@@ -425,16 +425,13 @@ impl Bootstrapper {
         let diff = eval.sub(&bottom, &eval.drop_to_level(&first, 0)?)?;
         let amplified = eval.mul_integer(&diff, 1i64 << gain_log2)?;
         let correction = self.bootstrap(eval, encapsulation, &amplified)?;
-        // multiply by 2^-gain at the scale q_ℓ of the level, so the rescale keeps the scale
-        let level = correction.level();
-        let q = self.ctx.params().q()[level] as f64;
-        let shrunk = eval.rescale(&eval.mul_const_with_scale(
+        // multiply by 2^-gain (mul_const encodes at q_ℓ, so the rescale keeps the scale)
+        let shrunk = eval.rescale(&eval.mul_const(
             &correction,
             Complex64::new((-(gain_log2 as f64)).exp2(), 0.0),
-            q,
         )?)?;
         let shrunk = snap_scale(shrunk, first.scale())?;
-        eval.add(&eval.drop_to_level(&first, level - 1)?, &shrunk)
+        eval.add(&eval.drop_to_level(&first, shrunk.level())?, &shrunk)
     }
 
     /// The trace to the subring of `n`-slot messages: `log2(N/2n)` rotations by `n 2^j` and
