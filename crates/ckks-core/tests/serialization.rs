@@ -221,3 +221,50 @@ fn out_of_range_coefficients_are_rejected() {
     }
     assert!(saw_range_error);
 }
+
+/// A Galois key generated for levels up to `ℓ` rotates ciphertexts at `ℓ` and below, is
+/// refused above `ℓ` before any work, is smaller than a full key, and keeps its level through
+/// serialization.
+#[test]
+fn leveled_galois_keys_serve_their_levels_only() {
+    let ctx = Context::new(&insecure_test_params(10, 3).unwrap()).unwrap();
+    let top = ctx.max_level();
+    let mut kg = ctx.key_generator();
+    let sk = kg.secret_key(None);
+    let keys =
+        EvaluationKeys::generate_leveled(&ctx, &mut kg, &sk, false, &[(1, 1), (2, top)], None);
+    let full = EvaluationKeys::generate(&ctx, &mut kg, &sk, false, &[1], false);
+    let g1 = ctx.galois_element_for_rotation(1);
+    assert_eq!(keys.galois[&g1].level(), 1);
+    assert!(keys.galois[&g1].key_memory_bytes() < full.galois[&g1].key_memory_bytes());
+    let back: EvaluationKeys = from_bytes(&ctx, &to_bytes(&ctx, &keys).unwrap()).unwrap();
+    assert_eq!(back, keys);
+    let eval = Evaluator::new(&ctx, back);
+    let x: Vec<Complex64> = (0..512)
+        .map(|i| Complex64::new((i as f64).cos(), 0.0))
+        .collect();
+    let ct = Encryptor::with_secret_key(&ctx, &sk)
+        .encrypt_values(&x, 512)
+        .unwrap();
+    assert!(matches!(
+        eval.rotate(&ct, 1),
+        Err(CkksError::LevelTooLow { needed, level: 1 }) if needed == top
+    ));
+    let low = eval.drop_to_level(&ct, 1).unwrap();
+    let want: Vec<Complex64> = (0..512).map(|i| x[(i + 1) % 512]).collect();
+    let dec = Decryptor::new(&ctx, &sk);
+    for r in [
+        eval.rotate(&low, 1).unwrap(),
+        eval.rotate(&eval.drop_to_level(&ct, 0).unwrap(), 1)
+            .unwrap(),
+    ] {
+        assert!(
+            PrecisionStats::compare(&want, &dec.decrypt_values(&r).unwrap())
+                .complex
+                .min
+                > 20.0
+        );
+    }
+    // the full-level key of step 2 still rotates at the top
+    assert!(eval.rotate(&ct, 2).is_ok());
+}

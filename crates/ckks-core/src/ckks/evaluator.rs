@@ -30,7 +30,7 @@ pub struct EvaluationKeys {
 
 impl EvaluationKeys {
     /// Generates a relinearization key (if `relin`), keys for the rotation `steps`, and the
-    /// conjugation key (if `conjugate`).
+    /// conjugation key (if `conjugate`), all for every level of the chain.
     pub fn generate(
         ctx: &Context,
         kg: &mut KeyGenerator<'_>,
@@ -39,23 +39,51 @@ impl EvaluationKeys {
         steps: &[i64],
         conjugate: bool,
     ) -> Self {
-        let mut keys = EvaluationKeys {
-            relin: relin.then(|| kg.relinearization_key(sk)),
-            galois: BTreeMap::new(),
-        };
-        let mut elements: Vec<u64> = steps
+        let top = ctx.max_level();
+        let leveled: Vec<(i64, usize)> = steps.iter().map(|&k| (k, top)).collect();
+        Self::generate_leveled(ctx, kg, sk, relin, &leveled, conjugate.then_some(top))
+    }
+
+    /// Like [`generate`](Self::generate), with the highest level each Galois key must serve:
+    /// `(step, level)` per rotation and the conjugation key's level. A key that only has to
+    /// work up to level `ℓ` lives over `Q_ℓ P` ([`KeyGenerator::galois_key_at`]); a step
+    /// listed twice gets the higher level.
+    pub fn generate_leveled(
+        ctx: &Context,
+        kg: &mut KeyGenerator<'_>,
+        sk: &SecretKey,
+        relin: bool,
+        steps: &[(i64, usize)],
+        conjugate: Option<usize>,
+    ) -> Self {
+        let mut levels: BTreeMap<u64, usize> = BTreeMap::new();
+        let elements = steps
             .iter()
-            .map(|&k| ctx.galois_element_for_rotation(k))
-            .collect();
-        if conjugate {
-            elements.push(ctx.galois_element_for_conjugation());
-        }
-        for g in elements {
-            if g != 1 && !keys.galois.contains_key(&g) {
-                keys.galois.insert(g, kg.galois_key(sk, g));
+            .map(|&(k, l)| (ctx.galois_element_for_rotation(k), l))
+            .chain(conjugate.map(|l| (ctx.galois_element_for_conjugation(), l)));
+        for (g, l) in elements {
+            if g != 1 {
+                let e = levels.entry(g).or_insert(l);
+                *e = (*e).max(l);
             }
         }
-        keys
+        EvaluationKeys {
+            relin: relin.then(|| kg.relinearization_key(sk)),
+            galois: levels
+                .into_iter()
+                .map(|(g, l)| (g, kg.galois_key_at(sk, g, l.min(ctx.max_level()))))
+                .collect(),
+        }
+    }
+
+    /// Bytes the keys occupy in memory (evaluation form, both halves of every digit).
+    pub fn memory_bytes(&self) -> usize {
+        self.relin.as_ref().map_or(0, |r| r.0.memory_bytes())
+            + self
+                .galois
+                .values()
+                .map(|g| g.key_memory_bytes())
+                .sum::<usize>()
     }
 }
 
@@ -536,8 +564,11 @@ impl Evaluator {
             return Err(CkksError::Degree(a.degree(), 1));
         }
         for &g in elements {
-            if g != 1 {
-                self.galois_key(g)?;
+            if g != 1 && self.galois_key(g)?.level() < a.level() {
+                return Err(CkksError::LevelTooLow {
+                    needed: a.level(),
+                    level: self.galois_key(g)?.level(),
+                });
             }
         }
         let ks = self.ctx.key_switcher();

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 
 const MAGIC: [u8; 4] = *b"PMCK";
 /// Current format version.
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Envelope {
@@ -409,12 +409,15 @@ impl Serializable for RelinearizationKey {
 #[derive(Serialize, Deserialize)]
 struct WireGaloisKey {
     galois_element: u64,
+    /// Highest level the key serves (it lives over `Q_level P`).
+    level: u32,
     key: WireSwitchingKey,
 }
 
 fn encode_galois(ctx: &Context, k: &GaloisKey, compressed: bool) -> WireGaloisKey {
     WireGaloisKey {
         galois_element: k.galois_element,
+        level: k.level() as u32,
         key: encode_swk(ctx, &k.key, compressed),
     }
 }
@@ -429,7 +432,7 @@ fn decode_galois(ctx: &Context, w: &WireGaloisKey) -> Result<GaloisKey> {
     }
     Ok(GaloisKey {
         galois_element: w.galois_element,
-        key: decode_swk(ctx, &w.key)?,
+        key: decode_swk_at(ctx, &w.key, w.level as usize)?,
     })
 }
 

@@ -66,6 +66,21 @@ impl SwitchingKey {
     pub fn dnum(&self) -> usize {
         self.digits.len()
     }
+
+    /// Bytes it occupies in memory (evaluation form, both halves of every digit).
+    pub fn memory_bytes(&self) -> usize {
+        self.digits
+            .iter()
+            .map(|[b, a]| 8 * (b.data.len() + a.data.len()))
+            .sum()
+    }
+
+    /// The highest ciphertext level it can switch: the key lives over `q_0..q_level, P`.
+    pub fn level(&self) -> usize {
+        self.digits
+            .first()
+            .map_or(0, |d| d[0].basis.q.saturating_sub(1))
+    }
 }
 
 /// Relinearization key: switches `s^2` to `s`.
@@ -83,6 +98,16 @@ impl GaloisKey {
     /// The Galois element `g`.
     pub fn galois_element(&self) -> u64 {
         self.galois_element
+    }
+
+    /// The highest ciphertext level it can rotate ([`KeyGenerator::galois_key_at`]).
+    pub fn level(&self) -> usize {
+        self.key.level()
+    }
+
+    /// Bytes it occupies in memory.
+    pub fn key_memory_bytes(&self) -> usize {
+        self.key.memory_bytes()
     }
 }
 
@@ -236,8 +261,23 @@ impl<'a> KeyGenerator<'a> {
 
     /// The Galois key of `X -> X^g` (`φ_g(s) -> s`).
     pub fn galois_key(&mut self, sk: &SecretKey, galois_element: u64) -> GaloisKey {
+        let top = self.ring().max_level();
+        self.galois_key_at(sk, galois_element, top)
+    }
+
+    /// The Galois key of `X -> X^g` for ciphertexts up to `level` only: it lives over
+    /// `Q_level P` with the digits covering `q_0..q_level` (see
+    /// [`switching_key_at`](Self::switching_key_at)), so a key used only low in the chain
+    /// (a network layer after bootstrapping, SlotToCoeff) costs a fraction of a full one:
+    /// `⌈(level + 1) / α⌉ · (level + 1 + K)` limbs per half instead of `dnum · (L + 1 + K)`.
+    pub fn galois_key_at(
+        &mut self,
+        sk: &SecretKey,
+        galois_element: u64,
+        level: usize,
+    ) -> GaloisKey {
         let mut sg = self.ring().automorphism(&sk.eval, galois_element);
-        let key = self.switching_key(&sg, sk);
+        let key = self.switching_key_at(&sg, sk, level);
         sg.zeroize();
         GaloisKey {
             galois_element,
