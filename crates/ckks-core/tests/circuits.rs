@@ -1,6 +1,6 @@
 //! Circuits at small insecure parameters: linear transforms equal plaintext matrix products.
 
-use ckks_core::circuits::LinearTransform;
+use ckks_core::circuits::{DiagonalStorage, LinearTransform};
 use ckks_core::ckks::{
     insecure_test_params, Context, Decryptor, Encryptor, EvaluationKeys, Evaluator, PrecisionStats,
 };
@@ -113,6 +113,32 @@ fn convolution_like_diagonals_and_exact_key_set() {
         .collect();
     let stats = PrecisionStats::compare(&want, &got);
     assert!(stats.complex.min > 20.0, "{stats}");
+
+    // Deferred diagonals (encoded during evaluation) give the same ciphertext from less memory.
+    let deferred = |values: &BTreeMap<usize, Vec<Complex64>>| {
+        LinearTransform::from_diagonals_stored(
+            &ctx,
+            values,
+            slots,
+            level,
+            scale,
+            DiagonalStorage::Deferred,
+        )
+    };
+    let lazy = deferred(&diagonals).unwrap();
+    assert_eq!(
+        lazy.evaluate(&eval, &ct).unwrap(),
+        lt.evaluate(&eval, &ct).unwrap()
+    );
+    assert_eq!(lazy.diagonal_count(), lt.diagonal_count());
+    assert!(lazy.memory_bytes() * 4 < lt.memory_bytes());
+    // a diagonal that cannot be encoded at this level is refused at construction
+    let mut huge = diagonals.clone();
+    huge.insert(5, vec![Complex64::new(1e30, 0.0); slots]);
+    assert!(matches!(
+        deferred(&huge),
+        Err(CkksError::EncodingOverflow(_))
+    ));
 
     // With one of the reported keys missing, evaluation fails with a typed error.
     let (ctx2, eval2, _, mut enc2) = setup(&needed[1..]);

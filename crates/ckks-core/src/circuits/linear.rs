@@ -19,21 +19,50 @@
 //! `n1` is chosen (a power of two) to minimize the number of distinct rotations for the given
 //! set of nonzero diagonals, and [`LinearTransform::rotations`] reports exactly the rotation
 //! steps whose Galois keys the evaluation needs.
+//!
+//! **Storage.** An encoded diagonal at `N = 2^16` and level `ℓ` takes `8 N (ℓ + 1)` bytes
+//! (5 MiB at `ℓ = 9`); a network with thousands of convolution diagonals cannot hold them all.
+//! [`DiagonalStorage::Deferred`] keeps the (pre-rotated) slot values instead, `8` bytes a slot
+//! for real diagonals, and encodes each one when [`LinearTransform::evaluate`] reaches it
+//! (one special FFT and `ℓ + 1` NTTs per diagonal, in parallel over the diagonals of a giant
+//! step): memory traded for time.
 
 use crate::ckks::{Ciphertext, Context, Evaluator, Plaintext};
 use crate::error::{CkksError, Result};
 use num_complex::Complex64;
+use rayon::prelude::*;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// A plaintext matrix, precomputed (diagonals rotated and encoded) for one level and scale.
+/// How a [`LinearTransform`] holds its diagonals.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DiagonalStorage {
+    /// Encoded once at construction: fastest evaluation.
+    #[default]
+    Encoded,
+    /// Slot values, encoded at every evaluation: least memory.
+    Deferred,
+}
+
+/// One pre-rotated diagonal.
+#[derive(Clone, Debug)]
+enum Diagonal {
+    Encoded(Plaintext),
+    Real(Vec<f64>),
+    Complex(Vec<Complex64>),
+}
+
+/// A plaintext matrix, precomputed (diagonals rotated, and encoded unless deferred) for one
+/// level and scale.
 #[derive(Clone, Debug)]
 pub struct LinearTransform {
+    ctx: Context,
     slots: usize,
     level: usize,
     scale: f64,
     n1: usize,
-    /// Giant step `j` (rotation `j n1`) -> baby steps `i` with their encoded diagonals.
-    giant: BTreeMap<usize, Vec<(usize, Plaintext)>>,
+    /// Giant step `j` (rotation `j n1`) -> baby steps `i` with their diagonals.
+    giant: BTreeMap<usize, Vec<(usize, Diagonal)>>,
 }
 
 /// The baby-step size that minimizes `#baby + #giant` rotations for these diagonal indices.
@@ -49,6 +78,26 @@ fn best_n1(diagonals: &BTreeSet<usize>, slots: usize) -> usize {
         .unwrap_or(1)
 }
 
+/// Fails unless `values` encode at `level` and `scale`: every coefficient of the encoding is
+/// an average of slot values times the scale, so `max |v| · scale < Q_ℓ / 2` suffices.
+fn check_encodable(ctx: &Context, values: &[Complex64], level: usize, scale: f64) -> Result<()> {
+    let max = values
+        .iter()
+        .map(|v| v.re.abs().max(v.im.abs()))
+        .fold(0.0, f64::max);
+    let log_q: f64 = ctx.params().q()[..=level]
+        .iter()
+        .map(|&q| (q as f64).log2())
+        .sum();
+    if !(max * scale).is_finite() || (max * scale).log2() >= (log_q - 1.0).min(126.0) {
+        return Err(CkksError::EncodingOverflow(format!(
+            "diagonal value {max} times scale 2^{:.1} exceeds the level-{level} modulus",
+            scale.log2()
+        )));
+    }
+    Ok(())
+}
+
 impl LinearTransform {
     /// From the nonzero diagonals `d_k` (index `k` in `0..slots`, each of length `slots`),
     /// encoded at `level` with `scale` (use `q_level` to let the following rescale restore the
@@ -59,6 +108,27 @@ impl LinearTransform {
         slots: usize,
         level: usize,
         scale: f64,
+    ) -> Result<Self> {
+        Self::from_diagonals_stored(
+            ctx,
+            diagonals,
+            slots,
+            level,
+            scale,
+            DiagonalStorage::Encoded,
+        )
+    }
+
+    /// [`from_diagonals`](Self::from_diagonals) with the diagonals held as `storage` says
+    /// (checked here either way: a deferred diagonal that cannot be encoded at this level and
+    /// scale is an error now, not at evaluation).
+    pub fn from_diagonals_stored(
+        ctx: &Context,
+        diagonals: &BTreeMap<usize, Vec<Complex64>>,
+        slots: usize,
+        level: usize,
+        scale: f64,
+        storage: DiagonalStorage,
     ) -> Result<Self> {
         if diagonals.is_empty() {
             return Err(CkksError::InvalidParameters(
@@ -75,17 +145,30 @@ impl LinearTransform {
         }
         let keys: BTreeSet<usize> = diagonals.keys().copied().collect();
         let n1 = best_n1(&keys, slots);
-        let mut giant: BTreeMap<usize, Vec<(usize, Plaintext)>> = BTreeMap::new();
+        let mut giant: BTreeMap<usize, Vec<(usize, Diagonal)>> = BTreeMap::new();
         for (&k, d) in diagonals {
             let (j, i) = (k / n1, k % n1);
             let shift = j * n1;
             // rot_{-shift}(d)[s] = d[s - shift]
             let rotated: Vec<Complex64> =
                 (0..slots).map(|s| d[(s + slots - shift) % slots]).collect();
-            let pt = ctx.encode(&rotated, slots, level, scale)?;
-            giant.entry(j).or_default().push((i, pt));
+            let diagonal = match storage {
+                DiagonalStorage::Encoded => {
+                    Diagonal::Encoded(ctx.encode(&rotated, slots, level, scale)?)
+                }
+                DiagonalStorage::Deferred => {
+                    check_encodable(ctx, &rotated, level, scale)?;
+                    if rotated.iter().all(|v| v.im == 0.0) {
+                        Diagonal::Real(rotated.iter().map(|v| v.re).collect())
+                    } else {
+                        Diagonal::Complex(rotated)
+                    }
+                }
+            };
+            giant.entry(j).or_default().push((i, diagonal));
         }
         Ok(Self {
+            ctx: ctx.clone(),
             slots,
             level,
             scale,
@@ -179,15 +262,29 @@ impl LinearTransform {
             .collect();
         let mut out: Option<Ciphertext> = None;
         for (&j, terms) in &self.giant {
-            let mut inner: Option<Ciphertext> = None;
-            for (i, pt) in terms {
-                let term = eval.mul_plain(&rotated[i], pt)?;
-                inner = Some(match inner {
-                    None => term,
-                    Some(acc) => eval.add(&acc, &term)?,
-                });
-            }
-            let inner = inner.expect("every giant step has at least one term");
+            let inner = terms
+                .par_iter()
+                .try_fold(
+                    || None,
+                    |acc: Option<Ciphertext>, (i, d)| -> Result<Option<Ciphertext>> {
+                        let pt = self.plaintext(d)?;
+                        Ok(Some(match acc {
+                            None => eval.mul_plain(&rotated[i], &pt)?,
+                            Some(mut acc) => {
+                                eval.mul_plain_add_assign(&mut acc, &rotated[i], &pt)?;
+                                acc
+                            }
+                        }))
+                    },
+                )
+                .try_reduce(
+                    || None,
+                    |a, b| match (a, b) {
+                        (Some(a), Some(b)) => Ok(Some(eval.add(&a, &b)?)),
+                        (a, b) => Ok(a.or(b)),
+                    },
+                )?
+                .expect("every giant step has at least one term");
             let shifted = if j == 0 {
                 inner
             } else {
@@ -199,6 +296,38 @@ impl LinearTransform {
             });
         }
         out.ok_or_else(|| CkksError::InvalidParameters("empty transform".into()))
+    }
+
+    /// The encoded plaintext of a diagonal (encoding it now if it is deferred).
+    fn plaintext<'a>(&self, d: &'a Diagonal) -> Result<Cow<'a, Plaintext>> {
+        Ok(match d {
+            Diagonal::Encoded(pt) => Cow::Borrowed(pt),
+            Diagonal::Real(v) => Cow::Owned(
+                self.ctx
+                    .encode_real(v, self.slots, self.level, self.scale)?,
+            ),
+            Diagonal::Complex(v) => {
+                Cow::Owned(self.ctx.encode(v, self.slots, self.level, self.scale)?)
+            }
+        })
+    }
+
+    /// Number of stored diagonals.
+    pub fn diagonal_count(&self) -> usize {
+        self.giant.values().map(Vec::len).sum()
+    }
+
+    /// Bytes the diagonals occupy in memory.
+    pub fn memory_bytes(&self) -> usize {
+        self.giant
+            .values()
+            .flatten()
+            .map(|(_, d)| match d {
+                Diagonal::Encoded(pt) => 8 * pt.poly.data.len(),
+                Diagonal::Real(v) => 8 * v.len(),
+                Diagonal::Complex(v) => 16 * v.len(),
+            })
+            .sum()
     }
 }
 

@@ -280,6 +280,26 @@ impl Evaluator {
         Ok(out)
     }
 
+    /// `acc += a · pt` slot-wise, in place (`acc` at the level and scale of the product).
+    pub fn mul_plain_add_assign(
+        &self,
+        acc: &mut Ciphertext,
+        a: &Ciphertext,
+        pt: &Plaintext,
+    ) -> Result<()> {
+        self.check_plain(pt)?;
+        self.check_same(a, pt.level(), a.scale, pt.slots)?;
+        self.check_same(acc, a.level(), a.scale * pt.scale, a.slots)?;
+        if acc.degree() != a.degree() {
+            return Err(CkksError::Degree(a.degree(), acc.degree()));
+        }
+        for (o, c) in acc.c.iter_mut().zip(&a.c) {
+            self.ring().mul_add_assign(o, c, &pt.poly);
+        }
+        acc.seed = None;
+        Ok(())
+    }
+
     /// The constant `round(c.re · s) + round(c.im · s) X^{N/2}` in evaluation form over `Q_ℓ`
     /// (`X^{N/2}` multiplies every slot by `i`).
     fn constant_poly(&self, c: Complex64, s: f64, level: usize) -> Result<RnsPoly> {
