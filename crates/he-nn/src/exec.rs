@@ -33,13 +33,14 @@ impl Plan {
     /// Generates the server keys the plan needs for the secret key `sk`.
     pub fn generate_keys(&self, sk: &SecretKey) -> ServerKeys {
         let mut kg = self.ctx.key_generator();
-        let keys = EvaluationKeys::generate(
+        let steps: Vec<(i64, usize)> = self.rotation_levels.iter().map(|(&r, &l)| (r, l)).collect();
+        let keys = EvaluationKeys::generate_leveled(
             &self.ctx,
             &mut kg,
             sk,
             true,
-            &self.rotations,
-            self.needs_conjugation(),
+            &steps,
+            self.needs_conjugation().then_some(self.ctx.max_level()),
         );
         let encapsulation = self
             .needs_encapsulation
@@ -149,18 +150,23 @@ impl Plan {
         if k.relin.is_none() {
             return Err(HeNnError::MissingKeys("relinearization key".into()));
         }
-        let missing: Vec<i64> = self
-            .rotations
+        let missing: Vec<String> = self
+            .rotation_levels
             .iter()
-            .copied()
-            .filter(|&r| {
-                !k.galois
-                    .contains_key(&self.ctx.galois_element_for_rotation(r))
-            })
+            .filter_map(
+                |(&r, &l)| match k.galois.get(&self.ctx.galois_element_for_rotation(r)) {
+                    None => Some(format!("{r}")),
+                    Some(key) if key.level() < l => {
+                        Some(format!("{r} (key up to level {}, needed {l})", key.level()))
+                    }
+                    Some(_) => None,
+                },
+            )
             .collect();
         if !missing.is_empty() {
             return Err(HeNnError::MissingKeys(format!(
-                "Galois keys for the rotations {missing:?}"
+                "Galois keys for the rotations [{}]",
+                missing.join(", ")
             )));
         }
         if self.needs_conjugation()

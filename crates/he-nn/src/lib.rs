@@ -11,7 +11,9 @@
 //! * [`plan`]: the planner ([`EncryptedModel::compile`]): levels, bootstraps, rotation keys;
 //! * [`exec`]: [`Plan::infer`], key generation, `encrypt_input`, `decrypt_logits`;
 //! * [`import`]: weights from safetensors files;
-//! * [`digits`]: the real-data check's dataset (scikit-learn's bundled `digits`).
+//! * [`digits`]: the real-data check's dataset (scikit-learn's bundled `digits`);
+//! * [`zoo`]: ResNet-`6n+2` (with or without squeeze-and-excitation, one or two convolutions
+//!   per block) and LeNet builders with seeded random weights (templates and test models).
 //!
 //! ```
 //! use he_nn::model::{Conv2d, Dense, Layer, Model, Quadratic, Shape};
@@ -54,6 +56,7 @@ pub mod layout;
 pub mod model;
 pub mod plan;
 pub mod reference;
+pub mod zoo;
 
 pub use error::{HeNnError, Result};
 pub use exec::{ServerKeys, TraceEntry};

@@ -38,11 +38,13 @@ use crate::affine::AffineMap;
 use crate::error::{HeNnError, Result};
 use crate::layout::{Layout, Strides};
 use crate::model::{Layer, Model, Quadratic, Shape};
-use ckks_core::circuits::{BootstrapConfig, Bootstrapper, LinearTransform, Polynomial};
+use ckks_core::circuits::{
+    BootstrapConfig, Bootstrapper, DiagonalStorage, LinearTransform, Polynomial,
+};
 use ckks_core::ckks::{Context, Parameters, Plaintext, SecretDistribution};
 use ckks_core::Complex64;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 /// Settings of [`EncryptedModel::compile`].
 #[derive(Clone, Debug, PartialEq)]
@@ -55,6 +57,11 @@ pub struct CompileOptions {
     pub bootstrap: Option<BootstrapConfig>,
     /// Largest `|β| = |b / 2a|` for the one-level form of a quadratic activation.
     pub max_shift: f64,
+    /// Bytes of encoded diagonals the plan may hold; the linear steps past this budget keep
+    /// their diagonals as slot values and encode them during inference
+    /// ([`DiagonalStorage::Deferred`]: about a third of the memory per diagonal at `ℓ = 2`,
+    /// a tenth at `ℓ = 9`, for one FFT and `ℓ + 1` NTTs per diagonal per inference).
+    pub encoded_budget: usize,
 }
 
 impl Default for CompileOptions {
@@ -64,6 +71,7 @@ impl Default for CompileOptions {
             input_level: None,
             bootstrap: None,
             max_shift: 16.0,
+            encoded_budget: 1 << 30,
         }
     }
 }
@@ -82,6 +90,11 @@ impl CompileOptions {
     /// With bootstrapping.
     pub fn bootstrap(mut self, config: BootstrapConfig) -> Self {
         self.bootstrap = Some(config);
+        self
+    }
+    /// With at most `bytes` of encoded diagonals (the rest deferred).
+    pub fn encoded_budget(mut self, bytes: usize) -> Self {
+        self.encoded_budget = bytes;
         self
     }
 }
@@ -178,7 +191,11 @@ pub struct Plan {
     pub(crate) bootstrapper: Option<Bootstrapper>,
     pub(crate) needs_encapsulation: bool,
     pub(crate) rotations: Vec<i64>,
+    /// Highest level each rotation is used at.
+    pub(crate) rotation_levels: BTreeMap<i64, usize>,
     pub(crate) bootstraps: usize,
+    /// Bytes held by the linear steps' diagonals (encoded or deferred).
+    pub(crate) diagonal_bytes: usize,
 }
 
 /// Entry point of the encrypted executor.
@@ -225,8 +242,11 @@ impl EncryptedModel {
             delta: params.default_scale(),
             bts: bootstrapper.as_ref(),
             max_shift: options.max_shift,
-            rotations: BTreeSet::new(),
+            rotations: BTreeMap::new(),
             bootstraps: 0,
+            encoded_budget: options.encoded_budget,
+            encoded_bytes: 0,
+            diagonal_bytes: 0,
         };
         let mut st = Sym {
             level: input_level,
@@ -241,8 +261,15 @@ impl EncryptedModel {
         c.sequence("layers", &model.layers, &mut st, &mut steps)?;
         let output_layout = Layout::compact(output_shape, span)?;
         c.flush(&mut st, Some(&output_layout), &mut steps, "output")?;
-        let (rotations, bootstraps) = (c.rotations.into_iter().collect(), c.bootstraps);
-        let mut plan = Plan {
+        let (mut rotation_levels, bootstraps, diagonal_bytes) =
+            (c.rotations, c.bootstraps, c.diagonal_bytes);
+        if let Some(b) = &bootstrapper {
+            for r in b.rotations() {
+                rotation_levels.insert(r, ctx.max_level());
+            }
+        }
+        let rotations = rotation_levels.keys().copied().collect();
+        let plan = Plan {
             needs_encapsulation: bootstrapper.is_some()
                 && params.secret() == SecretDistribution::Ternary,
             ctx: ctx.clone(),
@@ -260,13 +287,10 @@ impl EncryptedModel {
             steps,
             bootstrapper,
             rotations,
+            rotation_levels,
             bootstraps,
+            diagonal_bytes,
         };
-        if let Some(b) = &plan.bootstrapper {
-            let mut all: BTreeSet<i64> = plan.rotations.iter().copied().collect();
-            all.extend(b.rotations());
-            plan.rotations = all.into_iter().collect();
-        }
         Ok(plan)
     }
 }
@@ -279,8 +303,12 @@ struct Compiler<'a> {
     delta: f64,
     bts: Option<&'a Bootstrapper>,
     max_shift: f64,
-    rotations: BTreeSet<i64>,
+    /// Rotation step -> highest level it is used at.
+    rotations: BTreeMap<i64, usize>,
     bootstraps: usize,
+    encoded_budget: usize,
+    encoded_bytes: usize,
+    diagonal_bytes: usize,
 }
 
 fn step(name: &str, kind: &str, level_in: usize, level_out: usize, op: Op) -> Step {
@@ -408,18 +436,30 @@ impl Compiler<'_> {
             diagonals.insert(0, vec![zero; self.slots]);
         }
         let l = st.level;
-        let lt = LinearTransform::from_diagonals(
+        let encoded = diagonals.len() * 8 * self.ctx.params().n() * (l + 1);
+        let storage = if self.encoded_bytes + encoded <= self.encoded_budget {
+            self.encoded_bytes += encoded;
+            DiagonalStorage::Encoded
+        } else {
+            DiagonalStorage::Deferred
+        };
+        let lt = LinearTransform::from_diagonals_stored(
             self.ctx,
             &diagonals,
             self.slots,
             l,
             self.delta * self.q(l) / st.scale,
+            storage,
         )?;
+        self.diagonal_bytes += lt.memory_bytes();
         let bias = self.encode(&out, &map.bias, l - 1, self.delta)?;
         let mut s = step(&label, "linear", l, l - 1, Op::Linear { lt, bias });
         if let Op::Linear { lt, .. } = &s.op {
             s.info.rotations = lt.rotations().len();
-            self.rotations.extend(lt.rotations());
+            for r in lt.rotations() {
+                let e = self.rotations.entry(r).or_insert(l);
+                *e = (*e).max(l);
+            }
         }
         s.info.diagonals = diagonals.len();
         steps.push(s);
@@ -732,6 +772,15 @@ impl Plan {
     /// Rotation steps whose Galois keys inference needs (the layers' and the bootstrapper's).
     pub fn rotations(&self) -> &[i64] {
         &self.rotations
+    }
+    /// The highest level each rotation of [`rotations`](Self::rotations) is used at: its key
+    /// need only live over `Q_level P` (the bootstrapper's are taken at the top).
+    pub fn rotation_levels(&self) -> &BTreeMap<i64, usize> {
+        &self.rotation_levels
+    }
+    /// Bytes the plan's linear steps hold (encoded and deferred diagonals).
+    pub fn diagonal_bytes(&self) -> usize {
+        self.diagonal_bytes
     }
     /// Whether inference needs the conjugation key (bootstrapping does).
     pub fn needs_conjugation(&self) -> bool {

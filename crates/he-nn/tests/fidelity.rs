@@ -7,61 +7,13 @@ use ckks_core::ckks::{
     SecretDistribution,
 };
 use ckks_core::Complex64;
-use he_nn::model::{
-    ApproxSigmoid, BatchNorm, Conv2d, Dense, Layer, Model, Quadratic, Shape, SqueezeExcitation,
-};
+use he_nn::model::{Layer, Model, Quadratic, Shape};
+use he_nn::zoo::{lenet, resnet, RandomInit, ResNetConfig};
 use he_nn::{CompileOptions, EncryptedModel, HeNnError, Plan, Tensor};
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha20Rng;
 
-fn uniform(rng: &mut ChaCha20Rng, n: usize, r: f64) -> Vec<f64> {
-    (0..n).map(|_| rng.gen_range(-r..r)).collect()
-}
-
-fn conv(rng: &mut ChaCha20Rng, cin: usize, cout: usize, k: usize, stride: usize) -> Layer {
-    let fan_in = (cin * k * k) as f64;
-    Layer::Conv2d(Conv2d {
-        in_channels: cin,
-        out_channels: cout,
-        kernel: k,
-        stride,
-        padding: k / 2,
-        groups: 1,
-        weight: uniform(rng, cout * cin * k * k, 1.5 / fan_in.sqrt()),
-        bias: uniform(rng, cout, 0.1),
-    })
-}
-
-fn bn(rng: &mut ChaCha20Rng, c: usize) -> Layer {
-    Layer::BatchNorm(BatchNorm {
-        gamma: (0..c).map(|_| rng.gen_range(0.8..1.2)).collect(),
-        beta: uniform(rng, c, 0.1),
-        mean: uniform(rng, c, 0.1),
-        var: (0..c).map(|_| rng.gen_range(0.8..1.2)).collect(),
-        eps: 1e-5,
-    })
-}
-
-fn quad(rng: &mut ChaCha20Rng, channels: usize) -> Layer {
-    Layer::Quadratic(Quadratic {
-        a: (0..channels).map(|_| rng.gen_range(0.1..0.3)).collect(),
-        b: (0..channels).map(|_| rng.gen_range(0.6..1.0)).collect(),
-        c: uniform(rng, channels, 0.1),
-    })
-}
-
-fn dense(rng: &mut ChaCha20Rng, inputs: usize, outputs: usize) -> Dense {
-    Dense {
-        inputs,
-        outputs,
-        weight: uniform(rng, inputs * outputs, 1.5 / (inputs as f64).sqrt()),
-        bias: uniform(rng, outputs, 0.1),
-    }
-}
-
-fn inputs(rng: &mut ChaCha20Rng, shape: Shape, count: usize) -> Vec<Tensor> {
+fn inputs(init: &mut RandomInit, shape: Shape, count: usize) -> Vec<Tensor> {
     (0..count)
-        .map(|_| Tensor::new(shape, uniform(rng, shape.len(), 1.0)).unwrap())
+        .map(|_| Tensor::new(shape, init.uniform(shape.len(), 1.0)).unwrap())
         .collect()
 }
 
@@ -103,30 +55,10 @@ fn check(model: &Model, plan: &Plan, xs: &[Tensor], min_bits: f64) -> PrecisionS
     stats
 }
 
-fn lenet(rng: &mut ChaCha20Rng) -> Model {
-    Model {
-        name: "lenet".into(),
-        input: Shape::new(1, 8, 8),
-        layers: vec![
-            conv(rng, 1, 4, 3, 1),
-            bn(rng, 4),
-            quad(rng, 4),
-            Layer::AvgPool {
-                kernel: 2,
-                stride: 2,
-            },
-            conv(rng, 4, 8, 3, 2),
-            Layer::Square,
-            Layer::Flatten,
-            Layer::Dense(dense(rng, 8 * 2 * 2, 10)),
-        ],
-    }
-}
-
 #[test]
 fn lenet_matches_the_reference_with_simd_batching() {
-    let mut rng = ChaCha20Rng::seed_from_u64(1);
-    let model = lenet(&mut rng);
+    let mut rng = RandomInit::new(1);
+    let model = lenet(Shape::new(1, 8, 8), 10, &mut rng);
     let params = insecure_test_params(11, 5).unwrap();
     let plan =
         EncryptedModel::compile(&model, &params, &CompileOptions::default().batch(4)).unwrap();
@@ -136,30 +68,44 @@ fn lenet_matches_the_reference_with_simd_batching() {
     assert_eq!(plan.input_level() - plan.output_level(), 5);
     let xs = inputs(&mut rng, model.input, 4);
     check(&model, &plan, &xs, 18.0);
+
+    // Deferred diagonals (no encoded budget): far less memory, the identical ciphertext.
+    let lazy = EncryptedModel::compile(
+        &model,
+        &params,
+        &CompileOptions::default().batch(4).encoded_budget(0),
+    )
+    .unwrap();
+    assert!(lazy.diagonal_bytes() * 4 < plan.diagonal_bytes());
+    let ctx = plan.context().clone();
+    let sk = ctx.key_generator().secret_key(None);
+    let server = plan.generate_keys(&sk);
+    let ct = plan
+        .encrypt_input(&mut Encryptor::with_secret_key(&ctx, &sk), &xs)
+        .unwrap();
+    assert_eq!(
+        lazy.infer(&ct, &server).unwrap(),
+        plan.infer(&ct, &server).unwrap()
+    );
 }
 
-fn se_model(rng: &mut ChaCha20Rng) -> Model {
+fn se_model(init: &mut RandomInit) -> Model {
     Model {
         name: "se-block".into(),
         input: Shape::new(4, 8, 8),
         layers: vec![
-            conv(rng, 4, 8, 3, 1),
-            quad(rng, 8),
-            Layer::SqueezeExcitation(SqueezeExcitation {
-                reduce: dense(rng, 8, 2),
-                activation: Quadratic::per_layer(0.2, 1.0, 0.0),
-                expand: dense(rng, 2, 8),
-                sigmoid: ApproxSigmoid::default(),
-            }),
+            init.conv(4, 8, 3, 1),
+            init.quad(8),
+            init.se(8, 4),
             Layer::GlobalAvgPool,
-            Layer::Dense(dense(rng, 8, 5)),
+            Layer::Dense(init.dense(8, 5)),
         ],
     }
 }
 
 #[test]
 fn squeeze_excitation_matches_the_reference() {
-    let mut rng = ChaCha20Rng::seed_from_u64(2);
+    let mut rng = RandomInit::new(2);
     let model = se_model(&mut rng);
     let params = insecure_test_params(11, 10).unwrap();
     let plan =
@@ -171,7 +117,7 @@ fn squeeze_excitation_matches_the_reference() {
 
 #[test]
 fn two_level_and_affine_activation_forms_match_the_reference() {
-    let mut rng = ChaCha20Rng::seed_from_u64(5);
+    let mut rng = RandomInit::new(5);
     let mut model = se_model(&mut rng);
     model.name = "se-block, two-level quadratics".into();
     // a = 0 on every channel: a purely affine activation, folded for free
@@ -191,36 +137,16 @@ fn two_level_and_affine_activation_forms_match_the_reference() {
     check(&model, &plan, &xs, 18.0);
 }
 
-fn small_resnet(rng: &mut ChaCha20Rng) -> Model {
-    let block = |rng: &mut ChaCha20Rng, cin: usize, cout: usize, stride: usize| Layer::Residual {
-        body: vec![
-            conv(rng, cin, cout, 3, stride),
-            bn(rng, cout),
-            quad(rng, cout),
-            conv(rng, cout, cout, 3, 1),
-            bn(rng, cout),
-        ],
-        shortcut: if stride == 1 && cin == cout {
-            vec![]
-        } else {
-            vec![conv(rng, cin, cout, 1, stride), bn(rng, cout)]
-        },
-    };
-    Model {
-        name: "small-resnet".into(),
+fn small_resnet(init: &mut RandomInit) -> Model {
+    let cfg = ResNetConfig {
         input: Shape::new(2, 8, 8),
-        layers: vec![
-            conv(rng, 2, 4, 3, 1),
-            bn(rng, 4),
-            quad(rng, 4),
-            block(rng, 4, 4, 1),
-            quad(rng, 4),
-            block(rng, 4, 8, 2),
-            quad(rng, 8),
-            Layer::GlobalAvgPool,
-            Layer::Dense(dense(rng, 8, 3)),
-        ],
-    }
+        widths: vec![4, 8],
+        blocks: 1,
+        convs_per_block: 2,
+        se_reduction: None,
+        classes: 3,
+    };
+    resnet(&cfg, init)
 }
 
 /// The bootstrapping circuit of the tests: ckks-core's default with the arcsine correction,
@@ -253,7 +179,7 @@ fn bootstrapping_params(secret: SecretDistribution) -> Parameters {
 
 #[test]
 fn small_resnet_with_bootstraps_matches_the_reference() {
-    let mut rng = ChaCha20Rng::seed_from_u64(3);
+    let mut rng = RandomInit::new(3);
     let model = small_resnet(&mut rng);
     let params = bootstrapping_params(SecretDistribution::Ternary);
     // inputs start at the bootstrapper's output level, so the chain forces bootstraps
@@ -282,8 +208,8 @@ fn small_resnet_with_bootstraps_matches_the_reference() {
 
 #[test]
 fn bad_input_is_rejected_before_any_work() {
-    let mut rng = ChaCha20Rng::seed_from_u64(4);
-    let model = lenet(&mut rng);
+    let mut rng = RandomInit::new(4);
+    let model = lenet(Shape::new(1, 8, 8), 10, &mut rng);
     // too shallow a chain
     let err = EncryptedModel::compile(
         &model,
@@ -304,7 +230,7 @@ fn bad_input_is_rejected_before_any_work() {
     assert!(matches!(err, HeNnError::Plan(_)), "{err}");
     // shapes: a dense layer of the wrong width
     let mut bad = model.clone();
-    bad.layers[7] = Layer::Dense(dense(&mut rng, 100, 10));
+    bad.layers[7] = Layer::Dense(rng.dense(100, 10));
     assert!(matches!(bad.validate(), Err(HeNnError::Shape { .. })));
 
     let params = insecure_test_params(11, 5).unwrap();
