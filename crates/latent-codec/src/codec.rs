@@ -7,14 +7,16 @@ use burn::store::{ModuleRecord, RecordError};
 use burn::tensor::{Bytes, Device, Int, Tensor, TensorData};
 use med_data::GrayImage;
 
-use crate::codes::{seal, unseal, CodeIndices, Latent};
-use crate::config::CodecConfig;
+use crate::codes::{seal, unseal_versions, CodeIndices, Latent};
+use crate::config::{CodecConfig, CodecConfigV1};
 use crate::error::{CodecError, Result};
 use crate::model::VqGan;
 
 const WEIGHTS_MAGIC: &[u8; 8] = b"LATCODEC";
-/// Version of the weight file format.
-pub const WEIGHTS_VERSION: u16 = 1;
+/// Version of the weight file format (2: the configuration holds the encoder stem and the
+/// encoder-attention flag; version 1 files are read as a full-resolution encoder with
+/// attention).
+pub const WEIGHTS_VERSION: u16 = 2;
 
 /// The weights shipped with the crate (f = 8), if committed: see `docs/latent-codec.md`.
 pub const SHIPPED_F8: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/weights/vqgan-f8.lcw");
@@ -91,7 +93,7 @@ pub(crate) fn write_weights<M: Module>(config: &CodecConfig, model: M) -> Result
 
 /// Split a weight file into its configuration and record bytes (all checks but the shapes).
 pub(crate) fn read_weights(bytes: &[u8], what: &str) -> Result<(CodecConfig, Vec<u8>)> {
-    let body = unseal(bytes, WEIGHTS_MAGIC, WEIGHTS_VERSION, 2, what)?;
+    let (version, body) = unseal_versions(bytes, WEIGHTS_MAGIC, &[1, WEIGHTS_VERSION], 2, what)?;
     let corrupted = |d: &str| CodecError::Corrupted {
         what: what.into(),
         detail: d.into(),
@@ -103,8 +105,12 @@ pub(crate) fn read_weights(bytes: &[u8], what: &str) -> Result<(CodecConfig, Vec
     if body.len() < 4 + n {
         return Err(corrupted("config truncated"));
     }
-    let config: CodecConfig =
-        postcard::from_bytes(&body[4..4 + n]).map_err(|e| corrupted(&e.to_string()))?;
+    let cfg = &body[4..4 + n];
+    let config: CodecConfig = match version {
+        1 => postcard::from_bytes::<CodecConfigV1>(cfg).map(Into::into),
+        _ => postcard::from_bytes(cfg),
+    }
+    .map_err(|e| corrupted(&e.to_string()))?;
     config.validate()?;
     Ok((config, body[4 + n..].to_vec()))
 }

@@ -42,6 +42,18 @@ pub(crate) fn unseal<'a>(
     version_len: usize,
     what: &str,
 ) -> Result<&'a [u8]> {
+    unseal_versions(bytes, magic, &[version], version_len, what).map(|(_, body)| body)
+}
+
+/// [`unseal`] for a format readable in several versions (the last one is the current one):
+/// returns the version found and the body.
+pub(crate) fn unseal_versions<'a>(
+    bytes: &'a [u8],
+    magic: &[u8],
+    versions: &[u16],
+    version_len: usize,
+    what: &str,
+) -> Result<(u16, &'a [u8])> {
     let header = magic.len() + version_len;
     if bytes.len() < magic.len() || &bytes[..magic.len()] != magic {
         return Err(CodecError::BadMagic { what: what.into() });
@@ -58,11 +70,11 @@ pub(crate) fn unseal<'a>(
     } else {
         u16::from_le_bytes([v[0], v[1]])
     };
-    if found != version {
+    if !versions.contains(&found) {
         return Err(CodecError::UnsupportedVersion {
             what: what.into(),
             found,
-            expected: version,
+            expected: versions.last().copied().unwrap_or_default(),
         });
     }
     let (body, tail) = bytes.split_at(bytes.len() - 4);
@@ -74,7 +86,7 @@ pub(crate) fn unseal<'a>(
             detail: format!("CRC-32 {actual:08x}, stored {stored:08x}"),
         });
     }
-    Ok(&body[header..])
+    Ok((found, &body[header..]))
 }
 
 /// Codebook indices of one image's latent: `height x width` indices into a codebook of

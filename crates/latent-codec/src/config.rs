@@ -29,13 +29,54 @@ pub struct CodecConfig {
     pub codebook_size: usize,
     /// Groups of the group normalisations (must divide every width).
     pub norm_groups: usize,
+    /// Encoder levels replaced by a patchify stem: a `2^s x 2^s` convolution with stride `2^s`
+    /// (as the patch embedding of Dosovitskiy et al. 2021, ViT, and Liu et al. 2022,
+    /// ConvNeXt) maps the image straight to level `s` (`s = 0`: the taming-transformers
+    /// encoder, a 3x3 convolution at full resolution). The decoder keeps every level.
+    pub encoder_stem_levels: usize,
+    /// Whether the encoder's mid-block has its self-attention block (the decoder's always
+    /// has one).
+    pub encoder_attention: bool,
+}
+
+/// The configuration of weight files of format version 1 (before the encoder stem and the
+/// optional encoder attention): a full-resolution encoder with attention.
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct CodecConfigV1 {
+    factor: usize,
+    in_channels: usize,
+    base_channels: usize,
+    channel_mult: Vec<usize>,
+    num_res_blocks: usize,
+    latent_channels: usize,
+    codebook_size: usize,
+    norm_groups: usize,
+}
+
+impl From<CodecConfigV1> for CodecConfig {
+    fn from(c: CodecConfigV1) -> Self {
+        Self {
+            factor: c.factor,
+            in_channels: c.in_channels,
+            base_channels: c.base_channels,
+            channel_mult: c.channel_mult,
+            num_res_blocks: c.num_res_blocks,
+            latent_channels: c.latent_channels,
+            codebook_size: c.codebook_size,
+            norm_groups: c.norm_groups,
+            encoder_stem_levels: 0,
+            encoder_attention: true,
+        }
+    }
 }
 
 impl CodecConfig {
     /// The configuration used for factor `f`, with the latent shapes of Table 4 of Rombach et al.
     /// 2022 that Latent-HE (Kim et al. 2025) follows: 256x256 gives 128x128x2 (f=2), 64x64x3
     /// (f=4), 32x32x4 (f=8) and 16x16x8 (f=16). Widths are small (16 at full resolution, at most
-    /// 64) so that training fits a 2-core CPU; codebook size 1024.
+    /// 64) so that training fits a 2-core CPU; codebook size 1024. The encoder is the cheap
+    /// client-side one: a patchify stem to the last level but one (`log2(f) - 1` levels; f = 8:
+    /// a 4x4 stride-4 convolution to 64x64x32), no encoder self-attention.
     pub fn for_factor(factor: usize) -> Result<Self> {
         let (latent_channels, channel_mult) = match factor {
             2 => (2, vec![1, 2]),
@@ -53,6 +94,18 @@ impl CodecConfig {
             latent_channels,
             codebook_size: 1024,
             norm_groups: 8,
+            encoder_stem_levels: factor.trailing_zeros() as usize - 1,
+            encoder_attention: false,
+        })
+    }
+
+    /// The taming-transformers layout for factor `f`: full-resolution encoder with
+    /// self-attention (the shipped f = 8 weights before format version 2).
+    pub fn full_encoder(factor: usize) -> Result<Self> {
+        Ok(Self {
+            encoder_stem_levels: 0,
+            encoder_attention: true,
+            ..Self::for_factor(factor)?
         })
     }
 
@@ -83,6 +136,14 @@ impl CodecConfig {
                 self.channel_mult.len(),
                 self.factor,
                 self.num_down() + 1
+            ));
+        }
+        if self.encoder_stem_levels > self.num_down() {
+            return bad(format!(
+                "encoder stem of {} levels, factor {} has {}",
+                self.encoder_stem_levels,
+                self.factor,
+                self.num_down()
             ));
         }
         if self.in_channels == 0 || self.latent_channels == 0 || self.num_res_blocks == 0 {
@@ -148,6 +209,16 @@ mod tests {
             CodecConfig::for_factor(32),
             Err(CodecError::UnsupportedFactor(32))
         ));
+        let c = CodecConfig::for_factor(8).unwrap();
+        assert_eq!((c.encoder_stem_levels, c.encoder_attention), (2, false));
+        let full = CodecConfig::full_encoder(8).unwrap();
+        assert_eq!(
+            (full.encoder_stem_levels, full.encoder_attention),
+            (0, true)
+        );
+        let mut bad = CodecConfig::for_factor(4).unwrap();
+        bad.encoder_stem_levels = 3;
+        assert!(matches!(bad.validate(), Err(CodecError::InvalidConfig(_))));
         assert_eq!(bits_for(2), 1);
         assert_eq!(bits_for(1024), 10);
         assert_eq!(bits_for(1025), 11);

@@ -97,13 +97,17 @@ impl AttnBlock {
 }
 
 /// Encoder `E`: image `[b, 1, H, W]` to continuous latent `[b, d, H/f, W/f]`.
+///
+/// With `encoder_stem_levels = s > 0` the first `s` levels are replaced by one
+/// `2^s x 2^s` convolution with stride `2^s` (a patchify stem), which removes the costly
+/// full-resolution convolutions and normalisations from the client's encode.
 #[derive(Module, Debug)]
 pub struct Encoder {
     conv_in: Conv2d,
     blocks: Vec<ResBlock>,
     downs: Vec<Conv2d>,
     mid1: ResBlock,
-    attn: AttnBlock,
+    attn: Option<AttnBlock>,
     mid2: ResBlock,
     norm_out: GroupNorm,
     conv_out: Conv2d,
@@ -115,10 +119,11 @@ impl Encoder {
     pub fn new(cfg: &CodecConfig, device: &Device) -> Self {
         let g = cfg.norm_groups;
         let levels = cfg.channel_mult.len();
+        let stem = cfg.encoder_stem_levels;
         let mut blocks = Vec::new();
         let mut downs = Vec::new();
-        let mut cin = cfg.width(0);
-        for level in 0..levels {
+        let mut cin = cfg.width(stem);
+        for level in stem..levels {
             let cout = cfg.width(level);
             for _ in 0..cfg.num_res_blocks {
                 blocks.push(ResBlock::new(cin, cout, g, device));
@@ -128,12 +133,18 @@ impl Encoder {
                 downs.push(conv(cin, cin, 3, 2, 1, device));
             }
         }
+        let conv_in = match stem {
+            0 => conv(cfg.in_channels, cfg.width(0), 3, 1, 1, device),
+            s => conv(cfg.in_channels, cfg.width(s), 1 << s, 1 << s, 0, device),
+        };
         Self {
-            conv_in: conv(cfg.in_channels, cfg.width(0), 3, 1, 1, device),
+            conv_in,
             blocks,
             downs,
             mid1: ResBlock::new(cin, cin, g, device),
-            attn: AttnBlock::new(cin, g, device),
+            attn: cfg
+                .encoder_attention
+                .then(|| AttnBlock::new(cin, g, device)),
             mid2: ResBlock::new(cin, cin, g, device),
             norm_out: norm(g, cin, device),
             conv_out: conv(cin, cfg.latent_channels, 3, 1, 1, device),
@@ -151,7 +162,11 @@ impl Encoder {
                 h = self.downs[level].forward(h);
             }
         }
-        let h = self.mid2.forward(self.attn.forward(self.mid1.forward(h)));
+        let mut h = self.mid1.forward(h);
+        if let Some(attn) = &self.attn {
+            h = attn.forward(h);
+        }
+        let h = self.mid2.forward(h);
         self.conv_out.forward(swish(self.norm_out.forward(h)))
     }
 }
@@ -391,6 +406,60 @@ pub fn hinge_d_loss(logits_real: Tensor<4>, logits_fake: Tensor<4>) -> Tensor<1>
     let real = relu(logits_real.neg().add_scalar(1.0)).mean();
     let fake = relu(logits_fake.add_scalar(1.0)).mean();
     (real + fake).mul_scalar(0.5)
+}
+
+/// 1-D Gaussian window of the SSIM of `med_data::metrics` (`SSIM_WINDOW` taps, standard
+/// deviation `SSIM_SIGMA`, normalised to sum 1).
+fn ssim_window() -> Vec<f32> {
+    use med_data::metrics::{SSIM_SIGMA, SSIM_WINDOW};
+    let r = (SSIM_WINDOW / 2) as f64;
+    let k: Vec<f64> = (0..SSIM_WINDOW)
+        .map(|i| (-(i as f64 - r).powi(2) / (2.0 * SSIM_SIGMA * SSIM_SIGMA)).exp())
+        .collect();
+    let sum: f64 = k.iter().sum();
+    k.iter().map(|v| (v / sum) as f32).collect()
+}
+
+/// Separable "valid" Gaussian filtering of `[n, 1, h, w]` maps.
+fn gaussian_valid(x: Tensor<4>) -> Tensor<4> {
+    let k = ssim_window();
+    let n = k.len();
+    let device = x.device();
+    let row = Tensor::<1>::from_floats(k.as_slice(), &device);
+    let opts = || burn::tensor::ops::ConvOptions::new([1, 1], [0, 0], [1, 1], 1);
+    let h = burn::tensor::module::conv2d(x, row.clone().reshape([1, 1, 1, n]), None, opts());
+    burn::tensor::module::conv2d(h, row.reshape([1, 1, n, 1]), None, opts())
+}
+
+/// Mean SSIM (Wang et al. 2004, "Image Quality Assessment: From Error Visibility to
+/// Structural Similarity") of two `[b, 1, h, w]` batches whose values span `data_range`,
+/// differentiable: `SSIM = (2 mu_x mu_y + C1)(2 s_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(s_x^2 +
+/// s_y^2 + C2))` with local statistics under an 11-tap Gaussian window (sigma 1.5) over the
+/// valid region, `C1 = (0.01 L)^2`, `C2 = (0.03 L)^2`; the same definition as
+/// `med_data::metrics::ssim`, so `1 - ssim` is a training loss for the reported metric.
+pub fn ssim(x: Tensor<4>, y: Tensor<4>, data_range: f64) -> Tensor<1> {
+    let b = x.dims()[0];
+    let stats = gaussian_valid(Tensor::cat(
+        vec![
+            x.clone(),
+            y.clone(),
+            x.clone().square(),
+            y.clone().square(),
+            x * y,
+        ],
+        0,
+    ));
+    let part = |i: usize| stats.clone().narrow(0, i * b, b);
+    let (mx, my) = (part(0), part(1));
+    let (mxx, myy, mxy) = (mx.clone().square(), my.clone().square(), mx * my);
+    let vx = part(2) - mxx.clone();
+    let vy = part(3) - myy.clone();
+    let cov = part(4) - mxy.clone();
+    let c1 = (0.01 * data_range).powi(2);
+    let c2 = (0.03 * data_range).powi(2);
+    let num = mxy.mul_scalar(2.0).add_scalar(c1) * cov.mul_scalar(2.0).add_scalar(c2);
+    let den = (mxx + myy).add_scalar(c1) * (vx + vy).add_scalar(c2);
+    (num / den).mean()
 }
 
 /// Generator's adversarial loss, `-mean(D(x_hat))`.

@@ -6,18 +6,18 @@ use std::path::Path;
 
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Bytes, Device, Tensor, TensorData};
+use burn::tensor::{Bytes, Device, Int, Tensor, TensorData};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{
-    apply_record, indices_to_vec, init_params, read_weights, with_seed, write_weights, Codec,
+    apply_record, cpu, indices_to_vec, init_params, read_weights, with_seed, write_weights, Codec,
 };
 use crate::codes::{seal, unseal};
 use crate::config::CodecConfig;
 use crate::error::{CodecError, Result};
-use crate::model::{generator_adv_loss, hinge_d_loss, PatchDiscriminator, VqGan};
+use crate::model::{generator_adv_loss, hinge_d_loss, ssim, Encoder, PatchDiscriminator, VqGan};
 
 /// Pixel reconstruction loss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,6 +57,34 @@ pub struct TrainConfig {
     pub phantom_fraction: f64,
     /// Number of training phantoms.
     pub n_phantoms: usize,
+    /// Weight `w` of the structural term of the reconstruction loss, `rec + w (1 - SSIM)`
+    /// (a pixel + SSIM mix as in Zhao et al. 2017, "Loss Functions for Image Restoration
+    /// with Neural Networks"; 0 = pixel loss alone).
+    pub ssim_weight: f64,
+    /// Learning rate reached at the end of the cosine decay (Loshchilov & Hutter 2017,
+    /// SGDR): `lr_end + (lr - lr_end) (1 + cos(pi t / T)) / 2` at step `t` of `T =
+    /// decay_steps`, then `lr_end`.
+    pub lr_end: f64,
+    /// Length `T` of the cosine decay in steps (0: constant `lr`).
+    pub decay_steps: u64,
+    /// Steps of encoder distillation at the start (knowledge distillation, Hinton et al.
+    /// 2015, on features): the encoder alone regresses a teacher encoder's output, `||E(x) -
+    /// E_t(x)||^2`, before the VQGAN objective takes over (with the teacher's decoder and
+    /// codebook, see [`Trainer::init_from`]).
+    pub distill_steps: u64,
+    /// Weight file the run was initialised from (and whose encoder is the teacher).
+    pub init_from: Option<String>,
+}
+
+impl TrainConfig {
+    /// Learning rate of step `step` (1-based).
+    pub fn lr_at(&self, step: u64) -> f64 {
+        if self.decay_steps == 0 {
+            return self.lr;
+        }
+        let t = step.min(self.decay_steps) as f64 / self.decay_steps as f64;
+        self.lr_end + (self.lr - self.lr_end) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())
+    }
 }
 
 impl Default for TrainConfig {
@@ -74,6 +102,11 @@ impl Default for TrainConfig {
             dead_after: 100,
             phantom_fraction: 0.3,
             n_phantoms: 64,
+            ssim_weight: 0.0,
+            lr_end: 2e-4,
+            decay_steps: 0,
+            distill_steps: 0,
+            init_from: None,
         }
     }
 }
@@ -151,8 +184,10 @@ pub fn perplexity(counts: &[u64]) -> f64 {
 /// Losses and statistics of one step.
 #[derive(Clone, Debug, Default)]
 pub struct StepStats {
-    /// Reconstruction loss.
+    /// Reconstruction loss (the pixel term; in a distillation step, the feature regression).
     pub rec: f64,
+    /// SSIM of the batch's reconstructions (0 in a distillation step).
+    pub ssim: f64,
     /// Codebook + commitment loss.
     pub vq: f64,
     /// Generator adversarial loss (0 before `disc_start`).
@@ -183,7 +218,7 @@ pub struct Trainer {
 }
 
 const CKPT_MAGIC: &[u8; 8] = b"LCCKPT\0\0";
-const CKPT_VERSION: u16 = 1;
+const CKPT_VERSION: u16 = 2;
 
 fn to_f32(t: Tensor<2>) -> Vec<f32> {
     t.into_data()
@@ -245,6 +280,12 @@ impl Trainer {
         let adversarial = step > self.train.disc_start;
         let mut stats = StepStats::default();
         let mut loss = rec.clone() + out.vq.loss.clone();
+        if self.train.ssim_weight > 0.0 {
+            let s = ssim(out.reconstruction.clone(), x.clone(), 2.0);
+            stats.ssim = scalar(&s);
+            loss = loss + s.neg().add_scalar(1.0).mul_scalar(self.train.ssim_weight);
+        }
+        let lr = self.train.lr_at(step);
         if adversarial {
             let g_adv = generator_adv_loss(self.disc.forward(out.reconstruction.clone()));
             stats.g_adv = scalar(&g_adv);
@@ -254,7 +295,7 @@ impl Trainer {
         stats.vq = scalar(&out.vq.loss);
         let grads = loss.backward();
         let grads = GradientsParams::from_grads(grads, &self.gen);
-        self.gen = self.opt_g.step(self.train.lr, self.gen.clone(), grads);
+        self.gen = self.opt_g.step(lr, self.gen.clone(), grads);
 
         if adversarial {
             let real = self.disc.forward(x.detach());
@@ -262,45 +303,130 @@ impl Trainer {
             let d_loss = hinge_d_loss(real, fake);
             stats.d_loss = scalar(&d_loss);
             let grads = GradientsParams::from_grads(d_loss.backward(), &self.disc);
-            self.disc = self.opt_d.step(self.train.lr, self.disc.clone(), grads);
+            self.disc = self.opt_d.step(lr, self.disc.clone(), grads);
         }
 
-        // Usage tracking and dead-code re-initialisation.
-        let idx: Vec<u16> = indices_to_vec(out.vq.indices)?;
+        self.track_codes(out.vq.indices, out.z, step, true, &mut stats)?;
+        self.step = step;
+        Ok(stats)
+    }
+
+    /// Record the codes chosen at `step` (batch perplexity into `stats`) and, with `reinit`,
+    /// re-initialise the dead codes to random encoder outputs `z` of the batch.
+    fn track_codes(
+        &mut self,
+        indices: Tensor<1, Int>,
+        z: Tensor<4>,
+        step: u64,
+        reinit: bool,
+        stats: &mut StepStats,
+    ) -> Result<()> {
+        let idx: Vec<u16> = indices_to_vec(indices)?;
         let mut hist = vec![0u64; self.config.codebook_size];
         idx.iter().for_each(|&i| hist[i as usize] += 1);
         stats.batch_perplexity = perplexity(&hist);
         self.usage.record(&idx, step);
         let dead = self.usage.dead(step, self.train.dead_after);
-        if !dead.is_empty() {
-            let [bb, d, h, w] = out.z.dims();
-            let z = to_f32(
-                out.z
-                    .detach()
-                    .permute([0, 2, 3, 1])
-                    .reshape([bb * h * w, d]),
-            );
-            let mut codebook = to_f32(self.gen.quantizer.codebook.val().detach());
-            let mut rng = self.step_rng(step ^ 0xDEAD);
-            for &k in &dead {
-                let row = rng.gen_range(0..bb * h * w);
-                for j in 0..d {
-                    let noise: f32 = rng.gen_range(-1e-3..1e-3);
-                    codebook[k * d + j] = z[row * d + j] + noise;
-                }
-                self.usage.last_used[k] = step;
-            }
-            let k = self.config.codebook_size;
-            let device = self.device.clone();
-            let param = std::mem::replace(
-                &mut self.gen.quantizer.codebook,
-                burn::module::Param::from_tensor(Tensor::zeros([1, 1], &device)),
-            );
-            self.gen.quantizer.codebook = param.map(|_| {
-                Tensor::from_data(TensorData::new(codebook, [k, d]), &device).require_grad()
-            });
-            stats.reinitialised = dead.len();
+        if !reinit || dead.is_empty() {
+            return Ok(());
         }
+        let [bb, d, h, w] = z.dims();
+        let z = to_f32(z.detach().permute([0, 2, 3, 1]).reshape([bb * h * w, d]));
+        let mut codebook = to_f32(self.gen.quantizer.codebook.val().detach());
+        let mut rng = self.step_rng(step ^ 0xDEAD);
+        for &k in &dead {
+            let row = rng.gen_range(0..bb * h * w);
+            for j in 0..d {
+                let noise: f32 = rng.gen_range(-1e-3..1e-3);
+                codebook[k * d + j] = z[row * d + j] + noise;
+            }
+            self.usage.last_used[k] = step;
+        }
+        let k = self.config.codebook_size;
+        let device = self.device.clone();
+        let param = std::mem::replace(
+            &mut self.gen.quantizer.codebook,
+            burn::module::Param::from_tensor(Tensor::zeros([1, 1], &device)),
+        );
+        self.gen.quantizer.codebook = param
+            .map(|_| Tensor::from_data(TensorData::new(codebook, [k, d]), &device).require_grad());
+        stats.reinitialised = dead.len();
+        Ok(())
+    }
+
+    /// Initialise from trained weights `donor`: the whole generator when its configuration
+    /// is this run's, otherwise its decoder and codebook (the encoder configuration may
+    /// differ, for example a lighter encoder distilled from the donor's, see
+    /// [`distill_step`](Self::distill_step)). [`CodecError::WeightMismatch`] when the decoders
+    /// differ.
+    pub fn init_from(&mut self, donor: &Codec) -> Result<()> {
+        let what = "initialisation weights";
+        if donor.config() == &self.config {
+            self.gen = apply_record(self.gen.clone(), record_bytes(donor.model().clone())?, what)?;
+            return Ok(());
+        }
+        let (a, b) = (donor.config(), &self.config);
+        let decoder_differs = (a.factor, a.in_channels, a.base_channels, &a.channel_mult)
+            != (b.factor, b.in_channels, b.base_channels, &b.channel_mult)
+            || (
+                a.num_res_blocks,
+                a.latent_channels,
+                a.codebook_size,
+                a.norm_groups,
+            ) != (
+                b.num_res_blocks,
+                b.latent_channels,
+                b.codebook_size,
+                b.norm_groups,
+            );
+        if decoder_differs {
+            return Err(CodecError::WeightMismatch {
+                what: what.into(),
+                detail: "the donor's decoder or codebook has another configuration".into(),
+            });
+        }
+        let dec = record_bytes(donor.model().decoder.clone())?;
+        let vq = record_bytes(donor.model().quantizer.clone())?;
+        self.gen.decoder = apply_record(self.gen.decoder.clone(), dec, what)?;
+        self.gen.quantizer = apply_record(self.gen.quantizer.clone(), vq, what)?;
+        Ok(())
+    }
+
+    /// One encoder distillation step on `batch` (as in [`step`](Self::step)): the encoder
+    /// regresses `teacher`'s output, `mean ||E(x) - E_t(x)||^2` (reported as `rec`); only the
+    /// encoder is updated. Codes are tracked but not re-initialised.
+    pub fn distill_step(
+        &mut self,
+        teacher: &Encoder,
+        batch: Vec<f32>,
+        b: usize,
+        side: usize,
+    ) -> Result<StepStats> {
+        let step = self.step + 1;
+        let data = TensorData::new(batch, [b, 1, side, side]);
+        let target = teacher.forward(Tensor::from_data(data.clone(), &cpu()));
+        let target = Tensor::<4>::from_data(target.into_data(), &self.device);
+        let z = self
+            .gen
+            .encoder
+            .forward(Tensor::from_data(data, &self.device));
+        let loss = (z.clone() - target).square().mean();
+        let mut stats = StepStats {
+            rec: scalar(&loss),
+            ..StepStats::default()
+        };
+        let grads = GradientsParams::from_grads(loss.backward(), &self.gen);
+        self.gen = self
+            .opt_g
+            .step(self.train.lr_at(step), self.gen.clone(), grads);
+        let [bb, d, h, w] = z.dims();
+        let flat = z
+            .clone()
+            .detach()
+            .permute([0, 2, 3, 1])
+            .reshape([bb * h * w, d]);
+        let indices = self.gen.quantizer.nearest(flat);
+        self.track_codes(indices, z, step, false, &mut stats)?;
         self.step = step;
         Ok(stats)
     }
@@ -311,12 +437,7 @@ impl Trainer {
         let meta = postcard::to_allocvec(&(&self.train, self.step, &self.usage))
             .expect("postcard serialization to a Vec cannot fail");
         let gen = write_weights(&self.config, self.gen.clone())?;
-        let disc = self
-            .disc
-            .clone()
-            .into_record()
-            .into_bytes()
-            .map_err(|e| CodecError::InvalidArgument(e.to_string()))?;
+        let disc = record_bytes(self.disc.clone())?;
         let og = self
             .opt_g
             .into_bytes()
@@ -406,6 +527,15 @@ impl Trainer {
         })?;
         Self::from_checkpoint_bytes(&bytes, &path.display().to_string(), device)
     }
+}
+
+/// A module's parameters as burnpack bytes.
+fn record_bytes<M: Module>(module: M) -> Result<Vec<u8>> {
+    module
+        .into_record()
+        .into_bytes()
+        .map(|b| b.to_vec())
+        .map_err(|e| CodecError::InvalidArgument(e.to_string()))
 }
 
 fn scalar(t: &Tensor<1>) -> f64 {

@@ -25,9 +25,16 @@ fn test_image(side: u32) -> GrayImage {
 #[test]
 fn shapes_for_every_factor() {
     let device = cpu();
-    for f in [2usize, 4, 8, 16] {
-        // The real configurations on a 64x64 input.
-        let cfg = CodecConfig::for_factor(f).unwrap();
+    for (f, full) in [2usize, 4, 8, 16]
+        .into_iter()
+        .flat_map(|f| [(f, false), (f, true)])
+    {
+        // The real configurations on a 64x64 input (patchify-stem and full encoders).
+        let cfg = if full {
+            CodecConfig::full_encoder(f).unwrap()
+        } else {
+            CodecConfig::for_factor(f).unwrap()
+        };
         let (model, x) = with_seed(&device, f as u64, || {
             (
                 init_params(VqGan::new(&cfg, &device)),
@@ -44,7 +51,8 @@ fn shapes_for_every_factor() {
         assert_eq!(out.vq.indices.dims(), [2 * (64 / f) * (64 / f)]);
         assert_eq!(out.reconstruction.dims(), [2, 1, 64, 64]);
         // Non-square too.
-        let tiny = CodecConfig::tiny(f).unwrap();
+        let mut tiny = CodecConfig::tiny(f).unwrap();
+        tiny.encoder_attention = full;
         let m = with_seed(&device, 0, || init_params(VqGan::new(&tiny, &device)));
         let o = m.forward(Tensor::zeros([1, 1, 32, 64], &device), 0.25);
         assert_eq!(o.z.dims(), [1, tiny.latent_channels, 32 / f, 64 / f]);
@@ -280,6 +288,7 @@ fn tiny_trainer(seed: u64) -> Trainer {
         crop: 16,
         lr: 2e-3,
         disc_start: 3,
+        ssim_weight: 0.5,
         dead_after: 2,
         ..TrainConfig::default()
     };
@@ -348,4 +357,131 @@ fn seeded_runs_are_reproducible() {
     assert_eq!(sa.rec, sb.rec);
     let c = tiny_trainer(4).step(batch(1), 2, 16).unwrap();
     assert_ne!(sa.rec, c.rec);
+}
+
+#[test]
+fn version_1_weight_files_load_as_full_encoders() {
+    let device = cpu();
+    let mut cfg = CodecConfig::tiny(8).unwrap();
+    (cfg.encoder_stem_levels, cfg.encoder_attention) = (0, true);
+    let codec = Codec::random(cfg.clone(), 9, &device).unwrap();
+    let v2 = codec.to_bytes().unwrap();
+    // The version 1 layout: the same record after the configuration without the two
+    // encoder fields.
+    let n = u32::from_le_bytes(v2[10..14].try_into().unwrap()) as usize;
+    let legacy = postcard::to_allocvec(&(
+        cfg.factor,
+        cfg.in_channels,
+        cfg.base_channels,
+        &cfg.channel_mult,
+        cfg.num_res_blocks,
+        cfg.latent_channels,
+        cfg.codebook_size,
+        cfg.norm_groups,
+    ))
+    .unwrap();
+    let mut v1 = b"LATCODEC".to_vec();
+    v1.extend_from_slice(&1u16.to_le_bytes());
+    v1.extend_from_slice(&(legacy.len() as u32).to_le_bytes());
+    v1.extend_from_slice(&legacy);
+    v1.extend_from_slice(&v2[14 + n..v2.len() - 4]);
+    let crc = latent_codec::codes::crc32(&v1);
+    v1.extend_from_slice(&crc.to_le_bytes());
+    let back = Codec::from_bytes(&v1, &device).unwrap();
+    assert_eq!(back.config(), &cfg);
+    let img = test_image(32);
+    assert_eq!(back.encode(&img).unwrap(), codec.encode(&img).unwrap());
+    let mut v3 = v2.clone();
+    v3[8] = 3;
+    let n = v3.len();
+    let crc = latent_codec::codes::crc32(&v3[..n - 4]);
+    v3[n - 4..].copy_from_slice(&crc.to_le_bytes());
+    assert!(matches!(
+        Codec::from_bytes(&v3, &device),
+        Err(CodecError::UnsupportedVersion {
+            found: 3,
+            expected: 2,
+            ..
+        })
+    ));
+}
+
+#[test]
+fn ssim_loss_matches_the_reported_metric() {
+    let device = cpu();
+    let a = test_image(40);
+    let b = GrayImage::from_fn(40, 40, |x, y| {
+        (a.data()[(y * 40 + x) as usize] + 0.1 * ((x * y) as f32 * 0.7).sin()).clamp(0.0, 1.0)
+    })
+    .unwrap();
+    let t = |img: &GrayImage| {
+        Tensor::<4>::from_data(
+            TensorData::new(img.data().to_vec(), [1, 1, 40, 40]),
+            &device,
+        )
+    };
+    let batch = |img: &GrayImage| Tensor::cat(vec![t(&a), t(img)], 0);
+    let got = latent_codec::model::ssim(batch(&a), batch(&b), 1.0)
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap()[0] as f64;
+    let want = (1.0 + med_data::metrics::ssim(&a, &b, 1.0).unwrap()) / 2.0;
+    assert!((got - want).abs() < 1e-4, "SSIM {got} vs {want}");
+    assert!(want < 0.99);
+}
+
+#[test]
+fn cosine_learning_rate() {
+    let t = TrainConfig {
+        lr: 1e-3,
+        lr_end: 1e-5,
+        decay_steps: 100,
+        ..TrainConfig::default()
+    };
+    assert!((t.lr_at(0) - 1e-3).abs() < 1e-12);
+    assert!((t.lr_at(50) - (1e-5 + 0.5 * (1e-3 - 1e-5))).abs() < 1e-12);
+    assert!((t.lr_at(100) - 1e-5).abs() < 1e-12);
+    assert_eq!(t.lr_at(1000), t.lr_at(100));
+    let constant = TrainConfig::default();
+    assert_eq!(constant.lr_at(7), constant.lr);
+}
+
+#[test]
+fn distillation_from_a_donor_keeps_its_decoder() {
+    let device = cpu();
+    let mut donor_cfg = CodecConfig::tiny(4).unwrap();
+    donor_cfg.codebook_size = 32;
+    (donor_cfg.encoder_stem_levels, donor_cfg.encoder_attention) = (0, true);
+    let donor = Codec::random(donor_cfg.clone(), 21, &device).unwrap();
+    let mut t = tiny_trainer(5);
+    assert_eq!(t.config.encoder_stem_levels, 1);
+    t.init_from(&donor).unwrap();
+    let codes = latent_codec::CodeIndices::new(32, 4, 4, (0..16).collect()).unwrap();
+    assert_eq!(
+        t.codec().unwrap().decode_indices(&codes).unwrap().data(),
+        donor.decode_indices(&codes).unwrap().data()
+    );
+    let fixed = batch(0);
+    let teacher = &donor.model().encoder;
+    let first = t.distill_step(teacher, fixed.clone(), 2, 16).unwrap();
+    let mut last = first.clone();
+    for _ in 0..15 {
+        last = t.distill_step(teacher, fixed.clone(), 2, 16).unwrap();
+        assert_eq!(last.reinitialised, 0);
+    }
+    assert!(last.rec < 0.5 * first.rec, "{} -> {}", first.rec, last.rec);
+    // Only the encoder moved.
+    assert_eq!(
+        t.codec().unwrap().decode_indices(&codes).unwrap().data(),
+        donor.decode_indices(&codes).unwrap().data()
+    );
+    // A donor with another decoder is refused.
+    let mut other = donor_cfg;
+    other.base_channels = 16;
+    let other = Codec::random(other, 1, &device).unwrap();
+    assert!(matches!(
+        t.init_from(&other),
+        Err(CodecError::WeightMismatch { .. })
+    ));
 }

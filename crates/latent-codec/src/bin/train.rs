@@ -16,7 +16,7 @@ use latent_codec::codec::cpu;
 use latent_codec::data::{eval_phantoms, real_split, CropSampler};
 use latent_codec::eval::{evaluate, SetResult};
 use latent_codec::train::{RecLoss, TrainConfig, Trainer};
-use latent_codec::{CodecConfig, CodecError, Result};
+use latent_codec::{Codec, CodecConfig, CodecError, Result};
 
 #[derive(Parser, Debug)]
 #[command(about = "Train the latent-codec VQGAN (real X-ray crops + synthetic phantoms)")]
@@ -61,6 +61,31 @@ struct Args {
     /// Base width of the encoder/decoder (default: the factor's configuration).
     #[arg(long)]
     width: Option<usize>,
+    /// Weight of the SSIM term, loss = pixel + W (1 - SSIM).
+    #[arg(long, default_value_t = 0.0)]
+    ssim_weight: f64,
+    /// Cosine decay of the learning rate over this many steps (default 0: constant; with
+    /// --resume, overrides the checkpoint's).
+    #[arg(long)]
+    decay_steps: Option<u64>,
+    /// Learning rate at the end of the cosine decay.
+    #[arg(long, default_value_t = 1e-5)]
+    lr_end: f64,
+    /// Initialise from this weight file: the whole generator if its configuration is the
+    /// run's, otherwise its decoder and codebook (its encoder is then the distillation
+    /// teacher).
+    #[arg(long)]
+    init_from: Option<PathBuf>,
+    /// Steps of encoder distillation from the --init-from encoder before the VQGAN objective.
+    #[arg(long, default_value_t = 0)]
+    distill_steps: u64,
+    /// Encoder levels replaced by the patchify stem (default: the factor's configuration;
+    /// 0 = full-resolution encoder).
+    #[arg(long)]
+    stem_levels: Option<usize>,
+    /// Give the encoder's mid-block its self-attention block.
+    #[arg(long)]
+    encoder_attention: bool,
     /// Steps between checkpoints.
     #[arg(long, default_value_t = 200)]
     checkpoint_every: u64,
@@ -88,12 +113,20 @@ fn main() -> Result<()> {
             eprintln!("learning rate {} -> {lr}", t.train.lr);
             t.train.lr = lr;
         }
+        if let Some(d) = args.decay_steps {
+            eprintln!("cosine decay over {} -> {d} steps", t.train.decay_steps);
+            t.train.decay_steps = d;
+        }
         t
     } else {
         let mut config = CodecConfig::for_factor(args.factor)?;
         if let Some(w) = args.width {
             config.base_channels = w;
         }
+        if let Some(s) = args.stem_levels {
+            config.encoder_stem_levels = s;
+        }
+        config.encoder_attention |= args.encoder_attention;
         let train = TrainConfig {
             seed: args.seed,
             batch: args.batch,
@@ -102,9 +135,23 @@ fn main() -> Result<()> {
             rec_loss: if args.l2 { RecLoss::L2 } else { RecLoss::L1 },
             disc_start: args.disc_start,
             disc_weight: args.disc_weight,
+            ssim_weight: args.ssim_weight,
+            decay_steps: args.decay_steps.unwrap_or(0),
+            lr_end: args.lr_end,
+            distill_steps: args.distill_steps,
+            init_from: args.init_from.as_ref().map(|p| p.display().to_string()),
             ..TrainConfig::default()
         };
-        Trainer::new(config, train, &device)?
+        let mut t = Trainer::new(config, train, &device)?;
+        if let Some(p) = &args.init_from {
+            t.init_from(&Codec::load(p, &device)?)?;
+            eprintln!("initialised from {}", p.display());
+        }
+        t
+    };
+    let teacher = match &trainer.train.init_from {
+        Some(p) if trainer.step < trainer.train.distill_steps => Some(Codec::load(p, &device)?),
+        _ => None,
     };
     let tc = trainer.train.clone();
     let (real_train, real_held) = real_split()?;
@@ -148,21 +195,28 @@ fn main() -> Result<()> {
         }
         let mut rng = trainer.step_rng(trainer.step + 1);
         let batch = sampler.batch(tc.batch, &mut rng)?;
-        let s = trainer.step(batch, tc.batch, tc.crop as usize)?;
+        let s = match &teacher {
+            Some(t) if trainer.step < tc.distill_steps => {
+                trainer.distill_step(&t.model().encoder, batch, tc.batch, tc.crop as usize)?
+            }
+            _ => trainer.step(batch, tc.batch, tc.crop as usize)?,
+        };
         acc_rec += s.rec;
         acc_n += 1;
         pb.set_position(trainer.step);
         pb.set_message(format!(
-            "rec {:.4} vq {:.4} ppl {:.0} d {:.3}",
-            s.rec, s.vq, s.batch_perplexity, s.d_loss
+            "rec {:.4} ssim {:.3} vq {:.4} ppl {:.0} d {:.3}",
+            s.rec, s.ssim, s.vq, s.batch_perplexity, s.d_loss
         ));
         if trainer.step % 50 == 0 {
             let _ = writeln!(
                 log,
-                "step {} rec(mean of last {}) {:.5} vq {:.5} g_adv {:.4} d {:.4} batch_ppl {:.1} reinit {} run_ppl {:.1} used {}",
+                "step {} lr {:.2e} rec(mean of last {}) {:.5} ssim {:.4} vq {:.5} g_adv {:.4} d {:.4} batch_ppl {:.1} reinit {} run_ppl {:.1} used {}",
                 trainer.step,
+                tc.lr_at(trainer.step),
                 acc_n,
                 acc_rec / acc_n as f64,
+                s.ssim,
                 s.vq,
                 s.g_adv,
                 s.d_loss,

@@ -1,0 +1,111 @@
+//! Where the encoder's time goes: the cost of each operation at the shapes of the f = 8
+//! encoders (full-resolution taming-transformers layout and the patchify-stem one), and the
+//! whole single-image encode of both layouts, interleaved so that both see the same load.
+//!
+//! ```text
+//! RAYON_NUM_THREADS=1 cargo run --profile test -p latent-codec --example encoder_profile
+//! ```
+//!
+//! Timings only depend on the shapes, so the models are randomly initialised.
+
+use std::time::Instant;
+
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{GroupNormConfig, PaddingConfig2d};
+use burn::tensor::activation::{sigmoid, softmax};
+use burn::tensor::{Distribution, Tensor};
+use latent_codec::codec::cpu;
+use latent_codec::{Codec, CodecConfig, Result};
+use med_data::GrayImage;
+
+/// Median of `reps` timings of `f`, in milliseconds (one warm-up call first).
+fn median_ms<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
+    let _ = f();
+    let mut v: Vec<f64> = (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            let _ = f();
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn conv(cin: usize, cout: usize, k: usize, stride: usize, pad: usize) -> Conv2d {
+    Conv2dConfig::new([cin, cout], [k, k])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .init(&cpu())
+}
+
+fn op(name: String, f: impl Fn() -> Tensor<4>) {
+    println!("| {name} | {:.2} |", median_ms(9, || f().into_data()));
+}
+
+fn main() -> Result<()> {
+    let d = cpu();
+    println!("| operation (batch 1) | ms |\n|---|---|");
+    // (channels, side, output channels of the 3x3 convolution) as met in the encoders.
+    for (c, s, cout) in [
+        (16, 256, 16),
+        (16, 128, 32),
+        (32, 128, 32),
+        (32, 64, 32),
+        (64, 32, 64),
+    ] {
+        let x: Tensor<4> = Tensor::random([1, c, s, s], Distribution::Normal(0.0, 1.0), &d);
+        let gn = GroupNormConfig::new(8, c).init(&d);
+        op(format!("GroupNorm {c}x{s}x{s}"), || gn.forward(x.clone()));
+        op(format!("swish {c}x{s}x{s}"), || {
+            x.clone() * sigmoid(x.clone())
+        });
+        let cv = conv(c, cout, 3, 1, 1);
+        op(format!("conv 3x3 {c}->{cout} at {s}x{s}"), || {
+            cv.forward(x.clone())
+        });
+        let cv = conv(c, c, 3, 2, 1);
+        op(format!("conv 3x3 stride 2 {c}->{c} at {s}x{s}"), || {
+            cv.forward(x.clone())
+        });
+    }
+    let img: Tensor<4> = Tensor::random([1, 1, 256, 256], Distribution::Normal(0.0, 1.0), &d);
+    let stem = conv(1, 32, 4, 4, 0);
+    op("patchify 4x4 stride 4, 1->32 at 256x256".into(), || {
+        stem.forward(img.clone())
+    });
+    let (c, n) = (64, 1024);
+    let q: Tensor<3> = Tensor::random([1, n, c], Distribution::Normal(0.0, 1.0), &d);
+    let k: Tensor<3> = Tensor::random([1, c, n], Distribution::Normal(0.0, 1.0), &d);
+    op("self-attention 64 channels, 32x32 positions".into(), || {
+        let a = softmax(q.clone().matmul(k.clone()), 2);
+        k.clone().matmul(a.swap_dims(1, 2)).reshape([1, c, 32, 32])
+    });
+
+    let image = GrayImage::from_fn(256, 256, |x, y| ((x * 7 + y * 3) % 256) as f32 / 255.0)?;
+    let layouts = [
+        ("full-resolution + attention", CodecConfig::full_encoder(8)?),
+        ("patchify stem, no attention", CodecConfig::for_factor(8)?),
+    ];
+    let codecs = layouts
+        .iter()
+        .map(|(_, c)| Codec::random(c.clone(), 1, &d))
+        .collect::<Result<Vec<_>>>()?;
+    let mut times = vec![Vec::new(); codecs.len()];
+    for _ in 0..5 {
+        for (t, codec) in times.iter_mut().zip(&codecs) {
+            t.push(median_ms(3, || codec.encode(&image)));
+        }
+    }
+    println!("\n| f = 8 encoder | parameters | encode ms (median of 5 rounds) |\n|---|---|---|");
+    for ((name, _), (codec, mut t)) in layouts.iter().zip(codecs.iter().zip(times)) {
+        t.sort_by(|a, b| a.total_cmp(b));
+        use burn::module::Module;
+        println!(
+            "| {name} | {} | {:.1} |",
+            codec.model().encoder.num_params(),
+            t[t.len() / 2]
+        );
+    }
+    Ok(())
+}
