@@ -237,6 +237,15 @@ fn leveled_galois_keys_serve_their_levels_only() {
     let g1 = ctx.galois_element_for_rotation(1);
     assert_eq!(keys.galois[&g1].level(), 1);
     assert!(keys.galois[&g1].key_memory_bytes() < full.galois[&g1].key_memory_bytes());
+    let p = ctx.params();
+    assert_eq!(
+        keys.galois[&g1].key_memory_bytes(),
+        p.switching_key_bytes(1)
+    );
+    assert_eq!(
+        full.galois[&g1].key_memory_bytes(),
+        p.switching_key_bytes(top)
+    );
     let back: EvaluationKeys = from_bytes(&ctx, &to_bytes(&ctx, &keys).unwrap()).unwrap();
     assert_eq!(back, keys);
     let eval = Evaluator::new(&ctx, back);

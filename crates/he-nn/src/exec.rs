@@ -20,6 +20,17 @@ pub struct ServerKeys {
     pub encapsulation: Option<EncapsulationKeys>,
 }
 
+impl ServerKeys {
+    /// Bytes all the keys occupy in memory.
+    pub fn memory_bytes(&self) -> usize {
+        self.evaluator.keys().memory_bytes()
+            + self
+                .encapsulation
+                .as_ref()
+                .map_or(0, EncapsulationKeys::memory_bytes)
+    }
+}
+
 /// One executed step: its planned levels and its wall-clock time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TraceEntry {
@@ -51,6 +62,29 @@ impl Plan {
         }
     }
 
+    /// Bytes the keys of [`generate_keys`](Self::generate_keys) will occupy in memory
+    /// (relinearization, level-limited Galois and conjugation keys, encapsulation keys).
+    pub fn key_memory_bytes(&self) -> usize {
+        let p = self.ctx.params();
+        let top = self.ctx.max_level();
+        let galois: usize = self
+            .rotation_levels
+            .values()
+            .map(|&l| p.switching_key_bytes(l))
+            .sum();
+        let boot = if self.needs_conjugation() {
+            p.switching_key_bytes(top)
+        } else {
+            0
+        };
+        let encapsulation = if self.needs_encapsulation {
+            p.switching_key_bytes(0) + p.switching_key_bytes(top)
+        } else {
+            0
+        };
+        p.switching_key_bytes(top) + galois + boot + encapsulation
+    }
+
     /// Packs up to [`batch`](Plan::batch) inputs into one ciphertext at the plan's input
     /// level and scale.
     pub fn encrypt_input(&self, enc: &mut Encryptor, inputs: &[Tensor]) -> Result<Ciphertext> {
@@ -68,9 +102,9 @@ impl Plan {
                     got: t.shape.to_string(),
                 });
             }
-            for (&s, &x) in self.input_layout.slots.iter().zip(&t.data) {
-                v[b * self.span + s] = Complex64::new(x, 0.0);
-            }
+            let values: Vec<Complex64> = t.data.iter().map(|&x| Complex64::new(x, 0.0)).collect();
+            self.input_layout
+                .scatter(&values, &mut v[b * self.span..(b + 1) * self.span]);
         }
         let pt = self
             .ctx

@@ -20,6 +20,14 @@
 //! **SIMD batching.** The slots are cut into `batch` blocks of `span = slots / batch`
 //! slots; input `b` lives at offset `b · span`, and every matrix is block-diagonal, so one
 //! inference evaluates `batch` inputs.
+//!
+//! **Cyclic replication** (one input per ciphertext). A tensor of extent `e` is repeated
+//! with period `P` (the power of two `>= e`) across all the slots. A linear layer then reads
+//! each input at its offset modulo `P`, whichever copy that lands in, so a diagonal index
+//! is `k = (in - out) mod P` instead of `mod N/2`: a 3x3 convolution between `C`-channel
+//! tensors that fill `P` slots needs `9 C` diagonals (every channel difference `mod C`) where
+//! one copy needs `9 (2C - 1)`. Every output is written to every copy, so the next layer
+//! finds its input replicated again, at no extra cost (a diagonal just has more nonzeros).
 
 use crate::error::{HeNnError, Result};
 use crate::model::Shape;
@@ -72,8 +80,12 @@ impl Strides {
 pub struct Layout {
     /// The tensor's shape.
     pub shape: Shape,
-    /// `slots[i]` for the element of row-major index `i`.
+    /// `slots[i]` for the element of row-major index `i` (its first copy).
     pub slots: Vec<usize>,
+    /// The layout repeats every `period` slots of the block (`period = span`: one copy).
+    pub period: usize,
+    /// Copies in a block (`span / period`).
+    pub copies: usize,
 }
 
 impl Layout {
@@ -103,14 +115,36 @@ impl Layout {
                 "a {shape} tensor needs {end} slots, a batch block has {span}"
             )));
         }
-        Ok(Self { shape, slots })
+        Ok(Self {
+            shape,
+            slots,
+            period: span,
+            copies: 1,
+        })
+    }
+
+    /// The same layout repeated with the period `P = next_power_of_two(extent)` across the
+    /// block of `span` slots (a power of two).
+    pub fn replicated(mut self, span: usize) -> Self {
+        self.period = self.extent().next_power_of_two().min(span);
+        self.copies = span / self.period;
+        self
     }
 
     /// The same slots read as another shape with as many elements (flatten).
     pub fn reshaped(&self, shape: Shape) -> Self {
         Self {
             shape,
-            slots: self.slots.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// Writes `values[i]` at every copy of element `i` into `block` (one batch block).
+    pub fn scatter<T: Copy>(&self, values: &[T], block: &mut [T]) {
+        for (&s, &x) in self.slots.iter().zip(values) {
+            for r in 0..self.copies {
+                block[s + r * self.period] = x;
+            }
         }
     }
 
@@ -141,5 +175,19 @@ mod tests {
             assert_eq!(l.extent(), shape.len(), "{shape}");
         }
         assert!(Layout::multiplexed(Shape::new(17, 32, 32), base, 16384).is_err());
+    }
+
+    #[test]
+    fn replication_repeats_every_element_with_a_power_of_two_period() {
+        let l = Layout::compact(Shape::new(3, 2, 2), 64)
+            .unwrap()
+            .replicated(64);
+        assert_eq!((l.period, l.copies), (16, 4));
+        let mut block = vec![0usize; 64];
+        l.scatter(&(1..=12).collect::<Vec<_>>(), &mut block);
+        for s in 0..64 {
+            let want = if s % 16 < 12 { s % 16 + 1 } else { 0 };
+            assert_eq!(block[s], want, "slot {s}");
+        }
     }
 }

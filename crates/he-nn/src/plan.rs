@@ -62,6 +62,12 @@ pub struct CompileOptions {
     /// ([`DiagonalStorage::Deferred`]: about a third of the memory per diagonal at `ℓ = 2`,
     /// a tenth at `ℓ = 9`, for one FFT and `ℓ + 1` NTTs per diagonal per inference).
     pub encoded_budget: usize,
+    /// Working scale `Δ` of every step's output (default: the parameters' scale). A scale
+    /// below `q_ℓ` leaves headroom for bootstrapping: EvalMod's sine is exact only for
+    /// `|Δ m| ≪ q_0`, its error growing as `(2π Δ m / q_0)^3`, while the bootstrap's additive
+    /// error costs precision as `1 / Δ`; `Δ ≈ q_0 / 2^13` balances the two for activations
+    /// of a few units.
+    pub scale: Option<f64>,
 }
 
 impl Default for CompileOptions {
@@ -72,6 +78,7 @@ impl Default for CompileOptions {
             bootstrap: None,
             max_shift: 16.0,
             encoded_budget: 1 << 30,
+            scale: None,
         }
     }
 }
@@ -90,6 +97,11 @@ impl CompileOptions {
     /// With bootstrapping.
     pub fn bootstrap(mut self, config: BootstrapConfig) -> Self {
         self.bootstrap = Some(config);
+        self
+    }
+    /// With every step's output at scale `scale`.
+    pub fn scale(mut self, scale: f64) -> Self {
+        self.scale = Some(scale);
         self
     }
     /// With at most `bytes` of encoded diagonals (the rest deferred).
@@ -219,6 +231,12 @@ impl EncryptedModel {
         if options.max_shift.is_nan() || options.max_shift < 0.0 {
             return Err(HeNnError::Plan("max_shift must be >= 0".into()));
         }
+        let delta = options.scale.unwrap_or(params.default_scale());
+        if !(delta.is_finite() && delta >= 2.0) {
+            return Err(HeNnError::Plan(format!(
+                "scale {delta} must be finite and >= 2"
+            )));
+        }
         let span = slots / options.batch;
         let bootstrapper = options
             .bootstrap
@@ -233,24 +251,29 @@ impl EncryptedModel {
             )));
         }
         let strides = Strides::row_major(model.input);
-        let input_layout = Layout::multiplexed(model.input, strides, span)?;
+        let replicate = options.batch == 1;
+        let mut input_layout = Layout::multiplexed(model.input, strides, span)?;
+        if replicate {
+            input_layout = input_layout.replicated(span);
+        }
         let mut c = Compiler {
             ctx: &ctx,
             slots,
             span,
             batch: options.batch,
-            delta: params.default_scale(),
+            delta,
             bts: bootstrapper.as_ref(),
             max_shift: options.max_shift,
             rotations: BTreeMap::new(),
             bootstraps: 0,
             encoded_budget: options.encoded_budget,
+            replicate,
             encoded_bytes: 0,
             diagonal_bytes: 0,
         };
         let mut st = Sym {
             level: input_level,
-            scale: params.default_scale(),
+            scale: delta,
             layout: input_layout.clone(),
             pending: None,
             pending_names: Vec::new(),
@@ -259,7 +282,7 @@ impl EncryptedModel {
         };
         let mut steps = Vec::new();
         c.sequence("layers", &model.layers, &mut st, &mut steps)?;
-        let output_layout = Layout::compact(output_shape, span)?;
+        let output_layout = c.replicated(Layout::compact(output_shape, span)?);
         c.flush(&mut st, Some(&output_layout), &mut steps, "output")?;
         let (mut rotation_levels, bootstraps, diagonal_bytes) =
             (c.rotations, c.bootstraps, c.diagonal_bytes);
@@ -283,7 +306,7 @@ impl EncryptedModel {
             output_layout,
             input_level,
             output_level: st.level,
-            scale: params.default_scale(),
+            scale: delta,
             steps,
             bootstrapper,
             rotations,
@@ -307,6 +330,8 @@ struct Compiler<'a> {
     rotations: BTreeMap<i64, usize>,
     bootstraps: usize,
     encoded_budget: usize,
+    /// Replicate tensors cyclically across the slots (one input per ciphertext).
+    replicate: bool,
     encoded_bytes: usize,
     diagonal_bytes: usize,
 }
@@ -365,7 +390,7 @@ impl Compiler<'_> {
         Ok(())
     }
 
-    /// A plaintext of `values[i]` at the slots `layout.slots[i]` of every batch block.
+    /// A plaintext of `values[i]` at every copy of element `i` of every batch block.
     fn encode(
         &self,
         layout: &Layout,
@@ -373,22 +398,31 @@ impl Compiler<'_> {
         level: usize,
         scale: f64,
     ) -> Result<Plaintext> {
+        let values: Vec<Complex64> = values.iter().map(|&x| Complex64::new(x, 0.0)).collect();
         let mut v = vec![Complex64::new(0.0, 0.0); self.slots];
-        for b in 0..self.batch {
-            for (&s, &x) in layout.slots.iter().zip(values) {
-                v[b * self.span + s] = Complex64::new(x, 0.0);
-            }
+        for block in v.chunks_mut(self.span) {
+            layout.scatter(&values, block);
         }
         Ok(self.ctx.encode(&v, self.slots, level, scale)?)
     }
 
+    /// `layout`, replicated across the block when the plan replicates.
+    fn replicated(&self, layout: Layout) -> Layout {
+        if self.replicate {
+            layout.replicated(self.span)
+        } else {
+            layout
+        }
+    }
+
     /// The layout the current tensor gets when materialized.
     fn natural_layout(&self, st: &Sym) -> Result<Layout> {
-        match st.strides {
+        let l = match st.strides {
             Some(s) => Layout::multiplexed(st.shape, s, self.span)
                 .or_else(|_| Layout::compact(st.shape, self.span)),
             None => Layout::compact(st.shape, self.span),
-        }
+        }?;
+        Ok(self.replicated(l))
     }
 
     /// Applies the pending affine map (or re-lays out / re-scales) so that the ciphertext
@@ -421,14 +455,23 @@ impl Compiler<'_> {
         self.ensure(st, 1, steps, &label)?;
         let mut diagonals: BTreeMap<usize, Vec<Complex64>> = BTreeMap::new();
         let zero = Complex64::new(0.0, 0.0);
+        // an input repeated with period P < N/2 is read at its offset mod P (whichever copy
+        // that lands in); a batch block is read only inside itself
+        let (modulus, replicated_input) = if self.batch == 1 {
+            (st.layout.period, true)
+        } else {
+            (self.slots, false)
+        };
         for b in 0..self.batch {
             let off = b * self.span;
             for (o, row) in map.rows.iter().enumerate() {
-                let os = off + out.slots[o];
-                for &(i, w) in row {
-                    let is = off + st.layout.slots[i];
-                    let k = (is + self.slots - os) % self.slots;
-                    diagonals.entry(k).or_insert_with(|| vec![zero; self.slots])[os].re += w;
+                for r in 0..out.copies {
+                    let os = off + out.slots[o] + r * out.period;
+                    for &(i, w) in row {
+                        let is = st.layout.slots[i] + if replicated_input { 0 } else { off };
+                        let k = (is + modulus - os % modulus) % modulus;
+                        diagonals.entry(k).or_insert_with(|| vec![zero; self.slots])[os].re += w;
+                    }
                 }
             }
         }

@@ -191,6 +191,11 @@ fn small_resnet_with_bootstraps_matches_the_reference() {
     println!("{}", plan.report());
     assert!(plan.bootstraps() >= 2, "{}", plan.report());
     assert!(plan.needs_encapsulation());
+    let sk = plan.context().key_generator().secret_key(None);
+    assert_eq!(
+        plan.generate_keys(&sk).memory_bytes(),
+        plan.key_memory_bytes()
+    );
     let xs = inputs(&mut rng, model.input, 4);
     // measured 26.5 min / 28.2 mean bits with the arcsine (15.0 / 15.4 without)
     check(&model, &plan, &xs, 22.0);
@@ -286,4 +291,24 @@ fn bad_input_is_rejected_before_any_work() {
         )
         .unwrap();
     assert!(plan.infer(&foreign, &server).is_err());
+}
+
+#[test]
+fn cyclic_replication_needs_nine_diagonals_per_channel() {
+    let mut init = RandomInit::new(6);
+    let model = Model {
+        name: "conv".into(),
+        input: Shape::new(4, 8, 8),
+        layers: vec![init.conv(4, 4, 3, 1), Layer::Square],
+    };
+    let params = insecure_test_params(11, 3).unwrap();
+    let diagonals = |batch: usize| {
+        let plan =
+            EncryptedModel::compile(&model, &params, &CompileOptions::default().batch(batch))
+                .unwrap();
+        plan.trace()[0].diagonals
+    };
+    // one copy: channel differences -3..=3 times 9 taps; replicated: differences mod 4
+    assert_eq!(diagonals(2), 9 * 7);
+    assert_eq!(diagonals(1), 9 * 4);
 }

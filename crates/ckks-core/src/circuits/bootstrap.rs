@@ -127,6 +127,11 @@ impl EncapsulationKeys {
             to_dense: kg.switching_key(kg.secret_poly(&sparse), sk),
         }
     }
+
+    /// Bytes the two keys occupy in memory.
+    pub fn memory_bytes(&self) -> usize {
+        self.to_sparse.memory_bytes() + self.to_dense.memory_bytes()
+    }
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]

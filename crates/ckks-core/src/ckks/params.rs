@@ -216,6 +216,12 @@ impl Parameters {
     pub fn alpha(&self) -> usize {
         self.q.len().div_ceil(self.dnum)
     }
+    /// Bytes in memory of a switching key that serves levels up to `level`: `⌊level/α⌋ + 1`
+    /// digits of two polynomials over the `level + 1 + K` primes of `Q_level P`.
+    pub fn switching_key_bytes(&self, level: usize) -> usize {
+        let level = level.min(self.max_level());
+        (level / self.alpha() + 1) * 2 * (level + 1 + self.p.len()) * self.n() * 8
+    }
     /// Default scale `2^log_scale`.
     pub fn default_scale(&self) -> f64 {
         self.log_scale.exp2()
