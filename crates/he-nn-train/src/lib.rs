@@ -22,6 +22,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 use thiserror::Error;
 
+pub mod classify;
+pub mod latents;
+pub mod weights;
+pub mod zoo;
+
 /// Errors of training and export.
 #[derive(Debug, Error)]
 pub enum TrainError {
@@ -31,6 +36,23 @@ pub enum TrainError {
     /// An error of he-nn (the exported model does not validate, data unreadable).
     #[error(transparent)]
     HeNn(#[from] he_nn::HeNnError),
+    /// An error of the codec (weights unreadable).
+    #[error(transparent)]
+    Codec(#[from] latent_codec::CodecError),
+    /// An error of med-data (metrics, images).
+    #[error(transparent)]
+    Data(#[from] med_data::Error),
+    /// A file that could not be read or written (cache, checkpoint, weights).
+    #[error("{}: {detail}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        detail: String,
+    },
+    /// A setting that cannot be used.
+    #[error("{0}")]
+    Config(String),
 }
 
 /// `Result` with [`TrainError`].
@@ -49,23 +71,23 @@ fn constant(v: f32, n: usize, device: &Device) -> Param<Tensor<1>> {
 }
 
 impl QuadAct {
-    /// `channels` triples initialised to `0.1 x² + x` (near the identity, as Latent-HE's
-    /// learnable activations start).
-    pub fn new(channels: usize, device: &Device) -> Self {
+    /// `channels` triples initialised to `a x² + x` with a small `a` (near the identity, as
+    /// Latent-HE's learnable activations start).
+    pub fn new(channels: usize, a: f32, device: &Device) -> Self {
         Self {
-            a: constant(0.1, channels, device),
+            a: constant(a, channels, device),
             b: constant(1.0, channels, device),
             c: constant(0.0, channels, device),
         }
     }
 
-    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let n = self.a.val().dims()[0];
         let r = |p: &Param<Tensor<1>>| p.val().reshape([1, n, 1, 1]);
         x.clone() * x.clone() * r(&self.a) + x * r(&self.b) + r(&self.c)
     }
 
-    fn export(&self) -> Result<HeQuad> {
+    pub(crate) fn export(&self) -> Result<HeQuad> {
         Ok(HeQuad {
             a: values(self.a.val())?,
             b: values(self.b.val())?,
@@ -74,11 +96,13 @@ impl QuadAct {
     }
 }
 
-fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f64>> {
+/// The values of a tensor as `f64`, each the shortest decimal that reads back as the `f32`
+/// burn holds (so that model files stay compact and exact to burn's precision).
+pub(crate) fn values<const D: usize>(t: Tensor<D>) -> Result<Vec<f64>> {
     t.into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
-        .map(|v| v.into_iter().map(f64::from).collect())
+        .map(|v| v.into_iter().map(shortest).collect())
         .map_err(|e| TrainError::Tensor(format!("{e:?}")))
 }
 
@@ -100,16 +124,34 @@ fn conv(cin: usize, cout: usize, device: &Device) -> Conv2d {
         .init(device)
 }
 
-fn export_conv(c: &Conv2d) -> Result<HeConv> {
-    let [cout, cin, k, _] = c.weight.val().dims();
-    let (stride, padding) = (2, 1);
+fn shortest(x: f32) -> f64 {
+    x.to_string().parse().unwrap_or(f64::from(x))
+}
+
+/// A burn convolution (square kernel, equal strides, symmetric explicit padding) in he-nn's form.
+pub(crate) fn export_conv(c: &Conv2d) -> Result<HeConv> {
+    let [cout, cin_per_group, k, _] = c.weight.val().dims();
+    let padding = match c.padding {
+        PaddingConfig2d::Valid => 0,
+        PaddingConfig2d::Explicit(t, l, b, r) if t == l && t == b && t == r => t,
+        ref p => {
+            return Err(TrainError::Config(format!(
+                "padding {p:?} (only symmetric explicit padding exports)"
+            )))
+        }
+    };
+    if c.stride[0] != c.stride[1] || c.kernel_size[0] != c.kernel_size[1] {
+        return Err(TrainError::Config(
+            "only square kernels with equal strides export".into(),
+        ));
+    }
     Ok(HeConv {
-        in_channels: cin,
+        in_channels: cin_per_group * c.groups,
         out_channels: cout,
         kernel: k,
-        stride,
+        stride: c.stride[0],
         padding,
-        groups: 1,
+        groups: c.groups,
         weight: values(c.weight.val())?,
         bias: match &c.bias {
             Some(b) => values(b.val())?,
@@ -118,7 +160,45 @@ fn export_conv(c: &Conv2d) -> Result<HeConv> {
     })
 }
 
-struct Touch;
+/// A burn linear layer in he-nn's form (burn's `Linear` stores `[in, out]`; he-nn's `Dense`
+/// takes `[out][in]`).
+pub(crate) fn export_dense(l: &Linear) -> Result<Dense> {
+    let w = values(l.weight.val())?;
+    let [inputs, outputs] = l.weight.val().dims();
+    let weight = (0..outputs)
+        .flat_map(|o| (0..inputs).map(move |i| (o, i)))
+        .map(|(o, i)| w[i * outputs + o])
+        .collect();
+    Ok(Dense {
+        inputs,
+        outputs,
+        weight,
+        bias: match &l.bias {
+            Some(b) => values(b.val())?,
+            None => vec![],
+        },
+    })
+}
+
+/// Largest `|burn - he-nn| / (1 + |he-nn|)` over the logits of a batch: `inputs` holds the
+/// samples one after the other (`model.input` each, `c, y, x` order), `burn_logits` burn's
+/// logits for them; the he-nn side is `model`'s `f64` reference forward pass. The check that an
+/// export computes what burn computes.
+pub fn export_gap(model: &Model, inputs: &[f32], burn_logits: &[f32]) -> Result<f64> {
+    let per = model.input.len();
+    let outputs = burn_logits.len() / (inputs.len() / per.max(1)).max(1);
+    let mut gap = 0.0f64;
+    for (x, b) in inputs.chunks(per).zip(burn_logits.chunks(outputs)) {
+        let t = he_nn::Tensor::new(model.input, x.iter().map(|&v| f64::from(v)).collect())?;
+        let ours = model.forward(&t)?;
+        for (b, o) in b.iter().zip(&ours.data) {
+            gap = gap.max((f64::from(*b) - o).abs() / (1.0 + o.abs()));
+        }
+    }
+    Ok(gap)
+}
+
+pub(crate) struct Touch;
 
 impl ModuleVisitor for Touch {
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
@@ -133,9 +213,9 @@ impl DigitsNet {
         device.seed(seed);
         let net = Self {
             conv1: conv(1, 8, device),
-            act1: QuadAct::new(8, device),
+            act1: QuadAct::new(8, 0.1, device),
             conv2: conv(8, 16, device),
-            act2: QuadAct::new(16, device),
+            act2: QuadAct::new(16, 0.1, device),
             fc: LinearConfig::new(64, 10).init(device),
         };
         net.visit(&mut Touch);
@@ -150,15 +230,8 @@ impl DigitsNet {
         self.fc.forward(h.reshape([b, c * hh * w]))
     }
 
-    /// The network in he-nn's model description (burn's `Linear` stores `[in, out]`;
-    /// he-nn's `Dense` takes `[out][in]`).
+    /// The network in he-nn's model description.
     pub fn export(&self, name: &str) -> Result<Model> {
-        let w = values(self.fc.weight.val())?;
-        let [inputs, outputs] = self.fc.weight.val().dims();
-        let weight = (0..outputs)
-            .flat_map(|o| (0..inputs).map(move |i| (o, i)))
-            .map(|(o, i)| w[i * outputs + o])
-            .collect();
         let model = Model {
             name: name.to_string(),
             input: Shape::new(1, 8, 8),
@@ -168,15 +241,7 @@ impl DigitsNet {
                 Layer::Conv2d(export_conv(&self.conv2)?),
                 Layer::Quadratic(self.act2.export()?),
                 Layer::Flatten,
-                Layer::Dense(Dense {
-                    inputs,
-                    outputs,
-                    weight,
-                    bias: match &self.fc.bias {
-                        Some(b) => values(b.val())?,
-                        None => vec![],
-                    },
-                }),
+                Layer::Dense(export_dense(&self.fc)?),
             ],
         };
         model.validate()?;

@@ -1,0 +1,145 @@
+//! The zoo trains, checkpoints, and exports to he-nn models that compute what burn computes
+//! (small shapes and random latents so the test stays fast; the real runs are in
+//! docs/results/he-nn.md).
+
+use burn::tensor::Device;
+use he_nn_train::classify::{batch, load_record, train_on, ArchArg, TrainArgs};
+use he_nn_train::latents::{LatentSample, FINDINGS};
+use he_nn_train::weights::load_model;
+use he_nn_train::zoo::Net;
+use he_nn_train::{export_gap, TrainError};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha20Rng;
+use std::path::PathBuf;
+
+const SHAPE: [usize; 3] = [4, 16, 16];
+
+/// Random latents whose finding `k` is present when channel `k mod 4` has a positive mean
+/// (learnable, so the loss must fall).
+fn samples(n: usize, seed: u64) -> Vec<LatentSample> {
+    let mut rng = ChaCha20Rng::seed_from_u64(seed);
+    let len = SHAPE.iter().product::<usize>();
+    (0..n as u64)
+        .map(|index| {
+            let shift: [f32; 4] = std::array::from_fn(|_| rng.gen_range(-1.0..1.0));
+            let latent: Vec<f32> = (0..len)
+                .map(|i| shift[i / (len / 4)] + rng.gen_range(-1.0..1.0))
+                .collect();
+            LatentSample {
+                index,
+                labels: std::array::from_fn(|k| shift[k % 4] > 0.0),
+                latent,
+            }
+        })
+        .collect()
+}
+
+fn args(name: &str) -> TrainArgs {
+    TrainArgs {
+        arch: ArchArg::Resnet,
+        depth: 8,
+        se: false,
+        one_conv: false,
+        relu: false,
+        sigmoid: false,
+        images: 0,
+        cache: PathBuf::new(),
+        out: std::env::temp_dir().join(format!("he-nn-train-zoo-{}-{name}", std::process::id())),
+        epochs: 2,
+        batch: 16,
+        lr: 3e-3,
+        seed: 3,
+        max_minutes: None,
+        resume: false,
+        export: None,
+    }
+}
+
+/// Trains `a`, then checks the exported model against burn on the test samples.
+fn train_and_compare(a: &TrainArgs) -> Option<f64> {
+    let data = samples(96, 1);
+    let refs: Vec<&LatentSample> = data.iter().collect();
+    let (train, val, test) = (&refs[..64], &refs[64..80], &refs[80..]);
+    let mut cfg = a.zoo_config();
+    cfg.input = SHAPE;
+    let summary = train_on(a, &cfg, train, val, test, SHAPE).unwrap();
+    assert_eq!(summary.split_sizes, [64, 16, 16]);
+    assert!(summary.test.auroc_macro.is_some());
+    let model_path = summary.model?;
+    let model = load_model(&model_path).unwrap();
+    let best = std::fs::read(a.out.join("best.bin")).unwrap();
+    let net = load_record(
+        Net::new(&cfg, &Device::flex(), a.seed).unwrap(),
+        best,
+        &a.out,
+    )
+    .unwrap();
+    let (x, _) = batch(test, SHAPE, &Device::flex());
+    let xs: Vec<f32> = test.iter().flat_map(|s| s.latent.clone()).collect();
+    let logits: Vec<f32> = net
+        .forward(x)
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap();
+    assert_eq!(logits.len(), test.len() * FINDINGS);
+    let _ = std::fs::remove_dir_all(&a.out);
+    Some(export_gap(&model, &xs, &logits).unwrap())
+}
+
+#[test]
+fn resnet8_with_se_exports_exactly() {
+    let mut a = args("se");
+    a.se = true;
+    let gap = train_and_compare(&a).expect("quadratic SE ResNet exports");
+    assert!(gap < 1e-4, "{gap}");
+}
+
+#[test]
+fn one_conv_resnet_and_lenet_export_exactly() {
+    let mut a = args("1conv");
+    a.one_conv = true;
+    assert!(train_and_compare(&a).unwrap() < 1e-4);
+    let mut l = args("lenet");
+    l.arch = ArchArg::Lenet;
+    assert!(train_and_compare(&l).unwrap() < 1e-4);
+}
+
+#[test]
+fn relu_and_sigmoid_variants_train_but_do_not_export() {
+    let mut a = args("relu");
+    a.relu = true;
+    a.se = true;
+    a.sigmoid = true;
+    assert!(train_and_compare(&a).is_none());
+    let mut cfg = a.zoo_config();
+    cfg.input = SHAPE;
+    let net = Net::new(&cfg, &Device::flex(), 1).unwrap();
+    assert!(matches!(net.export(&cfg, "x"), Err(TrainError::Config(_))));
+}
+
+#[test]
+fn learning_lowers_the_loss_and_resume_continues() {
+    let a = args("resume");
+    let data = samples(96, 4);
+    let refs: Vec<&LatentSample> = data.iter().collect();
+    let mut cfg = a.zoo_config();
+    cfg.input = SHAPE;
+    let first = train_on(&a, &cfg, &refs[..64], &refs[64..80], &refs[80..], SHAPE).unwrap();
+    let mut more = a.clone();
+    more.epochs = 4;
+    more.resume = true;
+    let second = train_on(&more, &cfg, &refs[..64], &refs[64..80], &refs[80..], SHAPE).unwrap();
+    assert_eq!((first.epochs, second.epochs), (2, 4));
+    assert!(second.validation.loss < first.validation.loss + 0.05);
+    let log = std::fs::read_to_string(a.out.join("train.log")).unwrap();
+    assert_eq!(log.matches("epoch ").count(), 4, "{log}");
+    // a bad architecture is a typed error
+    let mut bad = cfg.clone();
+    bad.depth = 21;
+    assert!(matches!(
+        Net::new(&bad, &Device::flex(), 1),
+        Err(TrainError::Config(_))
+    ));
+    let _ = std::fs::remove_dir_all(&a.out);
+}
