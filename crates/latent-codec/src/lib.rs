@@ -22,6 +22,7 @@
 
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod codec;
 pub mod codes;
 pub mod config;
