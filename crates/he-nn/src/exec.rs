@@ -287,6 +287,13 @@ impl Plan {
             Op::Poly { poly, scale } => {
                 PolynomialEvaluator::new(eval).evaluate(&ct, poly, *scale)?
             }
+            Op::RotateSum { rotations } => {
+                let mut acc = ct;
+                for &r in rotations {
+                    acc = eval.add(&acc, &eval.rotate(&acc, r)?)?;
+                }
+                acc
+            }
             Op::Bootstrap => {
                 let bts = self.bootstrapper.as_ref().ok_or_else(|| {
                     HeNnError::Plan("a bootstrap step in a plan without bootstrapper".into())

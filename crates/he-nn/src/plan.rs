@@ -130,6 +130,8 @@ pub(crate) enum Op {
     Poly { poly: Polynomial, scale: f64 },
     /// Refresh.
     Bootstrap,
+    /// `x += rot(x, s)` for each `s` in turn (pooling or broadcasting, no level).
+    RotateSum { rotations: Vec<i64> },
     /// `body(x) + shortcut(x)` at `level`.
     Residual {
         body: Vec<Step>,
@@ -183,6 +185,9 @@ struct Sym {
     shape: Shape,
     /// Multiplexing strides of the current tensor (`None`: compact).
     strides: Option<Strides>,
+    /// Slots outside the layout hold partial sums of a rotate-and-sum (not zero): flushed
+    /// before anything non-linear or a bootstrap.
+    junk: bool,
 }
 
 /// The compiled model: steps, keys, levels. Built by [`EncryptedModel::compile`].
@@ -268,6 +273,7 @@ impl EncryptedModel {
             bootstraps: 0,
             encoded_budget: options.encoded_budget,
             replicate,
+            dry: false,
             encoded_bytes: 0,
             diagonal_bytes: 0,
         };
@@ -279,6 +285,7 @@ impl EncryptedModel {
             pending_names: Vec::new(),
             shape: model.input,
             strides: Some(strides),
+            junk: false,
         };
         let mut steps = Vec::new();
         c.sequence("layers", &model.layers, &mut st, &mut steps)?;
@@ -332,6 +339,8 @@ struct Compiler<'a> {
     encoded_budget: usize,
     /// Replicate tensors cyclically across the slots (one input per ciphertext).
     replicate: bool,
+    /// Levels and bootstraps only (no diagonals, no encoding): used to compare placements.
+    dry: bool,
     encoded_bytes: usize,
     diagonal_bytes: usize,
 }
@@ -365,6 +374,11 @@ impl Compiler<'_> {
     ) -> Result<()> {
         if st.level >= depth {
             return Ok(());
+        }
+        if st.junk {
+            return Err(HeNnError::Plan(format!(
+                "{name}: a bootstrap would refresh the partial sums of a rotate-and-sum"
+            )));
         }
         let bts = self.bts.ok_or_else(|| {
             HeNnError::Plan(format!(
@@ -453,31 +467,22 @@ impl Compiler<'_> {
             st.pending_names.join(" + ")
         };
         self.ensure(st, 1, steps, &label)?;
-        let mut diagonals: BTreeMap<usize, Vec<Complex64>> = BTreeMap::new();
-        let zero = Complex64::new(0.0, 0.0);
-        // an input repeated with period P < N/2 is read at its offset mod P (whichever copy
-        // that lands in); a batch block is read only inside itself
-        let (modulus, replicated_input) = if self.batch == 1 {
-            (st.layout.period, true)
-        } else {
-            (self.slots, false)
-        };
-        for b in 0..self.batch {
-            let off = b * self.span;
-            for (o, row) in map.rows.iter().enumerate() {
-                for r in 0..out.copies {
-                    let os = off + out.slots[o] + r * out.period;
-                    for &(i, w) in row {
-                        let is = st.layout.slots[i] + if replicated_input { 0 } else { off };
-                        let k = (is + modulus - os % modulus) % modulus;
-                        diagonals.entry(k).or_insert_with(|| vec![zero; self.slots])[os].re += w;
-                    }
-                }
-            }
+        if self.dry {
+            steps.push(step(
+                &label,
+                "linear",
+                st.level,
+                st.level - 1,
+                Op::Bootstrap,
+            ));
+            st.level -= 1;
+            st.scale = self.delta;
+            st.layout = out;
+            st.junk = false;
+            st.pending_names.clear();
+            return Ok(());
         }
-        if diagonals.is_empty() {
-            diagonals.insert(0, vec![zero; self.slots]);
-        }
+        let diagonals = self.diagonals(&map, &st.layout, &out);
         let l = st.level;
         let encoded = diagonals.len() * 8 * self.ctx.params().n() * (l + 1);
         let storage = if self.encoded_bytes + encoded <= self.encoded_budget {
@@ -509,8 +514,151 @@ impl Compiler<'_> {
         st.level = l - 1;
         st.scale = self.delta;
         st.layout = out;
+        st.junk = false;
         st.pending_names.clear();
         Ok(())
+    }
+
+    /// The nonzero diagonals of `map` placed from layout `from` to layout `to` on every batch
+    /// block and every copy of `to`. An input repeated with period `P < N/2` is read at its
+    /// offset mod `P` (whichever copy that lands in); a batch block only inside itself.
+    fn diagonals(
+        &self,
+        map: &AffineMap,
+        from: &Layout,
+        to: &Layout,
+    ) -> BTreeMap<usize, Vec<Complex64>> {
+        let (modulus, replicated_input) = if self.batch == 1 {
+            (from.period, true)
+        } else {
+            (self.slots, false)
+        };
+        let zero = Complex64::new(0.0, 0.0);
+        let mut index = vec![usize::MAX; modulus];
+        let mut found: Vec<(usize, Vec<Complex64>)> = Vec::new();
+        for b in 0..self.batch {
+            let off = b * self.span;
+            for (o, row) in map.rows.iter().enumerate() {
+                for r in 0..to.copies {
+                    let os = off + to.slots[o] + r * to.period;
+                    for &(i, w) in row {
+                        let is = from.slots[i] + if replicated_input { 0 } else { off };
+                        let k = (is + modulus - os % modulus) % modulus;
+                        if index[k] == usize::MAX {
+                            index[k] = found.len();
+                            found.push((k, vec![zero; self.slots]));
+                        }
+                        found[index[k]].1[os].re += w;
+                    }
+                }
+            }
+        }
+        if found.is_empty() {
+            found.push((0, vec![zero; self.slots]));
+        }
+        found.into_iter().collect()
+    }
+
+    /// `x + rot(x, s)` for each step `s` in turn (no level): with steps `δ, 2δ, ..., 2^{j-1} δ`
+    /// every slot receives the sum of the `2^j` slots `δ` apart that follow it — pooling when
+    /// read at a window's first slot, broadcasting when only that slot was nonzero.
+    fn rotate_sum(&mut self, st: &mut Sym, rotations: Vec<i64>, steps: &mut Vec<Step>, name: &str) {
+        let l = st.level;
+        for &r in &rotations {
+            let e = self.rotations.entry(r).or_insert(l);
+            *e = (*e).max(l);
+        }
+        let mut s = step(name, "rotate-sum", l, l, Op::RotateSum { rotations });
+        s.info.rotations = match &s.op {
+            Op::RotateSum { rotations } => rotations.len(),
+            _ => 0,
+        };
+        steps.push(s);
+    }
+
+    /// The pixel strides `(Ry, Rx)` of `layout` if every element `(c, y, x)` sits at
+    /// `slot(c, 0, 0) + y Ry + x Rx` and `H`, `W` are powers of two (what rotate-and-sum
+    /// pooling needs).
+    fn pixel_strides(layout: &Layout) -> Option<(usize, usize)> {
+        let sh = layout.shape;
+        if !(sh.h.is_power_of_two() && sh.w.is_power_of_two()) {
+            return None;
+        }
+        let at = |c, y, x| layout.slots[sh.index(c, y, x)];
+        let rx = if sh.w > 1 {
+            at(0, 0, 1).checked_sub(at(0, 0, 0))?
+        } else {
+            0
+        };
+        let ry = if sh.h > 1 {
+            at(0, 1, 0).checked_sub(at(0, 0, 0))?
+        } else {
+            0
+        };
+        (0..sh.c)
+            .all(|c| {
+                (0..sh.h).all(|y| (0..sh.w).all(|x| at(c, y, x) == at(c, 0, 0) + y * ry + x * rx))
+            })
+            .then_some((ry, rx))
+    }
+
+    /// The rotations that sum (`sign = 1`) or broadcast (`sign = -1`) over the pixels of a
+    /// channel with strides `(ry, rx)`.
+    fn pixel_rotations(shape: Shape, (ry, rx): (usize, usize), sign: i64) -> Vec<i64> {
+        let steps =
+            |n: usize, d: usize| (0..n.trailing_zeros()).map(move |j| sign * (d << j) as i64);
+        steps(shape.w, rx).chain(steps(shape.h, ry)).collect()
+    }
+
+    /// Global average pooling by rotate-and-sum when the layout allows it and any pending
+    /// element-wise map scales whole channels: `GAP(a ⊙ z + g)_c = a_c S_c / HW + mean_p g`
+    /// with `S_c = Σ_p z_cp` left at `slot(c, 0, 0)` by `log2(H W)` rotations. The other slots
+    /// then hold partial sums (`junk`), never read, and flushed away before anything
+    /// non-linear. Returns `false` (nothing done) when it does not apply.
+    fn pool_by_rotations(
+        &mut self,
+        st: &mut Sym,
+        steps: &mut Vec<Step>,
+        name: &str,
+    ) -> Result<bool> {
+        let x = st.shape;
+        let hw = x.h * x.w;
+        let Some(strides) = Self::pixel_strides(&st.layout) else {
+            return Ok(false);
+        };
+        let (a, g) = match &st.pending {
+            None => (vec![1.0; x.len()], vec![0.0; x.len()]),
+            Some(p) => match p.as_diagonal() {
+                Some(d) => d,
+                None => return Ok(false),
+            },
+        };
+        if (0..x.len()).any(|i| a[i] != a[(i / hw) * hw]) || hw == 1 {
+            return Ok(false);
+        }
+        // the flush that follows must not bootstrap the junk
+        self.ensure(st, 1, steps, name)?;
+        self.rotate_sum(st, Self::pixel_rotations(x, strides, 1), steps, name);
+        let out = Shape::new(x.c, 1, 1);
+        let base: Vec<usize> = (0..x.c)
+            .map(|c| st.layout.slots[x.index(c, 0, 0)])
+            .collect();
+        st.layout = Layout {
+            shape: out,
+            slots: base,
+            ..st.layout.clone()
+        };
+        let scale: Vec<f64> = (0..x.c).map(|c| a[c * hw] / hw as f64).collect();
+        let mean: Vec<f64> = (0..x.c)
+            .map(|c| g[c * hw..(c + 1) * hw].iter().sum::<f64>() / hw as f64)
+            .collect();
+        st.pending = Some(AffineMap::diagonal(&scale, &mean));
+        st.pending_names
+            .push(format!("global-avgpool {name} (rotate-and-sum)"));
+        st.shape = out;
+        st.strides = None;
+        st.junk = true;
+        Ok(true)
     }
 
     /// Folds a linear layer into the pending map.
@@ -531,6 +679,9 @@ impl Compiler<'_> {
         steps: &mut Vec<Step>,
         name: &str,
     ) -> Result<()> {
+        if st.junk {
+            self.flush(st, None, steps, name)?;
+        }
         if let Some(p) = &st.pending {
             match p.as_diagonal() {
                 Some((pa, pg)) => {
@@ -570,8 +721,14 @@ impl Compiler<'_> {
             Some(beta) => {
                 self.ensure(st, 1, steps, name)?;
                 let l = st.level;
-                let shift = self.encode(&st.layout, &beta, l, st.scale)?;
-                steps.push(step(name, "square", l, l - 1, Op::SquareShift { shift }));
+                let op = if self.dry {
+                    Op::Bootstrap
+                } else {
+                    Op::SquareShift {
+                        shift: self.encode(&st.layout, &beta, l, st.scale)?,
+                    }
+                };
+                steps.push(step(name, "square", l, l - 1, op));
                 let gamma: Vec<f64> = (0..a.len()).map(|i| c[i] - b[i] * beta[i] / 2.0).collect();
                 st.level = l - 1;
                 st.scale = st.scale * st.scale / self.q(l);
@@ -583,20 +740,16 @@ impl Compiler<'_> {
                 let l = st.level;
                 // u = a x at scale r, r = Δ q_{l-1} / s, so that (x · u) / q_{l-1} has scale Δ
                 let r = self.delta * self.q(l - 1) / st.scale;
-                let pa = self.encode(&st.layout, &a, l, r * self.q(l) / st.scale)?;
-                let pb = self.encode(&st.layout, &b, l - 1, r)?;
-                let pc = self.encode(&st.layout, &c, l - 2, self.delta)?;
-                steps.push(step(
-                    name,
-                    "quadratic",
-                    l,
-                    l - 2,
+                let op = if self.dry {
+                    Op::Bootstrap
+                } else {
                     Op::Quadratic {
-                        a: pa,
-                        b: pb,
-                        c: pc,
-                    },
-                ));
+                        a: self.encode(&st.layout, &a, l, r * self.q(l) / st.scale)?,
+                        b: self.encode(&st.layout, &b, l - 1, r)?,
+                        c: self.encode(&st.layout, &c, l - 2, self.delta)?,
+                    }
+                };
+                steps.push(step(name, "quadratic", l, l - 2, op));
                 st.level = l - 2;
                 st.scale = self.delta;
                 st.pending_names.clear();
@@ -680,8 +833,10 @@ impl Compiler<'_> {
                 st.strides = st.strides.map(|s| s.downsampled(*stride));
             }
             Layer::GlobalAvgPool => {
-                self.compose(st, AffineMap::global_avg_pool(x), out, name, kind);
-                st.strides = None;
+                if !self.pool_by_rotations(st, steps, name)? {
+                    self.compose(st, AffineMap::global_avg_pool(x), out, name, kind);
+                    st.strides = None;
+                }
             }
             Layer::Dense(d) => {
                 self.compose(st, AffineMap::dense(d), out, name, kind);
@@ -706,14 +861,13 @@ impl Compiler<'_> {
                 let mut g = st.clone();
                 let mut gate = Vec::new();
                 let reduced = Shape::new(se.reduce.outputs, 1, 1);
-                let squeeze = AffineMap::dense(&se.reduce).compose(&AffineMap::global_avg_pool(x));
-                self.compose(
-                    &mut g,
-                    squeeze,
-                    reduced,
-                    &format!("{name}.reduce"),
-                    "pool+dense",
-                );
+                let reduce = format!("{name}.reduce");
+                let squeeze = if self.pool_by_rotations(&mut g, &mut gate, &reduce)? {
+                    AffineMap::dense(&se.reduce)
+                } else {
+                    AffineMap::dense(&se.reduce).compose(&AffineMap::global_avg_pool(x))
+                };
+                self.compose(&mut g, squeeze, reduced, &reduce, "pool+dense");
                 g.strides = None;
                 let act = format!("{name}.activation");
                 self.activation(
@@ -722,15 +876,43 @@ impl Compiler<'_> {
                     &mut gate,
                     &act,
                 )?;
-                let excite = AffineMap::broadcast(x).compose(&AffineMap::dense(&se.expand));
-                self.compose(
-                    &mut g,
-                    excite,
-                    x,
-                    &format!("{name}.expand"),
-                    "dense+broadcast",
-                );
-                self.flush(&mut g, Some(&st.layout), &mut gate, name)?;
+                let expand = format!("{name}.expand");
+                match Self::pixel_strides(&st.layout) {
+                    // the C gate values at slot(c, 0, 0) (zeros elsewhere), then copied over
+                    // the pixels by rotate-and-sum
+                    Some(strides) if x.h * x.w > 1 => {
+                        let channels = Shape::new(x.c, 1, 1);
+                        self.compose(
+                            &mut g,
+                            AffineMap::dense(&se.expand),
+                            channels,
+                            &expand,
+                            "dense",
+                        );
+                        let base = Layout {
+                            shape: channels,
+                            slots: (0..x.c)
+                                .map(|c| st.layout.slots[x.index(c, 0, 0)])
+                                .collect(),
+                            ..st.layout.clone()
+                        };
+                        self.flush(&mut g, Some(&base), &mut gate, &expand)?;
+                        let broadcast = format!("{name}.broadcast");
+                        self.rotate_sum(
+                            &mut g,
+                            Self::pixel_rotations(x, strides, -1),
+                            &mut gate,
+                            &broadcast,
+                        );
+                        g.layout = st.layout.clone();
+                        g.shape = x;
+                    }
+                    _ => {
+                        let excite = AffineMap::broadcast(x).compose(&AffineMap::dense(&se.expand));
+                        self.compose(&mut g, excite, x, &expand, "dense+broadcast");
+                        self.flush(&mut g, Some(&st.layout), &mut gate, name)?;
+                    }
+                }
                 self.polynomial(
                     &mut g,
                     &se.sigmoid.coeffs,
@@ -763,46 +945,118 @@ impl Compiler<'_> {
                 st.scale = self.delta * self.delta / self.q(level);
             }
             Layer::Residual { body, shortcut } => {
-                let mut b = st.clone();
-                let mut body_steps = Vec::new();
-                self.sequence(&format!("{name}.body"), body, &mut b, &mut body_steps)?;
-                self.flush(&mut b, None, &mut body_steps, &format!("{name}.body"))?;
-                let mut s = st.clone();
-                let mut short_steps = Vec::new();
-                self.sequence(
-                    &format!("{name}.shortcut"),
-                    shortcut,
-                    &mut s,
-                    &mut short_steps,
-                )?;
-                self.flush(
-                    &mut s,
-                    Some(&b.layout),
-                    &mut short_steps,
-                    &format!("{name}.shortcut"),
-                )?;
-                let level = b.level.min(s.level);
-                let level_in = st.level;
-                steps.push(step(
-                    name,
-                    "residual-add",
-                    level_in,
-                    level,
-                    Op::Residual {
-                        body: body_steps,
-                        shortcut: short_steps,
-                        level,
-                    },
-                ));
-                *st = Sym {
-                    level,
-                    scale: self.delta,
-                    pending: None,
-                    pending_names: Vec::new(),
-                    ..b
-                };
+                if self.entry_bootstrap_pays(name, body, shortcut, st) {
+                    let top = self.bts.map_or(0, |b| b.output_level());
+                    self.ensure(st, top, steps, name)?;
+                }
+                self.residual(name, body, shortcut, st, steps)?;
             }
         }
+        Ok(())
+    }
+
+    /// A compiler that only tracks levels and bootstraps, for comparing placements.
+    fn dry_run(&self) -> Compiler<'_> {
+        Compiler {
+            ctx: self.ctx,
+            slots: self.slots,
+            span: self.span,
+            batch: self.batch,
+            delta: self.delta,
+            bts: self.bts,
+            max_shift: self.max_shift,
+            rotations: BTreeMap::new(),
+            bootstraps: 0,
+            encoded_budget: 0,
+            replicate: self.replicate,
+            dry: true,
+            encoded_bytes: 0,
+            diagonal_bytes: 0,
+        }
+    }
+
+    /// Whether bootstrapping the block's input beats bootstrapping inside its branches (the
+    /// greedy as-late-as-possible rule): fewer bootstraps, or as many and a higher level
+    /// after the addition (a branch refreshed alone is dropped back to the other's level).
+    fn entry_bootstrap_pays(
+        &self,
+        name: &str,
+        body: &[Layer],
+        shortcut: &[Layer],
+        st: &Sym,
+    ) -> bool {
+        let Some(bts) = self.bts else {
+            return false;
+        };
+        if self.dry || st.level >= bts.output_level() || st.junk {
+            return false;
+        }
+        let outcome = |entry: bool| -> Option<(usize, usize)> {
+            let mut c = self.dry_run();
+            let mut s = st.clone();
+            if entry {
+                c.ensure(&mut s, bts.output_level(), &mut Vec::new(), name)
+                    .ok()?;
+            }
+            c.residual(name, body, shortcut, &mut s, &mut Vec::new())
+                .ok()?;
+            Some((c.bootstraps, s.level))
+        };
+        match (outcome(false), outcome(true)) {
+            (None, Some(_)) => true,
+            (Some((lb, ll)), Some((eb, el))) => eb < lb || (eb == lb && el > ll),
+            _ => false,
+        }
+    }
+
+    /// `body(x) + shortcut(x)`: both branches flushed to the same layout at scale `Δ`, the
+    /// higher one dropped to the lower level.
+    fn residual(
+        &mut self,
+        name: &str,
+        body: &[Layer],
+        shortcut: &[Layer],
+        st: &mut Sym,
+        steps: &mut Vec<Step>,
+    ) -> Result<()> {
+        let mut b = st.clone();
+        let mut body_steps = Vec::new();
+        self.sequence(&format!("{name}.body"), body, &mut b, &mut body_steps)?;
+        self.flush(&mut b, None, &mut body_steps, &format!("{name}.body"))?;
+        let mut s = st.clone();
+        let mut short_steps = Vec::new();
+        self.sequence(
+            &format!("{name}.shortcut"),
+            shortcut,
+            &mut s,
+            &mut short_steps,
+        )?;
+        self.flush(
+            &mut s,
+            Some(&b.layout),
+            &mut short_steps,
+            &format!("{name}.shortcut"),
+        )?;
+        let level = b.level.min(s.level);
+        let level_in = st.level;
+        steps.push(step(
+            name,
+            "residual-add",
+            level_in,
+            level,
+            Op::Residual {
+                body: body_steps,
+                shortcut: short_steps,
+                level,
+            },
+        ));
+        *st = Sym {
+            level,
+            scale: self.delta,
+            pending: None,
+            pending_names: Vec::new(),
+            ..b
+        };
         Ok(())
     }
 }
