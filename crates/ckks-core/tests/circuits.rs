@@ -360,7 +360,8 @@ mod polynomials {
 
 mod bootstrapping {
     use ckks_core::circuits::{
-        BootstrapConfig, BootstrapParametersBuilder, Bootstrapper, EncapsulationKeys, EvalModConfig,
+        BootstrapConfig, BootstrapParametersBuilder, Bootstrapper, DiagonalStorage,
+        EncapsulationKeys, EvalModConfig,
     };
     use ckks_core::ckks::serialize::{from_bytes, to_bytes};
     use ckks_core::ckks::{
@@ -468,6 +469,13 @@ mod bootstrapping {
         let fresh = fx.bts.bootstrap(&fx.eval, None, &ct).unwrap();
         assert_eq!(fresh.level(), 2);
         assert!((fresh.scale() / ct.scale() - 1.0).abs() < 1e-12);
+        // deferred CoeffToSlot / SlotToCoeff diagonals: the identical ciphertext
+        let deferred = BootstrapConfig {
+            diagonals: DiagonalStorage::Deferred,
+            ..BootstrapConfig::default()
+        };
+        let lazy = Bootstrapper::new(&fx.ctx, deferred).unwrap();
+        assert_eq!(lazy.bootstrap(&fx.eval, None, &ct).unwrap(), fresh);
         let stats = fx.precision(&x, &fresh);
         println!("bootstrapping N=2^11, h=32: {stats}");
         assert!(stats.real.min > 26.0 && stats.imag.min > 26.0, "{stats}");

@@ -12,10 +12,11 @@
 //!
 //! Options: `model=resnet20|resnet20-se|resnet20-1conv|resnet32|...` (random weights, seeded;
 //! SE with reduction 4), `level=` input level (default: the top of the chain), `logscale=`
-//! working scale (default 45), `budget=` MiB of encoded diagonals (default 1024; the rest are
-//! encoded during inference), `seed=`.
+//! working scale (default 45), `budget=` MiB of encoded diagonals (default 512; the rest are
+//! encoded during inference), `bts=encoded|deferred` how the bootstrapper holds its
+//! CoeffToSlot / SlotToCoeff diagonals (default deferred), `seed=`.
 
-use ckks_core::circuits::BootstrapPreset;
+use ckks_core::circuits::{BootstrapConfig, BootstrapPreset, DiagonalStorage};
 use ckks_core::ckks::{Decryptor, Encryptor, PrecisionStats};
 use ckks_core::Complex64;
 use he_nn::zoo::{resnet, RandomInit, ResNetConfig};
@@ -73,13 +74,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(str::parse)
         .transpose()?
         .unwrap_or(45.0);
-    let budget: usize = opt("budget=").map(str::parse).transpose()?.unwrap_or(1024);
+    let budget: usize = opt("budget=").map(str::parse).transpose()?.unwrap_or(512);
+    let bts_storage = match opt("bts=").unwrap_or("deferred") {
+        "encoded" => DiagonalStorage::Encoded,
+        "deferred" => DiagonalStorage::Deferred,
+        other => return Err(format!("bts={other}: encoded or deferred").into()),
+    };
 
     let mut init = RandomInit::new(seed);
     let model = resnet(&cfg, &mut init);
     let set = BootstrapPreset::N16.build()?;
+    let bts_config = BootstrapConfig {
+        diagonals: bts_storage,
+        ..set.config
+    };
     let mut options = CompileOptions::default()
-        .bootstrap(set.config)
+        .bootstrap(bts_config)
         .scale(log_scale.exp2())
         .encoded_budget(budget << 20);
     if let Some(l) = opt("level=") {

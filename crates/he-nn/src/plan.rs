@@ -289,7 +289,17 @@ impl EncryptedModel {
         };
         let mut steps = Vec::new();
         c.sequence("layers", &model.layers, &mut st, &mut steps)?;
-        let output_layout = c.replicated(Layout::compact(output_shape, span)?);
+        // the logits take the first slots of the last layout (after pooling: one slot per
+        // channel), which keeps the final matrix's diagonals few and its copies aligned
+        let output_layout = if st.layout.slots.len() >= output_shape.len() {
+            Layout {
+                shape: output_shape,
+                slots: st.layout.slots[..output_shape.len()].to_vec(),
+                ..st.layout.clone()
+            }
+        } else {
+            c.replicated(Layout::compact(output_shape, span)?)
+        };
         c.flush(&mut st, Some(&output_layout), &mut steps, "output")?;
         let (mut rotation_levels, bootstraps, diagonal_bytes) =
             (c.rotations, c.bootstraps, c.diagonal_bytes);

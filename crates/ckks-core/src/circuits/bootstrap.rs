@@ -42,7 +42,7 @@
 //! Full slots (`N/2`) and fewer slots ([`Bootstrapper::with_slots`]) are handled.
 
 use super::eval_mod::{EvalMod, EvalModConfig};
-use super::linear::LinearTransform;
+use super::linear::{DiagonalStorage, LinearTransform};
 use super::{dft, snap_scale};
 use crate::ckks::serialize::{
     decode_exact, decode_swk_at, encode, encode_swk, Serializable, WireSwitchingKey,
@@ -63,6 +63,11 @@ pub struct BootstrapConfig {
     pub cts_levels: usize,
     /// Levels (sparse transforms) of SlotToCoeff.
     pub stc_levels: usize,
+    /// How CoeffToSlot and SlotToCoeff hold their diagonals: encoded once (default), or
+    /// deferred and encoded at every bootstrap (a fraction of the memory, for a server that
+    /// also holds a network's keys and weights).
+    #[serde(default)]
+    pub diagonals: DiagonalStorage,
 }
 
 impl Default for BootstrapConfig {
@@ -71,6 +76,7 @@ impl Default for BootstrapConfig {
             eval_mod: EvalModConfig::default(),
             cts_levels: 3,
             stc_levels: 3,
+            diagonals: DiagonalStorage::Encoded,
         }
     }
 }
@@ -225,7 +231,14 @@ impl Bootstrapper {
                 .enumerate()
                 .map(|(i, (d, width))| {
                     let level = first_level - i;
-                    LinearTransform::from_diagonals(ctx, d, *width, level, q[level] as f64)
+                    LinearTransform::from_diagonals_stored(
+                        ctx,
+                        d,
+                        *width,
+                        level,
+                        q[level] as f64,
+                        config.diagonals,
+                    )
                 })
                 .collect()
         };

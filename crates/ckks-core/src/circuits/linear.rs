@@ -35,7 +35,7 @@ use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How a [`LinearTransform`] holds its diagonals.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum DiagonalStorage {
     /// Encoded once at construction: fastest evaluation.
     #[default]
@@ -44,12 +44,27 @@ pub enum DiagonalStorage {
     Deferred,
 }
 
-/// One pre-rotated diagonal.
+/// One pre-rotated diagonal; a deferred one keeps a single period of its values (a
+/// diagonal of a transform between tensors replicated every `P` slots repeats every `P`).
 #[derive(Clone, Debug)]
 enum Diagonal {
     Encoded(Plaintext),
     Real(Vec<f64>),
     Complex(Vec<Complex64>),
+}
+
+/// The shortest power-of-two period of `v` (its length if none shorter).
+fn period<T: PartialEq>(v: &[T]) -> usize {
+    let mut p = v.len();
+    while p > 1 && p % 2 == 0 && (p / 2..v.len()).all(|i| v[i] == v[i % (p / 2)]) {
+        p /= 2;
+    }
+    p
+}
+
+/// `v` repeated to `slots` values.
+fn tiled<T: Copy>(v: &[T], slots: usize) -> Vec<T> {
+    (0..slots).map(|i| v[i % v.len()]).collect()
 }
 
 /// A plaintext matrix, precomputed (diagonals rotated, and encoded unless deferred) for one
@@ -158,10 +173,11 @@ impl LinearTransform {
                 }
                 DiagonalStorage::Deferred => {
                     check_encodable(ctx, &rotated, level, scale)?;
-                    if rotated.iter().all(|v| v.im == 0.0) {
-                        Diagonal::Real(rotated.iter().map(|v| v.re).collect())
+                    let one = &rotated[..period(&rotated)];
+                    if one.iter().all(|v| v.im == 0.0) {
+                        Diagonal::Real(one.iter().map(|v| v.re).collect())
                     } else {
-                        Diagonal::Complex(rotated)
+                        Diagonal::Complex(one.to_vec())
                     }
                 }
             };
@@ -302,13 +318,18 @@ impl LinearTransform {
     fn plaintext<'a>(&self, d: &'a Diagonal) -> Result<Cow<'a, Plaintext>> {
         Ok(match d {
             Diagonal::Encoded(pt) => Cow::Borrowed(pt),
-            Diagonal::Real(v) => Cow::Owned(
-                self.ctx
-                    .encode_real(v, self.slots, self.level, self.scale)?,
-            ),
-            Diagonal::Complex(v) => {
-                Cow::Owned(self.ctx.encode(v, self.slots, self.level, self.scale)?)
-            }
+            Diagonal::Real(v) => Cow::Owned(self.ctx.encode_real(
+                &tiled(v, self.slots),
+                self.slots,
+                self.level,
+                self.scale,
+            )?),
+            Diagonal::Complex(v) => Cow::Owned(self.ctx.encode(
+                &tiled(v, self.slots),
+                self.slots,
+                self.level,
+                self.scale,
+            )?),
         })
     }
 
@@ -334,6 +355,15 @@ impl LinearTransform {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn periods_are_the_shortest_power_of_two() {
+        assert_eq!(period(&[1, 2, 1, 2, 1, 2, 1, 2]), 2);
+        assert_eq!(period(&[1, 2, 3, 4]), 4);
+        assert_eq!(period(&[5; 8]), 1);
+        assert_eq!(period(&[1, 2, 1, 3]), 4);
+        assert_eq!(tiled(&[1, 2], 6), vec![1, 2, 1, 2, 1, 2]);
+    }
 
     #[test]
     fn n1_minimizes_rotations() {
