@@ -70,6 +70,9 @@ pub struct TrainArgs {
     /// Resume from OUT/checkpoint.bin.
     #[arg(long)]
     pub resume: bool,
+    /// Initial `a` of the quadratic activations `a x² + x`.
+    #[arg(long, default_value_t = crate::zoo::QUAD_INIT_A)]
+    pub quad_a: f32,
     /// Also write the exported he-nn model here (for example the shipped weights' path).
     #[arg(long)]
     pub export: Option<PathBuf>,
@@ -105,6 +108,7 @@ impl TrainArgs {
             } else {
                 GateKind::Cubic
             },
+            quad_a: self.quad_a,
             ..ZooConfig::resnet(self.depth, self.se)
         }
     }
@@ -135,8 +139,25 @@ fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// Scores of `logits` (one row per sample) against 0/1 `labels`.
+/// Scores of `logits` (one row per sample) against 0/1 `labels`. Non-finite logits (a
+/// diverged network) give an infinite loss and no AUROC / F1.
 pub fn scores<L: AsRef<[f32]>, G: AsRef<[f64]>>(labels: &[L], logits: &[G]) -> Result<Scores> {
+    if logits
+        .iter()
+        .flat_map(|r| r.as_ref())
+        .any(|z| !z.is_finite())
+    {
+        return Ok(Scores {
+            n: labels.len(),
+            loss: f64::INFINITY,
+            auroc_macro: None,
+            auroc_micro: None,
+            auroc_weighted: None,
+            f1_micro: None,
+            f1_macro: None,
+            f1_weighted: None,
+        });
+    }
     let probs: Vec<Vec<f32>> = logits
         .iter()
         .map(|r| r.as_ref().iter().map(|&z| sigmoid(z) as f32).collect())

@@ -29,9 +29,11 @@ use burn::tensor::{Device, Tensor};
 use he_nn::model::{self as hm, ApproxSigmoid, Layer, Model, Shape};
 use serde::{Deserialize, Serialize};
 
-/// Initial `a` of the zoo's quadratic activations `a x² + x` (small: a deep stack of
-/// quadratics with a large `a` diverges at the start of training).
-pub const QUAD_INIT_A: f32 = 0.02;
+/// Initial `a` of the zoo's quadratic activations `a x² + x`: small, since a deep stack of
+/// quadratics with a large `a` diverges at the start of training, but above `1/32` so that
+/// he-nn's one-level form `a (x + b/2a)² + ...` applies (its shift `|b/2a| = 10` stays under
+/// `CompileOptions::max_shift` = 16).
+pub const QUAD_INIT_A: f32 = 0.05;
 
 /// Activation kind of a network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,9 +60,10 @@ pub struct Act {
 }
 
 impl Act {
-    fn new(kind: ActKind, channels: usize, device: &Device) -> Self {
+    fn new(cfg: &ZooConfig, channels: usize, device: &Device) -> Self {
         Self {
-            quad: (kind == ActKind::Quadratic).then(|| QuadAct::new(channels, QUAD_INIT_A, device)),
+            quad: (cfg.act == ActKind::Quadratic)
+                .then(|| QuadAct::new(channels, cfg.quad_a, device)),
         }
     }
 
@@ -136,13 +139,13 @@ pub struct SqueezeExcite {
 }
 
 impl SqueezeExcite {
-    fn new(channels: usize, act: ActKind, gate: GateKind, device: &Device) -> Self {
+    fn new(channels: usize, cfg: &ZooConfig, device: &Device) -> Self {
         let r = (channels / 4).max(1);
         Self {
             reduce: LinearConfig::new(channels, r).init(device),
-            act: Act::new(act, r, device),
+            act: Act::new(cfg, r, device),
             expand: LinearConfig::new(r, channels).init(device),
-            exact_sigmoid: gate == GateKind::Sigmoid,
+            exact_sigmoid: cfg.gate == GateKind::Sigmoid,
         }
     }
 
@@ -227,15 +230,13 @@ impl BasicBlock {
             conv1: conv(cin, cout, 3, stride, device),
             bn1: bn(cout, device),
             inner: (!cfg.one_conv).then(|| Inner {
-                act: Act::new(cfg.act, cout, device),
+                act: Act::new(cfg, cout, device),
                 conv: ConvBn::new(cout, cout, 3, 1, device),
             }),
-            se: cfg
-                .se
-                .then(|| SqueezeExcite::new(cout, cfg.act, cfg.gate, device)),
+            se: cfg.se.then(|| SqueezeExcite::new(cout, cfg, device)),
             shortcut: (stride != 1 || cin != cout)
                 .then(|| ConvBn::new(cin, cout, 1, stride, device)),
-            out: Act::new(cfg.act, cout, device),
+            out: Act::new(cfg, cout, device),
         }
     }
 
@@ -295,6 +296,8 @@ pub struct ZooConfig {
     pub input: [usize; 3],
     /// Outputs (findings).
     pub classes: usize,
+    /// Initial `a` of the quadratic activations (default [`QUAD_INIT_A`]).
+    pub quad_a: f32,
 }
 
 /// Architecture family.
@@ -318,6 +321,7 @@ impl ZooConfig {
             gate: GateKind::Cubic,
             input: [4, 32, 32],
             classes: crate::latents::FINDINGS,
+            quad_a: QUAD_INIT_A,
         }
     }
 
@@ -353,13 +357,15 @@ impl ZooConfig {
 
     fn check(&self) -> Result<()> {
         let bad = |m: String| Err(TrainError::Config(m));
-        if self.arch == Arch::ResNet && (self.depth < 8 || (self.depth - 2) % 6 != 0) {
+        if self.arch == Arch::ResNet && (self.depth < 8 || !(self.depth - 2).is_multiple_of(6)) {
             return bad(format!(
                 "ResNet depth {} is not 6k + 2 (20, 32, 44, 56)",
                 self.depth
             ));
         }
-        if self.arch == Arch::LeNet && (self.input[1] % 8 != 0 || self.input[2] % 8 != 0) {
+        if self.arch == Arch::LeNet
+            && (!self.input[1].is_multiple_of(8) || !self.input[2].is_multiple_of(8))
+        {
             return bad(format!(
                 "LeNet needs sides divisible by 8, got {:?}",
                 self.input
@@ -397,7 +403,7 @@ impl ResNet {
         Self {
             stem: conv(cfg.input[0], 16, 3, 1, device),
             stem_bn: bn(16, device),
-            stem_act: Act::new(cfg.act, 16, device),
+            stem_act: Act::new(cfg, 16, device),
             blocks,
             fc: LinearConfig::new(64, cfg.classes).init(device),
         }
@@ -452,12 +458,12 @@ impl LeNet {
         Self {
             conv1: conv(cfg.input[0], 8, 3, 2, device),
             bn1: bn(8, device),
-            act1: Act::new(cfg.act, 8, device),
+            act1: Act::new(cfg, 8, device),
             conv2: conv(8, 16, 3, 1, device),
             bn2: bn(16, device),
-            act2: Act::new(cfg.act, 16, device),
+            act2: Act::new(cfg, 16, device),
             fc1: LinearConfig::new(flat_len, 64).init(device),
-            act3: Act::new(cfg.act, 64, device),
+            act3: Act::new(cfg, 64, device),
             fc2: LinearConfig::new(64, cfg.classes).init(device),
         }
     }
@@ -495,6 +501,9 @@ impl LeNet {
 
 /// A zoo network of either family.
 #[derive(Module, Debug)]
+// burn's Module derive does not see through `Box`; a network is built once, so the size
+// difference of the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Net {
     /// ResNet-n.
     ResNet(ResNet),

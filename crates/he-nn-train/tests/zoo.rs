@@ -51,6 +51,7 @@ fn args(name: &str) -> TrainArgs {
         seed: 3,
         max_minutes: None,
         resume: false,
+        quad_a: he_nn_train::zoo::QUAD_INIT_A,
         export: None,
     }
 }

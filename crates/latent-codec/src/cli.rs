@@ -12,13 +12,13 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
 use crate::codec::cpu;
 use crate::data::{eval_phantoms, real_split, CropSampler};
 use crate::eval::{evaluate, SetResult};
 use crate::train::{RecLoss, TrainConfig, Trainer};
 use crate::{Codec, CodecConfig, CodecError, Result};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
 
 /// Settings of a codec training run (the `train` binary and `privmed train-codec`).
 #[derive(Parser, Debug, Clone)]

@@ -1,0 +1,64 @@
+//! # privmed
+//!
+//! The binary users run. `privmed demo` closes the loop of the Latent-HE pipeline (Kim et al.
+//! 2025): a chest X-ray is encoded by the shipped VQGAN (`latent-codec`, f = 8:
+//! `256 x 256 -> 4 x 32 x 32`), the latent is encrypted under RNS-CKKS (`ckks-core`), the
+//! classifier runs on the ciphertext without the secret key (`he-nn`), and the decrypted
+//! logits of the 14 NIH findings are printed beside the plaintext result.
+//! `privmed train-classifier` and `privmed train-codec` wrap the training entry points of
+//! `he-nn-train` and `latent-codec`.
+//!
+//! The shipped classifier was trained on SYNTHETIC phantom latents (`med_data::phantom`), so
+//! its findings on a real X-ray are a demonstration of the encrypted pipeline, not a
+//! diagnosis.
+
+pub mod demo;
+
+use std::path::PathBuf;
+use thiserror::Error;
+
+/// Everything the commands report; each is one line for the user.
+#[derive(Debug, Error)]
+pub enum PrivmedError {
+    /// An image that does not exist or cannot be decoded.
+    #[error("cannot read image {}: {detail}", path.display())]
+    Image {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
+    /// Classifier weights that do not exist or are not a valid he-nn model.
+    #[error("cannot load classifier weights {}: {detail}", path.display())]
+    Weights {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
+    /// The codec (shipped weights missing or corrupted, image of the wrong size).
+    #[error("codec: {0}")]
+    Codec(#[from] latent_codec::CodecError),
+    /// The encrypted executor (a model the planner cannot serve with these parameters).
+    #[error("encrypted inference: {0}")]
+    HeNn(#[from] he_nn::HeNnError),
+    /// The CKKS library (parameters).
+    #[error("parameters: {0}")]
+    Ckks(#[from] ckks_core::CkksError),
+    /// Training.
+    #[error("training: {0}")]
+    Train(#[from] he_nn_train::TrainError),
+}
+
+/// `Result` with [`PrivmedError`].
+pub type Result<T> = std::result::Result<T, PrivmedError>;
+
+/// `e` on one line (nested messages joined with `: `).
+pub fn one_line(e: &dyn std::error::Error) -> String {
+    e.to_string()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}

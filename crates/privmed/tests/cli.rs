@@ -1,0 +1,98 @@
+//! The `privmed` binary end to end: the demo at the insecure test parameters (encrypted
+//! logits equal the plaintext ones), and one clear line plus a non-zero exit for a bad path,
+//! an unreadable image and corrupted weights.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn privmed(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_privmed"))
+        .args(args)
+        .output()
+        .expect("the privmed binary runs")
+}
+
+fn temp(name: &str, bytes: &[u8]) -> PathBuf {
+    let p = std::env::temp_dir().join(format!("privmed-test-{}-{name}", std::process::id()));
+    std::fs::write(&p, bytes).unwrap();
+    p
+}
+
+/// The one stderr line of a failed run.
+fn failure(out: &Output) -> String {
+    assert!(!out.status.success(), "expected a failure");
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert_eq!(err.lines().count(), 1, "one line expected: {err}");
+    assert!(err.starts_with("privmed: error: "), "{err}");
+    err
+}
+
+#[test]
+fn demo_at_test_parameters_matches_the_plaintext_result() {
+    let out = privmed(&["demo", "--params", "test"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for name in med_data::labels::NIH_FINDINGS {
+        assert!(stdout.contains(name), "{name} missing:\n{stdout}");
+    }
+    assert!(stdout.contains("SYNTHETIC"), "{stdout}");
+    assert!(stdout.contains("encrypted inference"), "{stdout}");
+    let err: f64 = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("max |encrypted - plaintext logit|: "))
+        .expect("error line")
+        .parse()
+        .unwrap();
+    assert!(err < 1e-3, "{err}");
+}
+
+#[test]
+fn a_missing_image_is_one_line_and_a_failure() {
+    let err = failure(&privmed(&[
+        "demo",
+        "--params",
+        "test",
+        "--image",
+        "/no/such/xray.png",
+    ]));
+    assert!(err.contains("/no/such/xray.png"), "{err}");
+}
+
+#[test]
+fn an_unreadable_image_is_one_line_and_a_failure() {
+    let p = temp("garbage.png", b"\x89PNG\r\n\x1a\nthis is not a png");
+    let err = failure(&privmed(&[
+        "demo",
+        "--params",
+        "test",
+        "--image",
+        p.to_str().unwrap(),
+    ]));
+    assert!(err.contains("cannot read image"), "{err}");
+    let _ = std::fs::remove_file(p);
+}
+
+#[test]
+fn corrupted_weights_are_one_line_and_a_failure() {
+    let shipped = std::fs::read(privmed::demo::SHIPPED_LENET).unwrap();
+    for (name, bytes) in [
+        ("truncated.json.gz", &shipped[..shipped.len() / 2]),
+        ("garbage.json.gz", &b"not gzip at all"[..]),
+        ("garbage.json", &b"{\"name\": 3}"[..]),
+    ] {
+        let p = temp(name, bytes);
+        let err = failure(&privmed(&[
+            "demo",
+            "--params",
+            "test",
+            "--model",
+            p.to_str().unwrap(),
+        ]));
+        assert!(err.contains("cannot load classifier weights"), "{err}");
+        let _ = std::fs::remove_file(p);
+    }
+}
