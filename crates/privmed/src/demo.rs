@@ -4,7 +4,8 @@
 use crate::{PrivmedError, Result};
 use ckks_core::circuits::BootstrapPreset;
 use ckks_core::ckks::{insecure_test_params, Decryptor, Encryptor, Parameters};
-use he_nn::{CompileOptions, EncryptedModel, Model, Shape, Tensor};
+use ckks_core::rlwe::{PublicKey, SecretKey};
+use he_nn::{CompileOptions, EncryptedModel, Model, Plan, ServerKeys, Shape, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use latent_codec::Codec;
 use med_data::labels::NIH_FINDINGS;
@@ -115,7 +116,7 @@ fn spinner(msg: &str) -> ProgressBar {
 }
 
 /// Runs `f` under a spinner named `name`, recording its time in `stages`.
-fn stage<T>(
+pub fn stage<T>(
     stages: &mut Vec<(String, f64)>,
     name: &str,
     f: impl FnOnce() -> Result<T>,
@@ -181,7 +182,87 @@ pub fn parameters(set: ParamSet) -> Result<(Parameters, CompileOptions)> {
     })
 }
 
-/// The whole demo; `log` receives one line per finished stage.
+/// The client's keys and the server's compiled plan and evaluation keys for one model.
+pub struct Session {
+    /// The compiled plan.
+    pub plan: Plan,
+    sk: SecretKey,
+    pk: PublicKey,
+    /// What the server holds.
+    pub server: ServerKeys,
+}
+
+impl Session {
+    /// Compiles `model` for `set` and generates the keys, timing both stages into `stages`;
+    /// `log` receives a line describing the parameters.
+    pub fn new(
+        model: &Model,
+        set: ParamSet,
+        stages: &mut Vec<(String, f64)>,
+        mut log: impl FnMut(&str),
+    ) -> Result<Self> {
+        let (params, options) = parameters(set)?;
+        log(&format!(
+            "parameters {}: N = {}, log2 QP = {:.0}{}",
+            params.name(),
+            params.n(),
+            params.log_qp(),
+            if params.is_insecure() {
+                " (INSECURE, test only)"
+            } else {
+                ", 128-bit"
+            }
+        ));
+        let plan = stage(stages, "compile plan", || {
+            Ok(EncryptedModel::compile(model, &params, &options)?)
+        })?;
+        let (sk, pk, server) = stage(stages, "key generation", || {
+            let mut kg = plan.context().key_generator();
+            let sk = kg.secret_key(None);
+            let pk = kg.public_key(&sk);
+            let server = plan.generate_keys(&sk);
+            Ok((sk, pk, server))
+        })?;
+        Ok(Self {
+            plan,
+            sk,
+            pk,
+            server,
+        })
+    }
+
+    /// Encrypts `x` under the public key, runs the plan on the ciphertext with the server keys
+    /// only, decrypts the logits; the three stages are timed into `stages`.
+    pub fn infer(&self, x: &Tensor, stages: &mut Vec<(String, f64)>) -> Result<Vec<f64>> {
+        let ctx = self.plan.context();
+        let ct = stage(stages, "encrypt latent", || {
+            Ok(self.plan.encrypt_input(
+                &mut Encryptor::with_public_key(ctx, &self.pk),
+                std::slice::from_ref(x),
+            )?)
+        })?;
+        let (out, _trace) = stage(stages, "encrypted inference", || {
+            Ok(self.plan.infer_traced(&ct, &self.server)?)
+        })?;
+        let mut logits = stage(stages, "decrypt logits", || {
+            Ok(self
+                .plan
+                .decrypt_logits(&Decryptor::new(ctx, &self.sk), &out, 1)?)
+        })?;
+        Ok(logits.swap_remove(0))
+    }
+}
+
+/// A latent as he-nn's input tensor.
+pub fn latent_tensor(shape: [usize; 3], values: &[f32]) -> Result<Tensor> {
+    let [c, h, w] = shape;
+    Ok(Tensor::new(
+        Shape::new(c, h, w),
+        values.iter().map(|&v| f64::from(v)).collect(),
+    )?)
+}
+
+/// The whole demo; `log` receives a line after the first stages.
 pub fn run(args: &DemoArgs, mut log: impl FnMut(&str)) -> Result<DemoReport> {
     let mut stages = Vec::new();
     let (image_path, image) = stage(&mut stages, "read image", || {
@@ -200,55 +281,19 @@ pub fn run(args: &DemoArgs, mut log: impl FnMut(&str)) -> Result<DemoReport> {
         let codec = Codec::shipped_f8(&latent_codec::codec::cpu())?;
         Ok(codec.encode(&image)?)
     })?;
-    let [c, h, w] = latent.shape;
-    let x = Tensor::new(
-        Shape::new(c, h, w),
-        latent.continuous.iter().map(|&v| f64::from(v)).collect(),
-    )?;
+    let x = latent_tensor(latent.shape, &latent.continuous)?;
     let plain = stage(
         &mut stages,
         "plaintext inference",
         || Ok(model.forward(&x)?),
     )?;
-    let (params, options) = parameters(args.params)?;
-    let params_name = params.name().to_string();
-    log(&format!(
-        "parameters {params_name}: N = {}, log2 QP = {:.0}{}",
-        params.n(),
-        params.log_qp(),
-        if params.is_insecure() {
-            " (INSECURE, test only)"
-        } else {
-            ", 128-bit"
-        }
-    ));
-    let plan = stage(&mut stages, "compile plan", || {
-        Ok(EncryptedModel::compile(&model, &params, &options)?)
-    })?;
-    let ctx = plan.context().clone();
-    let (sk, pk, server) = stage(&mut stages, "key generation", || {
-        let mut kg = ctx.key_generator();
-        let sk = kg.secret_key(None);
-        let pk = kg.public_key(&sk);
-        let server = plan.generate_keys(&sk);
-        Ok((sk, pk, server))
-    })?;
-    let ct = stage(&mut stages, "encrypt latent", || {
-        Ok(plan.encrypt_input(
-            &mut Encryptor::with_public_key(&ctx, &pk),
-            std::slice::from_ref(&x),
-        )?)
-    })?;
-    let (out, _trace) = stage(&mut stages, "encrypted inference", || {
-        Ok(plan.infer_traced(&ct, &server)?)
-    })?;
-    let logits = stage(&mut stages, "decrypt logits", || {
-        Ok(plan.decrypt_logits(&Decryptor::new(&ctx, &sk), &out, 1)?)
-    })?;
+    let session = Session::new(&model, args.params, &mut stages, &mut log)?;
+    let encrypted = session.infer(&x, &mut stages)?;
+    let plan = &session.plan;
     let findings = NIH_FINDINGS
         .iter()
         .zip(&plain.data)
-        .zip(&logits[0])
+        .zip(&encrypted)
         .map(|((&name, &p), &e)| Finding {
             name,
             plain_logit: p,
@@ -259,13 +304,13 @@ pub fn run(args: &DemoArgs, mut log: impl FnMut(&str)) -> Result<DemoReport> {
         image: image_path,
         model: model_path,
         model_name: model.name.clone(),
-        params: params_name,
+        params: plan.context().params().name().to_string(),
         findings,
         stages,
         bootstraps: plan.bootstraps(),
         rotation_keys: plan.rotations().len(),
         levels: plan.input_level() - plan.output_level(),
-        key_bytes: server.memory_bytes(),
+        key_bytes: session.server.memory_bytes(),
     })
 }
 

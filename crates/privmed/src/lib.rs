@@ -13,6 +13,7 @@
 //! diagnosis.
 
 pub mod demo;
+pub mod evaluate;
 
 use std::path::PathBuf;
 use thiserror::Error;

@@ -20,6 +20,8 @@ struct Cli {
 enum Command {
     /// X-ray -> VQGAN latent -> encrypted classifier -> decrypted findings, beside plaintext.
     Demo(DemoArgs),
+    /// A classifier on SYNTHETIC test latents, plaintext beside encrypted.
+    Evaluate(privmed::evaluate::EvalArgs),
     /// Train a zoo classifier on SYNTHETIC phantom latents (he-nn-train).
     TrainClassifier(he_nn_train::classify::TrainArgs),
     /// Train the VQGAN codec (latent-codec).
@@ -31,6 +33,10 @@ fn execute(cli: Cli) -> Result<(), PrivmedError> {
         Command::Demo(args) => {
             let report = run(&args, |line| println!("{line}"))?;
             print!("{}", render(&report, args.real_trained));
+        }
+        Command::Evaluate(args) => {
+            let report = privmed::evaluate::run(&args, |line| println!("{line}"))?;
+            print!("{}", privmed::evaluate::render(&report));
         }
         Command::TrainClassifier(args) => {
             let s = he_nn_train::classify::run(&args)?;
