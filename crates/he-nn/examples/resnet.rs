@@ -144,7 +144,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let x = Tensor::new(model.input, init.uniform(model.input.len(), 1.0))?;
     let ct = plan.encrypt_input(&mut Encryptor::with_secret_key(&ctx, &sk), &[x.clone()])?;
     let t = Instant::now();
-    let (out, trace) = plan.infer_traced(&ct, &server)?;
+    let total_steps = plan.trace().len();
+    let mut done = 0;
+    let (out, trace) = plan.infer_observed(&ct, &server, &mut |e| {
+        done += 1;
+        eprintln!(
+            "[{done}/{total_steps}] {} {} {:.1} s",
+            e.step.kind, e.step.name, e.seconds
+        );
+    })?;
     let total = t.elapsed().as_secs_f64();
     let got = plan.decrypt_logits(&Decryptor::new(&ctx, &sk), &out, 1)?;
     let want = model.forward(&x)?;

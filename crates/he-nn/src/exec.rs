@@ -40,6 +40,12 @@ pub struct TraceEntry {
     pub seconds: f64,
 }
 
+/// The executed steps so far, and who wants to hear of each.
+struct Recorder<'a> {
+    trace: Vec<TraceEntry>,
+    observer: &'a mut dyn FnMut(&TraceEntry),
+}
+
 impl Plan {
     /// Generates the server keys the plan needs for the secret key `sk`.
     pub fn generate_keys(&self, sk: &SecretKey) -> ServerKeys {
@@ -231,10 +237,24 @@ impl Plan {
         ct: &Ciphertext,
         keys: &ServerKeys,
     ) -> Result<(Ciphertext, Vec<TraceEntry>)> {
+        self.infer_observed(ct, keys, &mut |_| {})
+    }
+
+    /// [`infer_traced`](Plan::infer_traced), calling `observer` after every step (for
+    /// progress display; [`trace`](Plan::trace)`().len()` steps in all).
+    pub fn infer_observed(
+        &self,
+        ct: &Ciphertext,
+        keys: &ServerKeys,
+        observer: &mut dyn FnMut(&TraceEntry),
+    ) -> Result<(Ciphertext, Vec<TraceEntry>)> {
         self.check(ct, keys)?;
-        let mut trace = Vec::new();
-        let out = self.run(&self.steps, ct.clone(), keys, &mut trace)?;
-        Ok((out, trace))
+        let mut rec = Recorder {
+            trace: Vec::new(),
+            observer,
+        };
+        let out = self.run(&self.steps, ct.clone(), keys, &mut rec)?;
+        Ok((out, rec.trace))
     }
 
     fn run(
@@ -242,11 +262,11 @@ impl Plan {
         steps: &[Step],
         mut ct: Ciphertext,
         keys: &ServerKeys,
-        trace: &mut Vec<TraceEntry>,
+        rec: &mut Recorder<'_>,
     ) -> Result<Ciphertext> {
         for s in steps {
             let t = Instant::now();
-            ct = self.apply(s, ct, keys, trace)?;
+            ct = self.apply(s, ct, keys, rec)?;
             if ct.level() != s.info.level_out {
                 return Err(HeNnError::Plan(format!(
                     "step {} ended at level {}, planned {}",
@@ -255,10 +275,12 @@ impl Plan {
                     s.info.level_out
                 )));
             }
-            trace.push(TraceEntry {
+            let entry = TraceEntry {
                 step: s.info.clone(),
                 seconds: t.elapsed().as_secs_f64(),
-            });
+            };
+            (rec.observer)(&entry);
+            rec.trace.push(entry);
         }
         Ok(ct)
     }
@@ -268,7 +290,7 @@ impl Plan {
         s: &Step,
         ct: Ciphertext,
         keys: &ServerKeys,
-        trace: &mut Vec<TraceEntry>,
+        rec: &mut Recorder<'_>,
     ) -> Result<Ciphertext> {
         let eval = &keys.evaluator;
         Ok(match &s.op {
@@ -305,8 +327,8 @@ impl Plan {
                 shortcut,
                 level,
             } => {
-                let b = self.run(body, ct.clone(), keys, trace)?;
-                let sc = self.run(shortcut, ct, keys, trace)?;
+                let b = self.run(body, ct.clone(), keys, rec)?;
+                let sc = self.run(shortcut, ct, keys, rec)?;
                 eval.add(
                     &eval.drop_to_level(&b, *level)?,
                     &eval.drop_to_level(&sc, *level)?,
@@ -317,8 +339,8 @@ impl Plan {
                 x_steps,
                 level,
             } => {
-                let g = self.run(gate, ct.clone(), keys, trace)?;
-                let x = self.run(x_steps, ct, keys, trace)?;
+                let g = self.run(gate, ct.clone(), keys, rec)?;
+                let x = self.run(x_steps, ct, keys, rec)?;
                 eval.rescale(&eval.mul_relin(
                     &eval.drop_to_level(&x, *level)?,
                     &eval.drop_to_level(&g, *level)?,
