@@ -6,10 +6,14 @@
 //! RAYON_NUM_THREADS=1 cargo run --profile test -p latent-codec --example encoder_profile
 //! ```
 //!
-//! Timings only depend on the shapes, so the models are randomly initialised.
+//! Timings only depend on the shapes, so the models are randomly initialised. On a shared
+//! machine the wall-clock medians include waiting for a core; the encode table therefore
+//! also gives the CPU time the process spent per encode (all its threads, from
+//! `/proc/self/task/*/schedstat`, Linux only), which is what an idle core would take.
 
 use std::time::Instant;
 
+use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNormConfig, PaddingConfig2d};
 use burn::tensor::activation::{sigmoid, softmax};
@@ -32,6 +36,16 @@ fn median_ms<T>(reps: usize, mut f: impl FnMut() -> T) -> f64 {
     v[v.len() / 2]
 }
 
+/// CPU time of all threads of this process so far, in nanoseconds (Linux `schedstat`).
+fn process_cpu_ns() -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total)
+}
+
 fn conv(cin: usize, cout: usize, k: usize, stride: usize, pad: usize) -> Conv2d {
     Conv2dConfig::new([cin, cout], [k, k])
         .with_stride([stride, stride])
@@ -39,13 +53,18 @@ fn conv(cin: usize, cout: usize, k: usize, stride: usize, pad: usize) -> Conv2d 
         .init(&cpu())
 }
 
+/// One row of the operation table: wall-clock median and mean process CPU time per call.
 fn op(name: String, f: impl Fn() -> Tensor<4>) {
-    println!("| {name} | {:.2} |", median_ms(9, || f().into_data()));
+    let reps = 9;
+    let before = process_cpu_ns().unwrap_or(0);
+    let wall = median_ms(reps, || f().into_data());
+    let cpu = (process_cpu_ns().unwrap_or(0) - before) as f64 / 1e6 / (reps + 1) as f64;
+    println!("| {name} | {wall:.2} | {cpu:.2} |");
 }
 
 fn main() -> Result<()> {
     let d = cpu();
-    println!("| operation (batch 1) | ms |\n|---|---|");
+    println!("| operation (batch 1) | ms, wall (median) | ms, CPU (mean) |\n|---|---|---|");
     // (channels, side, output channels of the 3x3 convolution) as met in the encoders.
     for (c, s, cout) in [
         (16, 256, 16),
@@ -91,20 +110,39 @@ fn main() -> Result<()> {
         .iter()
         .map(|(_, c)| Codec::random(c.clone(), 1, &d))
         .collect::<Result<Vec<_>>>()?;
+    for ((name, _), codec) in layouts.iter().zip(&codecs) {
+        let x = latent_codec::codec::image_to_tensor(&image, &d);
+        op(format!("{name}: encoder forward alone"), || {
+            codec.encode_tensor(x.clone())
+        });
+    }
+    let z: Tensor<2> = Tensor::random([1024, 4], Distribution::Normal(0.0, 1.0), &d);
+    let q = &codecs[1].model().quantizer;
+    op("nearest code, 1024 positions x 1024 codes".into(), || {
+        q.nearest(z.clone()).float().reshape([1, 1, 32, 32])
+    });
+    let rounds = 5;
     let mut times = vec![Vec::new(); codecs.len()];
-    for _ in 0..5 {
-        for (t, codec) in times.iter_mut().zip(&codecs) {
+    let mut cpu_ns = vec![0u64; codecs.len()];
+    for _ in 0..rounds {
+        for ((t, cpu), codec) in times.iter_mut().zip(&mut cpu_ns).zip(&codecs) {
+            let before = process_cpu_ns().unwrap_or(0);
             t.push(median_ms(3, || codec.encode(&image)));
+            *cpu += process_cpu_ns().unwrap_or(0) - before;
         }
     }
-    println!("\n| f = 8 encoder | parameters | encode ms (median of 5 rounds) |\n|---|---|---|");
-    for ((name, _), (codec, mut t)) in layouts.iter().zip(codecs.iter().zip(times)) {
+    println!(
+        "\n| f = 8 encoder | parameters | encode ms, wall (median of {rounds} rounds) | encode ms, CPU (mean) |\n|---|---|---|---|"
+    );
+    for ((name, _), ((codec, mut t), cpu)) in
+        layouts.iter().zip(codecs.iter().zip(times).zip(cpu_ns))
+    {
         t.sort_by(|a, b| a.total_cmp(b));
-        use burn::module::Module;
         println!(
-            "| {name} | {} | {:.1} |",
+            "| {name} | {} | {:.1} | {:.1} |",
             codec.model().encoder.num_params(),
-            t[t.len() / 2]
+            t[t.len() / 2],
+            cpu as f64 / 1e6 / (rounds * 4) as f64
         );
     }
     Ok(())

@@ -5,7 +5,7 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{GroupNorm, GroupNormConfig, PaddingConfig2d};
 use burn::tensor::activation::{leaky_relu, relu, sigmoid, softmax};
-use burn::tensor::{Device, Distribution, Int, Tensor};
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 
 use crate::config::CodecConfig;
 
@@ -241,6 +241,51 @@ impl Decoder {
     }
 }
 
+/// Values of a float tensor as `f32`s (row-major).
+pub(crate) fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .expect("converted to f32")
+}
+
+/// Index of the nearest codebook vector (squared Euclidean distance, first index on ties) for
+/// each `d`-vector of `z`, with `codebook` the `K x d` codebook row-major (`K <= 65536`):
+/// `argmin_k |z - e_k|^2 = argmin_k (|e_k|^2 - 2 z.e_k)`, since `|z|^2` is the same for every
+/// code. The codebook is transposed to `d x K` once so that the distances to all codes are
+/// one vectorisable pass per position; this plain loop is several times cheaper than the
+/// tensor formulation (an `n x K` matmul, broadcast add and argmin), which mattered for the
+/// client's encode time.
+pub fn nearest_codes(z: &[f32], codebook: &[f32], d: usize) -> Vec<u16> {
+    let k = codebook.len() / d.max(1);
+    let mut et = vec![0f32; d * k];
+    let mut ee = vec![0f32; k];
+    for (c, row) in codebook.chunks_exact(d).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            et[j * k + c] = -2.0 * v;
+            ee[c] += v * v;
+        }
+    }
+    let mut dist = vec![0f32; k];
+    z.chunks_exact(d)
+        .map(|zi| {
+            dist.copy_from_slice(&ee);
+            for (j, &zj) in zi.iter().enumerate() {
+                for (dv, &ev) in dist.iter_mut().zip(&et[j * k..(j + 1) * k]) {
+                    *dv += zj * ev;
+                }
+            }
+            let mut best = 0;
+            for (c, &dv) in dist.iter().enumerate() {
+                if dv < dist[best] {
+                    best = c;
+                }
+            }
+            best as u16
+        })
+        .collect()
+}
+
 /// Output of the vector quantizer.
 #[derive(Debug, Clone)]
 pub struct QuantizerOutput {
@@ -275,15 +320,13 @@ impl VectorQuantizer {
         }
     }
 
-    /// Nearest codebook index for each row of `flat` (`[n, d]`).
+    /// Nearest codebook index for each row of `flat` (`[n, d]`), by [`nearest_codes`].
     pub fn nearest(&self, flat: Tensor<2>) -> Tensor<1, Int> {
-        let e = self.codebook.val();
-        let [n, _] = flat.dims();
-        let k = e.dims()[0];
-        let zz = flat.clone().square().sum_dim(1); // n 1
-        let ee = e.clone().square().sum_dim(1).reshape([1, k]); // 1 K
-        let dist = zz + ee - flat.matmul(e.transpose()).mul_scalar(2.0);
-        dist.argmin(1).reshape([n])
+        let device = flat.device();
+        let [n, d] = flat.dims();
+        let idx = nearest_codes(&floats(flat), &floats(self.codebook.val()), d);
+        let idx: Vec<i64> = idx.into_iter().map(i64::from).collect();
+        Tensor::from_data(TensorData::new(idx, [n]), &device)
     }
 
     /// Codebook vectors for `indices`, shaped as a latent `[b, d, h, w]`.

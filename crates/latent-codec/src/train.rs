@@ -17,7 +17,9 @@ use crate::codec::{
 use crate::codes::{seal, unseal};
 use crate::config::CodecConfig;
 use crate::error::{CodecError, Result};
-use crate::model::{generator_adv_loss, hinge_d_loss, ssim, Encoder, PatchDiscriminator, VqGan};
+use crate::model::{
+    floats, generator_adv_loss, hinge_d_loss, ssim, Encoder, PatchDiscriminator, VqGan,
+};
 
 /// Pixel reconstruction loss.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -220,13 +222,6 @@ pub struct Trainer {
 const CKPT_MAGIC: &[u8; 8] = b"LCCKPT\0\0";
 const CKPT_VERSION: u16 = 2;
 
-fn to_f32(t: Tensor<2>) -> Vec<f32> {
-    t.into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .expect("converted to f32")
-}
-
 impl Trainer {
     /// A fresh run on `device` (made autodiff here), initialised from `train.seed`.
     pub fn new(config: CodecConfig, train: TrainConfig, device: &Device) -> Result<Self> {
@@ -331,8 +326,8 @@ impl Trainer {
             return Ok(());
         }
         let [bb, d, h, w] = z.dims();
-        let z = to_f32(z.detach().permute([0, 2, 3, 1]).reshape([bb * h * w, d]));
-        let mut codebook = to_f32(self.gen.quantizer.codebook.val().detach());
+        let z = floats(z.detach().permute([0, 2, 3, 1]).reshape([bb * h * w, d]));
+        let mut codebook = floats(self.gen.quantizer.codebook.val().detach());
         let mut rng = self.step_rng(step ^ 0xDEAD);
         for &k in &dead {
             let row = rng.gen_range(0..bb * h * w);
