@@ -303,14 +303,15 @@ impl EncryptedModel {
         c.flush(&mut st, Some(&output_layout), &mut steps, "output")?;
         let (mut rotation_levels, bootstraps, diagonal_bytes) =
             (c.rotations, c.bootstraps, c.diagonal_bytes);
-        if let Some(b) = &bootstrapper {
+        // a plan that never bootstraps needs none of the bootstrapper's keys
+        if let Some(b) = bootstrapper.as_ref().filter(|_| bootstraps > 0) {
             for r in b.rotations() {
                 rotation_levels.insert(r, ctx.max_level());
             }
         }
         let rotations = rotation_levels.keys().copied().collect();
         let plan = Plan {
-            needs_encapsulation: bootstrapper.is_some()
+            needs_encapsulation: bootstraps > 0
                 && params.secret() == SecretDistribution::Ternary,
             ctx: ctx.clone(),
             name: model.name.clone(),
@@ -325,7 +326,7 @@ impl EncryptedModel {
             output_level: st.level,
             scale: delta,
             steps,
-            bootstrapper,
+            bootstrapper: bootstrapper.filter(|_| bootstraps > 0),
             rotations,
             rotation_levels,
             bootstraps,
@@ -1091,7 +1092,7 @@ impl Plan {
     }
     /// Whether inference needs the conjugation key (bootstrapping does).
     pub fn needs_conjugation(&self) -> bool {
-        self.bootstrapper.is_some()
+        self.bootstraps > 0
     }
     /// Whether inference needs encapsulation keys (bootstrapping with a dense user key).
     pub fn needs_encapsulation(&self) -> bool {
