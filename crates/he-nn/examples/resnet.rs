@@ -19,7 +19,7 @@
 use ckks_core::circuits::{BootstrapConfig, BootstrapPreset, DiagonalStorage};
 use ckks_core::ckks::{Decryptor, Encryptor, PrecisionStats};
 use ckks_core::Complex64;
-use he_nn::zoo::{resnet, RandomInit, ResNetConfig};
+use he_nn::zoo::{calibrate_batch_norm, resnet, RandomInit, ResNetConfig};
 use he_nn::{CompileOptions, EncryptedModel, Shape, Tensor};
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -82,7 +82,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
 
     let mut init = RandomInit::new(seed);
-    let model = resnet(&cfg, &mut init);
+    let mut model = resnet(&cfg, &mut init);
+    // batch-norm statistics from 8 random inputs, as training would set them
+    let calibration: Vec<Tensor> = (0..8)
+        .map(|_| Tensor::new(model.input, init.uniform(model.input.len(), 1.0)))
+        .collect::<Result<_, _>>()?;
+    calibrate_batch_norm(&mut model, &calibration)?;
     let set = BootstrapPreset::N16.build()?;
     let bts_config = BootstrapConfig {
         diagonals: bts_storage,

@@ -143,7 +143,7 @@ fn per_channel(x: &Tensor, shape: Shape, f: impl Fn(usize, f64) -> f64) -> Tenso
     }
 }
 
-fn forward_layer(layer: &Layer, name: &str, x: Tensor) -> Result<Tensor> {
+pub(crate) fn forward_layer(layer: &Layer, name: &str, x: Tensor) -> Result<Tensor> {
     let out = layer.output_shape(name, x.shape)?;
     Ok(match layer {
         Layer::Conv2d(conv) => conv2d(conv, &x, out),

@@ -7,15 +7,18 @@
 //! template's weights by name) and as the random-weight models of the fidelity tests and the
 //! full-size example.
 
+use crate::error::Result;
 use crate::model::{
     ApproxSigmoid, BatchNorm, Conv2d, Dense, Layer, Model, Quadratic, Shape, SqueezeExcitation,
 };
+use crate::reference::{forward_layer, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
 /// Seeded random weights sized to keep activations of order one: convolution and dense
 /// weights uniform in `±gain / sqrt(fan_in)`, batch normalization near the identity, quadratic
-/// activations `a x² + b x + c` with `a ∈ [0.1, 0.3)`, `b ∈ [0.6, 1)`, `|c| < 0.1`.
+/// activations `a x² + b x + c` with `a ∈ [0.02, 0.1)`, `b ∈ [0.6, 1)`, `|c| < 0.1` (the
+/// residual stream passes every block's activation unnormalized, so `a` must stay small).
 pub struct RandomInit {
     rng: ChaCha20Rng,
     /// Weight gain (`1.5` by default).
@@ -69,7 +72,7 @@ impl RandomInit {
     /// A per-channel quadratic activation.
     pub fn quad(&mut self, c: usize) -> Layer {
         Layer::Quadratic(Quadratic {
-            a: self.range(c, 0.1, 0.3),
+            a: self.range(c, 0.02, 0.1),
             b: self.range(c, 0.6, 1.0),
             c: self.uniform(c, 0.1),
         })
@@ -234,6 +237,61 @@ pub fn lenet(input: Shape, classes: usize, init: &mut RandomInit) -> Model {
     }
 }
 
+/// Sets every batch normalization's running mean and variance to the statistics of its input
+/// over `inputs` (per channel, over the inputs and the pixels), as training would: a
+/// random-weight network then keeps its activations of order one through any depth, like a
+/// trained one, instead of growing with every quadratic activation.
+pub fn calibrate_batch_norm(model: &mut Model, inputs: &[Tensor]) -> Result<()> {
+    calibrate_sequence("layers", &mut model.layers, inputs.to_vec()).map(|_| ())
+}
+
+fn calibrate_sequence(
+    prefix: &str,
+    layers: &mut [Layer],
+    mut xs: Vec<Tensor>,
+) -> Result<Vec<Tensor>> {
+    for (i, layer) in layers.iter_mut().enumerate() {
+        let name = format!("{prefix}[{i}]");
+        match layer {
+            Layer::BatchNorm(bn) => set_statistics(bn, &xs),
+            Layer::Residual { body, shortcut } => {
+                let b = calibrate_sequence(&format!("{name}.body"), body, xs.clone())?;
+                let s = calibrate_sequence(&format!("{name}.shortcut"), shortcut, xs)?;
+                xs = b
+                    .into_iter()
+                    .zip(s)
+                    .map(|(b, s)| Tensor {
+                        shape: b.shape,
+                        data: b.data.iter().zip(&s.data).map(|(u, v)| u + v).collect(),
+                    })
+                    .collect();
+                continue;
+            }
+            _ => {}
+        }
+        xs = xs
+            .into_iter()
+            .map(|x| forward_layer(layer, &name, x))
+            .collect::<Result<_>>()?;
+    }
+    Ok(xs)
+}
+
+fn set_statistics(bn: &mut BatchNorm, xs: &[Tensor]) {
+    let Some(shape) = xs.first().map(|x| x.shape) else {
+        return;
+    };
+    let hw = shape.h * shape.w;
+    let n = (hw * xs.len()) as f64;
+    for c in 0..shape.c.min(bn.mean.len()) {
+        let values = || xs.iter().flat_map(|x| &x.data[c * hw..(c + 1) * hw]);
+        let mean = values().sum::<f64>() / n;
+        let var = values().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+        bn.mean[c] = mean;
+        bn.var[c] = var;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,5 +319,31 @@ mod tests {
         );
         let l = lenet(Shape::new(1, 8, 8), 10, &mut RandomInit::new(2));
         assert_eq!(l.validate().unwrap(), Shape::new(10, 1, 1));
+    }
+
+    #[test]
+    fn calibrated_batch_norm_keeps_a_deep_random_network_bounded() {
+        // ResNet-20 at full width, 19 quadratic activations
+        let input = Shape::new(4, 32, 32);
+        let mut init = RandomInit::new(7);
+        let mut model = resnet(&ResNetConfig::depth(20, input, 14), &mut init);
+        let xs: Vec<Tensor> = (0..2)
+            .map(|_| Tensor::new(input, init.uniform(input.len(), 1.0)).unwrap())
+            .collect();
+        let max = |m: &Model| {
+            m.forward(&xs[0])
+                .unwrap()
+                .data
+                .iter()
+                .fold(0.0f64, |a, v| a.max(v.abs()))
+        };
+        println!("random statistics: logits up to {:.3e}", max(&model));
+        calibrate_batch_norm(&mut model, &xs).unwrap();
+        println!("calibrated: logits up to {:.3e}", max(&model));
+        assert!(
+            max(&model) < 20.0,
+            "calibrated logits up to {}",
+            max(&model)
+        );
     }
 }

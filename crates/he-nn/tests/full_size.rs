@@ -11,12 +11,16 @@
 
 use ckks_core::circuits::{BootstrapConfig, BootstrapPreset, DiagonalStorage};
 use ckks_core::ckks::{Decryptor, Encryptor};
-use he_nn::zoo::{resnet, RandomInit, ResNetConfig};
+use he_nn::zoo::{calibrate_batch_norm, resnet, RandomInit, ResNetConfig};
 use he_nn::{CompileOptions, EncryptedModel, Shape, Tensor};
 
 fn run(cfg: ResNetConfig) {
     let mut init = RandomInit::new(7);
-    let model = resnet(&cfg, &mut init);
+    let mut model = resnet(&cfg, &mut init);
+    let calibration: Vec<Tensor> = (0..8)
+        .map(|_| Tensor::new(model.input, init.uniform(model.input.len(), 1.0)).unwrap())
+        .collect();
+    calibrate_batch_norm(&mut model, &calibration).unwrap();
     let set = BootstrapPreset::N16.build().unwrap();
     let options = CompileOptions::default()
         .bootstrap(BootstrapConfig {
