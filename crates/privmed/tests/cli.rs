@@ -27,6 +27,11 @@ fn failure(out: &Output) -> String {
     err
 }
 
+/// The error line of `privmed demo --params test FLAG VALUE`.
+fn demo_failure(flag: &str, value: &str) -> String {
+    failure(&privmed(&["demo", "--params", "test", flag, value]))
+}
+
 #[test]
 fn demo_at_test_parameters_matches_the_plaintext_result() {
     let out = privmed(&["demo", "--params", "test"]);
@@ -52,26 +57,14 @@ fn demo_at_test_parameters_matches_the_plaintext_result() {
 
 #[test]
 fn a_missing_image_is_one_line_and_a_failure() {
-    let err = failure(&privmed(&[
-        "demo",
-        "--params",
-        "test",
-        "--image",
-        "/no/such/xray.png",
-    ]));
+    let err = demo_failure("--image", "/no/such/xray.png");
     assert!(err.contains("/no/such/xray.png"), "{err}");
 }
 
 #[test]
 fn an_unreadable_image_is_one_line_and_a_failure() {
     let p = temp("garbage.png", b"\x89PNG\r\n\x1a\nthis is not a png");
-    let err = failure(&privmed(&[
-        "demo",
-        "--params",
-        "test",
-        "--image",
-        p.to_str().unwrap(),
-    ]));
+    let err = demo_failure("--image", p.to_str().unwrap());
     assert!(err.contains("cannot read image"), "{err}");
     let _ = std::fs::remove_file(p);
 }
@@ -85,13 +78,7 @@ fn corrupted_weights_are_one_line_and_a_failure() {
         ("garbage.json", &b"{\"name\": 3}"[..]),
     ] {
         let p = temp(name, bytes);
-        let err = failure(&privmed(&[
-            "demo",
-            "--params",
-            "test",
-            "--model",
-            p.to_str().unwrap(),
-        ]));
+        let err = demo_failure("--model", p.to_str().unwrap());
         assert!(err.contains("cannot load classifier weights"), "{err}");
         let _ = std::fs::remove_file(p);
     }
