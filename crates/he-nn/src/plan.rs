@@ -311,8 +311,7 @@ impl EncryptedModel {
         }
         let rotations = rotation_levels.keys().copied().collect();
         let plan = Plan {
-            needs_encapsulation: bootstraps > 0
-                && params.secret() == SecretDistribution::Ternary,
+            needs_encapsulation: bootstraps > 0 && params.secret() == SecretDistribution::Ternary,
             ctx: ctx.clone(),
             name: model.name.clone(),
             input_shape: model.input,
