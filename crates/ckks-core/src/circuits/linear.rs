@@ -86,7 +86,7 @@ enum Diagonal {
 /// The shortest power-of-two period of `v` (its length if none shorter).
 fn period<T: PartialEq>(v: &[T]) -> usize {
     let mut p = v.len();
-    while p > 1 && p % 2 == 0 && (p / 2..v.len()).all(|i| v[i] == v[i % (p / 2)]) {
+    while p > 1 && p.is_multiple_of(2) && (p / 2..v.len()).all(|i| v[i] == v[i % (p / 2)]) {
         p /= 2;
     }
     p
