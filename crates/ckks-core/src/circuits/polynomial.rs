@@ -14,7 +14,8 @@
 //! `c_0 + c_1 T_1` cost one constant multiplication, so a polynomial of degree `d` consumes
 //! exactly `ceil(log2(d + 1))` levels — the optimum — plus one level for the affine change of
 //! variable when `[a, b] != [-1, 1]`. It uses about `d/2` ciphertext multiplications; a
-//! baby-step variant with fewer multiplications costs one more level and is not implemented.
+//! baby-step variant with fewer multiplications usually costs one more level
+//! ([`PolynomialEvaluator::evaluate_bsgs`]; only the powers that its leaves read are computed).
 //!
 //! **Exact scale.** Every node is evaluated towards a *target* scale: a leaf multiplies `T_1`
 //! by `c_1` encoded at scale `S q_ℓ / Δ(T_1)` so that after rescaling its scale is exactly `S`,
