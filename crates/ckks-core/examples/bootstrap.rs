@@ -11,6 +11,7 @@
 //! cargo run --release -p ckks-core --example bootstrap -- 16 q0=60 evalmod=61 cts=57
 //! ```
 //!
+//! `threads=1` (or `threads=2`) runs only that thread count instead of both (for profiling).
 //! `slots=` bootstraps fewer slots (a power of two below `N/2`: trace, one EvalMod).
 //! `q0=`, `evalmod=` and `cts=` override the bit sizes of `q_0`, of the EvalMod primes and of
 //! the CoeffToSlot primes (the set must stay within the security bound at `N = 2^16`).
@@ -131,7 +132,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let ct = Encryptor::with_secret_key(&ctx, &sk).encrypt(&pt)?;
     let dec = Decryptor::new(&ctx, &sk);
     let mut last = None;
-    for threads in [1usize, 2] {
+    // `threads=1` (or `threads=2`) runs one configuration only (profiling)
+    let thread_counts: Vec<usize> = match bits("threads=", 0)? {
+        0 => vec![1, 2],
+        t => vec![t as usize],
+    };
+    for threads in thread_counts {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .build()?;

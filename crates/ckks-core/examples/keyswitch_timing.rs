@@ -5,7 +5,7 @@
 //! cargo run --release -p ckks-core --example keyswitch_timing -- [preset] [threads] [reps]
 //! # instruction counts of one call each (preset N16L9, one thread):
 //! valgrind --tool=callgrind --toggle-collect='*Evaluator::mul_relin*' \
-//!     --toggle-collect='*Evaluator::rotate*' \
+//!     --toggle-collect='*Evaluator::rotate*' --toggle-collect='*Evaluator::rescale*' \
 //!     target/release/examples/keyswitch_timing N16L9 1 1
 //! ```
 //!
@@ -62,10 +62,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let t_rot = median_ms(reps, || {
         rot = Some(pool.install(|| eval.rotate(&ct, 1)));
     });
+    let prod = prod.expect("reps >= 1")?;
+    let t_rescale = median_ms(reps, || {
+        let _ = pool.install(|| eval.rescale(&prod));
+    });
+    let mut fused = None;
+    let t_fused = median_ms(reps, || {
+        fused = Some(pool.install(|| eval.mul_relin_rescale(&ct, &ct)));
+    });
     let dec = Decryptor::new(&ctx, &sk);
-    let prod = eval.rescale(&prod.expect("reps >= 1")?)?;
+    let prod = eval.rescale(&prod)?;
     let want: Vec<Complex64> = x.iter().map(|v| v * v).collect();
     let p_mul = PrecisionStats::compare(&want, &dec.decrypt_values(&prod)?);
+    let p_fused = PrecisionStats::compare(&want, &dec.decrypt_values(&fused.expect("reps >= 1")?)?);
     let want: Vec<Complex64> = (0..slots).map(|i| x[(i + 1) % slots]).collect();
     let p_rot = PrecisionStats::compare(&want, &dec.decrypt_values(&rot.expect("reps >= 1")?)?);
     println!(
@@ -77,5 +86,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("  multiply + relinearize {t_mul:>9.2} ms   (after rescale) {p_mul}");
     println!("  rotate by 1            {t_rot:>9.2} ms   {p_rot}");
+    println!("  rescale                {t_rescale:>9.2} ms");
+    println!("  multiply + relinearize + rescale, fused {t_fused:>9.2} ms   {p_fused}");
     Ok(())
 }

@@ -1,6 +1,6 @@
 //! Circuits at small insecure parameters: linear transforms equal plaintext matrix products.
 
-use ckks_core::circuits::{DiagonalStorage, LinearTransform};
+use ckks_core::circuits::{DiagonalStorage, Hoisting, LinearTransform};
 use ckks_core::ckks::{
     insecure_test_params, Context, Decryptor, Encryptor, EvaluationKeys, Evaluator, PrecisionStats,
 };
@@ -50,16 +50,31 @@ fn dense_transform_equals_matrix_vector_product() {
         // BSGS: about 2 sqrt(n) rotations instead of n - 1
         assert!(lt.rotations().len() <= 2 * (slots as f64).sqrt().ceil() as usize);
         let ct = enc.encrypt_values(&x, slots).unwrap();
-        let y = eval.rescale(&lt.evaluate(&eval, &ct).unwrap()).unwrap();
-        assert!((y.scale() / ct.scale() - 1.0).abs() < 1e-9);
-        let got = dec.decrypt_values(&y).unwrap();
         let want = matvec(&m, &x);
-        let stats = PrecisionStats::compare(&want, &got);
-        // entries of M x are sums of `slots` products: allow log2(slots) bits of growth
-        assert!(
-            stats.complex.min > 25.0 - (slots as f64).log2(),
-            "slots {slots}: {stats}"
-        );
+        // the same diagonals, single- and double-hoisted (baby steps kept over Q P), encoded
+        // at construction or at evaluation
+        let diagonals: BTreeMap<usize, Vec<Complex64>> = (0..slots)
+            .map(|k| (k, (0..slots).map(|s| m[s][(s + k) % slots]).collect()))
+            .collect();
+        for (storage, hoisting) in [
+            (DiagonalStorage::Encoded, Hoisting::Single),
+            (DiagonalStorage::Encoded, Hoisting::Double),
+            (DiagonalStorage::Deferred, Hoisting::Double),
+        ] {
+            let lt = LinearTransform::from_diagonals_with(
+                &ctx, &diagonals, slots, level, scale, storage, hoisting,
+            )
+            .unwrap();
+            let y = eval.rescale(&lt.evaluate(&eval, &ct).unwrap()).unwrap();
+            assert!((y.scale() / ct.scale() - 1.0).abs() < 1e-9);
+            let got = dec.decrypt_values(&y).unwrap();
+            let stats = PrecisionStats::compare(&want, &got);
+            // entries of M x are sums of `slots` products: allow log2(slots) bits of growth
+            assert!(
+                stats.complex.min > 25.0 - (slots as f64).log2(),
+                "slots {slots}, {storage:?}, {hoisting:?}: {stats}"
+            );
+        }
     }
 }
 

@@ -85,10 +85,15 @@ proptest! {
     fn multiply_relinearize_rescale(a in pairs(), b in pairs()) {
         let (x, y) = (values(&a), values(&b));
         let f = fixture();
-        let prod = f.eval.mul_relin_rescale(&enc(&x), &enc(&y)).unwrap();
+        let (cx, cy) = (enc(&x), enc(&y));
+        let prod = f.eval.mul_relin_rescale(&cx, &cy).unwrap();
         prop_assert_eq!(prod.level(), f.ctx.max_level() - 1);
         let want: Vec<Complex64> = x.iter().zip(&y).map(|(p, q)| p * q).collect();
         assert_close(&want, &dec(&prod), 18.0)?;
+        // the fused ModDown + rescale equals relinearization then rescale up to one rounding
+        let unfused = f.eval.rescale(&f.eval.mul_relin(&cx, &cy).unwrap()).unwrap();
+        prop_assert!((unfused.scale() / prod.scale() - 1.0).abs() < 1e-12);
+        assert_close(&dec(&unfused), &dec(&prod), 30.0)?;
         // Depth 2: (x*y)*(x*y) after a second rescale.
         let sq = f.eval.rescale(&f.eval.square_relin(&prod).unwrap()).unwrap();
         assert_close(&want.iter().map(|w| w * w).collect::<Vec<_>>(), &dec(&sq), 16.0)?;

@@ -42,7 +42,7 @@
 //! Full slots (`N/2`) and fewer slots ([`Bootstrapper::with_slots`]) are handled.
 
 use super::eval_mod::{EvalMod, EvalModConfig};
-use super::linear::{DiagonalStorage, LinearTransform};
+use super::linear::{DiagonalStorage, Hoisting, LinearTransform};
 use super::{dft, snap_scale};
 use crate::ckks::serialize::{
     decode_exact, decode_swk_at, encode, encode_swk, Serializable, WireSwitchingKey,
@@ -231,13 +231,14 @@ impl Bootstrapper {
                 .enumerate()
                 .map(|(i, (d, width))| {
                     let level = first_level - i;
-                    LinearTransform::from_diagonals_stored(
+                    LinearTransform::from_diagonals_with(
                         ctx,
                         d,
                         *width,
                         level,
                         q[level] as f64,
                         config.diagonals,
+                        Hoisting::Double,
                     )
                 })
                 .collect()

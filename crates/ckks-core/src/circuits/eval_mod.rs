@@ -151,7 +151,7 @@ impl EvalMod {
         }
         let mut y = pe.evaluate_bsgs(ct, &self.interpolant, scales[0], self.config.baby_log)?;
         for scale in &scales[1..] {
-            let sq = snap_scale(eval.rescale(&eval.square_relin(&y)?)?, *scale)?;
+            let sq = snap_scale(eval.square_relin_rescale(&y)?, *scale)?;
             y = eval.add_const(&eval.mul_integer(&sq, 2)?, Complex64::new(-1.0, 0.0))?;
         }
         match &self.arcsine {

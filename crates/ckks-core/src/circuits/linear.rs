@@ -16,9 +16,22 @@
 //!
 //! so only the baby rotations `rot_i(x)` (computed together, hoisted: one ModUp) and one
 //! giant rotation per `j` are key-switched: about `n1 + d / n1` rotations instead of `d`.
-//! `n1` is chosen (a power of two) to minimize the number of distinct rotations for the given
-//! set of nonzero diagonals, and [`LinearTransform::rotations`] reports exactly the rotation
-//! steps whose Galois keys the evaluation needs.
+//! `n1` is chosen (a power of two) to minimize the cost of the rotations for the given set of
+//! nonzero diagonals (a giant rotation, a full key switch, counts as [`GIANT_COST`] baby
+//! rotations), and [`LinearTransform::rotations`] reports exactly the rotation steps whose
+//! Galois keys the evaluation needs.
+//!
+//! **Double hoisting** ([`Hoisting::Double`]; Bossuat, Mouchet, Troncoso-Pastoriza, Hubaux,
+//! *Efficient bootstrapping for approximate HE with non-sparse keys*, Eurocrypt 2021, §5):
+//! the baby rotations are left in the extended basis `Q_ℓ P` without their ModDown,
+//! `rot_i(x) ≈ (P φ_i(c_0) + <ModUp(c_1), swk_i>) / P`, the diagonals are encoded over
+//! `Q_ℓ P` too, and each inner sum `Σ_i d'_{j,i} ⊙ P rot_i(x)` stays there: its `c_0` half is
+//! permuted by the giant rotation in `Q_ℓ P` directly, only its `c_1` half goes through
+//! ModDown (to be decomposed for the giant key switch), and one ModDown of the total ends the
+//! transform. Per transform this saves `2 #baby + #giant - 2` ModDowns, at the price of
+//! diagonals over `L + 1 + K` instead of `L + 1` primes (memory). The ModDown rounding
+//! happens after the plaintext products instead of before, so the error is not larger.
+//!
 //!
 //! **Storage.** An encoded diagonal at `N = 2^16` and level `ℓ` takes `8 N (ℓ + 1)` bytes
 //! (5 MiB at `ℓ = 9`); a network with thousands of convolution diagonals cannot hold them all.
@@ -29,10 +42,27 @@
 
 use crate::ckks::{Ciphertext, Context, Evaluator, Plaintext};
 use crate::error::{CkksError, Result};
+use crate::ring::{Basis, Form, RnsPoly, Weights};
 use num_complex::Complex64;
 use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Cost of a giant rotation (a full key switch: ModUp, inner product, ModDown) in baby
+/// rotations (hoisted: inner product and ModDown, or only the inner product when double
+/// hoisted), for the choice of the baby-step size; 2 keeps the bootstrapping key set of the
+/// `N = 2^16` preset at 38 rotation keys (larger values trade more keys for fewer giants).
+pub const GIANT_COST: usize = 2;
+
+/// How the baby-step rotations share their key-switching work.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hoisting {
+    /// One ModUp for all baby rotations, each then ModDown'd (diagonals over `Q_ℓ`).
+    Single,
+    /// Baby rotations and inner sums kept over `Q_ℓ P`, one ModDown per giant step and one
+    /// at the end (diagonals over `Q_ℓ P`: `K` more limbs each). See the module docs.
+    Double,
+}
 
 /// How a [`LinearTransform`] holds its diagonals.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -56,7 +86,7 @@ enum Diagonal {
 /// The shortest power-of-two period of `v` (its length if none shorter).
 fn period<T: PartialEq>(v: &[T]) -> usize {
     let mut p = v.len();
-    while p > 1 && p % 2 == 0 && (p / 2..v.len()).all(|i| v[i] == v[i % (p / 2)]) {
+    while p > 1 && p.is_multiple_of(2) && (p / 2..v.len()).all(|i| v[i] == v[i % (p / 2)]) {
         p /= 2;
     }
     p
@@ -76,16 +106,18 @@ pub struct LinearTransform {
     level: usize,
     scale: f64,
     n1: usize,
+    hoisting: Hoisting,
     /// Giant step `j` (rotation `j n1`) -> baby steps `i` with their diagonals.
     giant: BTreeMap<usize, Vec<(usize, Diagonal)>>,
 }
 
-/// The baby-step size that minimizes `#baby + #giant` rotations for these diagonal indices.
+/// The baby-step size that minimizes `#baby + GIANT_COST #giant` for these diagonal indices.
 fn best_n1(diagonals: &BTreeSet<usize>, slots: usize) -> usize {
     let cost = |n1: usize| {
         let baby: BTreeSet<usize> = diagonals.iter().map(|k| k % n1).collect();
         let giant: BTreeSet<usize> = diagonals.iter().map(|k| k / n1).collect();
-        baby.iter().filter(|&&i| i != 0).count() + giant.iter().filter(|&&j| j != 0).count()
+        baby.iter().filter(|&&i| i != 0).count()
+            + GIANT_COST * giant.iter().filter(|&&j| j != 0).count()
     };
     (0..=slots.trailing_zeros())
         .map(|e| 1usize << e)
@@ -145,6 +177,29 @@ impl LinearTransform {
         scale: f64,
         storage: DiagonalStorage,
     ) -> Result<Self> {
+        Self::from_diagonals_with(
+            ctx,
+            diagonals,
+            slots,
+            level,
+            scale,
+            storage,
+            Hoisting::Single,
+        )
+    }
+
+    /// [`from_diagonals_stored`](Self::from_diagonals_stored) evaluated with the given
+    /// [`Hoisting`] (bootstrapping uses [`Hoisting::Double`]; its diagonals, encoded now or at
+    /// evaluation, live over `Q_ℓ P`).
+    pub fn from_diagonals_with(
+        ctx: &Context,
+        diagonals: &BTreeMap<usize, Vec<Complex64>>,
+        slots: usize,
+        level: usize,
+        scale: f64,
+        storage: DiagonalStorage,
+        hoisting: Hoisting,
+    ) -> Result<Self> {
         if diagonals.is_empty() {
             return Err(CkksError::InvalidParameters(
                 "a linear transform needs at least one diagonal".into(),
@@ -168,9 +223,13 @@ impl LinearTransform {
             let rotated: Vec<Complex64> =
                 (0..slots).map(|s| d[(s + slots - shift) % slots]).collect();
             let diagonal = match storage {
-                DiagonalStorage::Encoded => {
-                    Diagonal::Encoded(ctx.encode(&rotated, slots, level, scale)?)
-                }
+                DiagonalStorage::Encoded => Diagonal::Encoded(ctx.encode_over(
+                    &rotated,
+                    slots,
+                    level,
+                    hoisting == Hoisting::Double,
+                    scale,
+                )?),
                 DiagonalStorage::Deferred => {
                     check_encodable(ctx, &rotated, level, scale)?;
                     let one = &rotated[..period(&rotated)];
@@ -189,6 +248,7 @@ impl LinearTransform {
             level,
             scale,
             n1,
+            hoisting,
             giant,
         })
     }
@@ -269,7 +329,18 @@ impl LinearTransform {
         if x.level() != self.level {
             return Err(CkksError::LevelMismatch(x.level(), self.level));
         }
-        let babies: BTreeSet<usize> = self.giant.values().flatten().map(|(i, _)| *i).collect();
+        match self.hoisting {
+            Hoisting::Single => self.evaluate_single(eval, x),
+            Hoisting::Double => self.evaluate_double(eval, x),
+        }
+    }
+
+    fn baby_steps(&self) -> BTreeSet<usize> {
+        self.giant.values().flatten().map(|(i, _)| *i).collect()
+    }
+
+    fn evaluate_single(&self, eval: &Evaluator, x: &Ciphertext) -> Result<Ciphertext> {
+        let babies = self.baby_steps();
         let steps: Vec<i64> = babies.iter().map(|&i| i as i64).collect();
         let rotated: BTreeMap<usize, Ciphertext> = babies
             .iter()
@@ -278,59 +349,115 @@ impl LinearTransform {
             .collect();
         let mut out: Option<Ciphertext> = None;
         for (&j, terms) in &self.giant {
-            let inner = terms
-                .par_iter()
-                .try_fold(
-                    || None,
-                    |acc: Option<Ciphertext>, (i, d)| -> Result<Option<Ciphertext>> {
-                        let pt = self.plaintext(d)?;
-                        Ok(Some(match acc {
-                            None => eval.mul_plain(&rotated[i], &pt)?,
-                            Some(mut acc) => {
-                                eval.mul_plain_add_assign(&mut acc, &rotated[i], &pt)?;
-                                acc
-                            }
-                        }))
-                    },
-                )
-                .try_reduce(
-                    || None,
-                    |a, b| match (a, b) {
-                        (Some(a), Some(b)) => Ok(Some(eval.add(&a, &b)?)),
-                        (a, b) => Ok(a.or(b)),
-                    },
-                )?
-                .expect("every giant step has at least one term");
+            let pts = self.plaintexts(terms)?;
+            let products: Vec<(&Ciphertext, &Plaintext)> = terms
+                .iter()
+                .zip(&pts)
+                .map(|((i, _), pt)| (&rotated[i], pt.as_ref()))
+                .collect();
+            let inner = eval.mul_plain_sum(&products)?;
             let shifted = if j == 0 {
                 inner
             } else {
                 eval.rotate(&inner, (j * self.n1) as i64)?
             };
-            out = Some(match out {
-                None => shifted,
-                Some(acc) => eval.add(&acc, &shifted)?,
-            });
+            match &mut out {
+                None => out = Some(shifted),
+                Some(acc) => eval.add_assign(acc, &shifted)?,
+            }
         }
         out.ok_or_else(|| CkksError::InvalidParameters("empty transform".into()))
     }
 
-    /// The encoded plaintext of a diagonal (encoding it now if it is deferred).
+    /// Double hoisting (see the module documentation): every intermediate over `Q_ℓ P` in the
+    /// Montgomery-scaled domain of the key switcher, one ModDown per giant step and one at the
+    /// end.
+    fn evaluate_double(&self, eval: &Evaluator, x: &Ciphertext) -> Result<Ciphertext> {
+        if x.degree() != 1 {
+            return Err(CkksError::Degree(x.degree(), 1));
+        }
+        let ctx = eval.context();
+        let (ring, ks) = (ctx.ring(), ctx.key_switcher());
+        // (key, permutation) of the rotation by `step`
+        let galois = |step: usize| -> Result<_> {
+            let g = ctx.galois_element_for_rotation(step as i64);
+            Ok((&eval.galois_key(g)?.key, ring.galois_permutation(g)))
+        };
+        let babies = self.baby_steps();
+        let dec = babies
+            .iter()
+            .any(|&i| i != 0)
+            .then(|| ks.decompose(&x.c[1]));
+        let mut rotated: BTreeMap<usize, [RnsPoly; 2]> = BTreeMap::new();
+        for &i in &babies {
+            let r = match &dec {
+                Some(dec) if i != 0 => {
+                    let (key, perm) = galois(i)?;
+                    ks.switch_extended(dec, key, Some(&perm), &ks.lift(&x.c[0], Some(&perm)))?
+                }
+                _ => [ks.lift(&x.c[0], None), ks.lift(&x.c[1], None)],
+            };
+            rotated.insert(i, r);
+        }
+        let basis = Basis::qp(self.level, ks.k());
+        let mut acc: Option<[RnsPoly; 2]> = None;
+        for (&j, terms) in &self.giant {
+            let pts = self.plaintexts(terms)?;
+            let inner: [RnsPoly; 2] = std::array::from_fn(|k| {
+                let mut out = ring.zero(basis, Form::Eval);
+                let xs: Vec<&RnsPoly> = terms.iter().map(|(i, _)| &rotated[i][k]).collect();
+                let pts: Vec<&RnsPoly> = pts.iter().map(|pt| &pt.poly).collect();
+                ring.sum_of_products(&mut out, &xs, Weights::Polys(&pts));
+                out
+            });
+            let term = if j == 0 {
+                inner
+            } else {
+                let (key, perm) = galois(j * self.n1)?;
+                let mut c0 = ring.zero(basis, Form::Eval);
+                ring.permute_into(&inner[0], &perm, &mut c0);
+                let c1 = ks.decompose(&ks.mod_down_lazy(&inner[1]));
+                ks.switch_extended(&c1, key, Some(&perm), &c0)?
+            };
+            match &mut acc {
+                None => acc = Some(term),
+                Some(acc) => {
+                    ring.add_assign(&mut acc[0], &term[0]);
+                    ring.add_assign(&mut acc[1], &term[1]);
+                }
+            }
+        }
+        let acc = acc.ok_or_else(|| CkksError::InvalidParameters("empty transform".into()))?;
+        Ok(Ciphertext {
+            c: ks.mod_down_pair(&acc).into(),
+            scale: x.scale() * self.scale,
+            slots: x.slots(),
+            seed: None,
+        })
+    }
+
+    /// The encoded plaintext of a diagonal (encoding it now if it is deferred), over `Q_ℓ`,
+    /// or over `Q_ℓ P` when double hoisted.
     fn plaintext<'a>(&self, d: &'a Diagonal) -> Result<Cow<'a, Plaintext>> {
+        let encode = |v: &[Complex64]| {
+            let with_p = self.hoisting == Hoisting::Double;
+            let values = tiled(v, self.slots);
+            self.ctx
+                .encode_over(&values, self.slots, self.level, with_p, self.scale)
+        };
         Ok(match d {
             Diagonal::Encoded(pt) => Cow::Borrowed(pt),
-            Diagonal::Real(v) => Cow::Owned(self.ctx.encode_real(
-                &tiled(v, self.slots),
-                self.slots,
-                self.level,
-                self.scale,
-            )?),
-            Diagonal::Complex(v) => Cow::Owned(self.ctx.encode(
-                &tiled(v, self.slots),
-                self.slots,
-                self.level,
-                self.scale,
-            )?),
+            Diagonal::Real(v) => {
+                let v: Vec<Complex64> = v.iter().map(|&x| Complex64::new(x, 0.0)).collect();
+                Cow::Owned(encode(&v)?)
+            }
+            Diagonal::Complex(v) => Cow::Owned(encode(v)?),
         })
+    }
+
+    /// The plaintexts of one giant step's terms, deferred ones encoded in parallel.
+    fn plaintexts<'a>(&self, terms: &'a [(usize, Diagonal)]) -> Result<Vec<Cow<'a, Plaintext>>> {
+        terms.par_iter().map(|(_, d)| self.plaintext(d)).collect()
     }
 
     /// Number of stored diagonals.

@@ -24,7 +24,7 @@ pub use bootstrap_params::{
     failure_probability, BootstrapParameters, BootstrapParametersBuilder, BootstrapPreset,
 };
 pub use eval_mod::{EvalMod, EvalModConfig};
-pub use linear::{DiagonalStorage, LinearTransform};
+pub use linear::{DiagonalStorage, Hoisting, LinearTransform};
 pub use polynomial::{PolyBasis, Polynomial, PolynomialEvaluator};
 
 use crate::ckks::Ciphertext;

@@ -14,7 +14,8 @@
 //! `c_0 + c_1 T_1` cost one constant multiplication, so a polynomial of degree `d` consumes
 //! exactly `ceil(log2(d + 1))` levels — the optimum — plus one level for the affine change of
 //! variable when `[a, b] != [-1, 1]`. It uses about `d/2` ciphertext multiplications; a
-//! baby-step variant with fewer multiplications costs one more level and is not implemented.
+//! baby-step variant with fewer multiplications usually costs one more level
+//! ([`PolynomialEvaluator::evaluate_bsgs`]; only the powers that its leaves read are computed).
 //!
 //! **Exact scale.** Every node is evaluated towards a *target* scale: a leaf multiplies `T_1`
 //! by `c_1` encoded at scale `S q_ℓ / Δ(T_1)` so that after rescaling its scale is exactly `S`,
@@ -27,7 +28,7 @@ use super::snap_scale;
 use crate::ckks::{Ciphertext, Evaluator};
 use crate::error::{CkksError, Result};
 use num_complex::Complex64;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::f64::consts::PI;
 
 /// The basis of a [`Polynomial`]'s coefficients.
@@ -301,27 +302,58 @@ impl<'a> PolynomialEvaluator<'a> {
         } else {
             x.clone()
         };
-        let powers = self.powers(poly.basis, t, d, baby_log)?;
+        let powers = self.powers(poly, t, baby_log)?;
         match self.node(poly, coeffs, target_scale, &powers)? {
             Value::Ct(ct) => Ok(ct),
             Value::Const(_) => Err(CkksError::InvalidParameters("degenerate polynomial".into())),
         }
     }
 
-    /// Baby powers `P_2..P_{2^l}` and giant powers `P_{2^k}` up to `2^floor(log2 d)`.
-    fn powers(&self, basis: PolyBasis, t: Ciphertext, d: usize, baby_log: usize) -> Result<Powers> {
+    /// Indices of the powers that the leaves and products of [`node`](Self::node) read.
+    fn leaf_powers(poly: &Polynomial, coeffs: &[f64], baby_log: usize, out: &mut BTreeSet<usize>) {
+        let d = coeffs.iter().rposition(|c| c.abs() > ZERO).unwrap_or(0);
+        if d == 0 {
+            return;
+        }
+        if d < 1 << baby_log {
+            out.extend((1..=d).filter(|&i| coeffs[i].abs() > ZERO));
+            return;
+        }
+        let k = ilog2(d);
+        out.insert(1 << k);
+        let (q, r) = poly.split(&coeffs[..=d], 1 << k);
+        Self::leaf_powers(poly, &q, baby_log, out);
+        Self::leaf_powers(poly, &r, baby_log, out);
+    }
+
+    /// The powers `P_i` that `poly` needs (those its leaves and giant steps read, and the
+    /// factors they are computed from, `P_i = P_{ceil(i/2)} P_{floor(i/2)}` with `T_1` for the
+    /// Chebyshev correction), computed in increasing order. For an odd or even polynomial
+    /// (EvalMod's sine) only about half of the baby steps are needed.
+    fn powers(&self, poly: &Polynomial, t: Ciphertext, baby_log: usize) -> Result<Powers> {
         let ev = self.eval;
+        let d = poly.degree();
+        let mut needed = BTreeSet::new();
+        Self::leaf_powers(poly, &poly.coeffs[..=d], baby_log, &mut needed);
+        let mut todo = needed.clone();
+        while let Some(i) = todo.pop_last() {
+            if i > 1 {
+                for j in [i.div_ceil(2), i / 2] {
+                    if needed.insert(j) {
+                        todo.insert(j);
+                    }
+                }
+            }
+        }
+        let basis = poly.basis;
         let mut by_index = BTreeMap::from([(1usize, t)]);
-        let babies = (1usize << baby_log).min(d);
-        let giants = (baby_log..=ilog2(d)).map(|k| 1usize << k);
-        let wanted: Vec<usize> = (2..=babies).chain(giants).collect();
-        for i in wanted {
+        for i in needed {
             if by_index.contains_key(&i) {
                 continue;
             }
             let (a, b) = (i.div_ceil(2), i / 2);
             let (pa, pb) = ev.match_levels(&by_index[&a], &by_index[&b])?;
-            let prod = ev.rescale(&ev.mul_relin(&pa, &pb)?)?;
+            let prod = ev.mul_relin_rescale(&pa, &pb)?;
             let next = match basis {
                 PolyBasis::Monomial => prod,
                 PolyBasis::Chebyshev => {
@@ -405,17 +437,11 @@ impl<'a> PolynomialEvaluator<'a> {
                 .map(|i| powers.by_index[i].level())
                 .min()
                 .unwrap_or(0);
-            let mut acc: Option<Ciphertext> = None;
-            for i in terms {
-                let p = ev.drop_to_level(&powers.by_index[&i], lev)?;
-                let k = scale * q_at(lev) / p.scale();
-                let term = ev.mul_const_with_scale(&p, Complex64::new(coeffs[i], 0.0), k)?;
-                acc = Some(match acc {
-                    None => term,
-                    Some(a) => ev.add(&a, &term)?,
-                });
-            }
-            let sum = acc.ok_or_else(|| CkksError::InvalidParameters("empty leaf".into()))?;
+            let weighted: Vec<(&Ciphertext, f64)> = terms
+                .iter()
+                .map(|i| (&powers.by_index[i], coeffs[*i]))
+                .collect();
+            let sum = ev.linear_combination(&weighted, lev, scale * q_at(lev))?;
             let out = ev.rescale(&sum)?;
             let out = snap_scale(out, scale)?;
             return Ok(Value::Ct(
@@ -441,7 +467,7 @@ impl<'a> PolynomialEvaluator<'a> {
                 };
                 let qct = ev.drop_to_level(&qct, level)?;
                 let gct = ev.drop_to_level(g, level)?;
-                ev.rescale(&ev.mul_relin(&qct, &gct)?)?
+                ev.mul_relin_rescale(&qct, &gct)?
             }
         };
         let product = snap_scale(product, scale)?;

@@ -145,6 +145,19 @@ impl Context {
         level: usize,
         scale: f64,
     ) -> Result<Plaintext> {
+        self.encode_over(values, slots, level, false, scale)
+    }
+
+    /// [`encode`](Self::encode) over `Q_ℓ`, or over `Q_ℓ P` when `with_p` (for products with
+    /// ciphertexts kept in the extended basis, as in double-hoisted linear transforms).
+    pub(crate) fn encode_over(
+        &self,
+        values: &[Complex64],
+        slots: usize,
+        level: usize,
+        with_p: bool,
+        scale: f64,
+    ) -> Result<Plaintext> {
         self.check_slots(values.len(), slots)?;
         self.check_level(level)?;
         if !(scale.is_finite() && scale >= 1.0) {
@@ -177,7 +190,11 @@ impl Context {
             }
         }
         let ring = self.ring();
-        let basis = Basis::q(level);
+        let basis = if with_p {
+            Basis::qp(level, ring.p().len())
+        } else {
+            Basis::q(level)
+        };
         let mut poly = ring.zero(basis, Form::Coeff);
         for_each_limb(&mut poly.data, n, |i, limb| {
             let m = ring.modulus(basis, i);

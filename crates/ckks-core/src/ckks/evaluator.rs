@@ -8,7 +8,7 @@
 use super::{Ciphertext, Context, Plaintext};
 use crate::error::{CkksError, Result};
 use crate::ring::basis::div_round_eval;
-use crate::ring::{for_each_limb, Basis, RnsPoly};
+use crate::ring::{for_each_limb, Basis, RnsPoly, Weights};
 use crate::rlwe::{
     Decomposed, GaloisKey, KeyGenerator, RelinearizationKey, SecretKey, SwitchingKey,
 };
@@ -300,6 +300,99 @@ impl Evaluator {
         Ok(())
     }
 
+    /// `Σ_t a_t · pt_t` slot-wise, in one pass with lazy reduction
+    /// ([`Ring::sum_of_products`](crate::ring::Ring)): no temporary ciphertext per term.
+    /// Every ciphertext is at the plaintexts' level with the same degree, and every product
+    /// has the same scale `a_t.scale · pt_t.scale`, which is the result's.
+    pub fn mul_plain_sum(&self, terms: &[(&Ciphertext, &Plaintext)]) -> Result<Ciphertext> {
+        let (first, first_pt) = terms.first().ok_or_else(|| {
+            CkksError::InvalidParameters("a sum of products needs at least one term".into())
+        })?;
+        let scale = first.scale * first_pt.scale;
+        for (a, pt) in terms {
+            self.check_plain(pt)?;
+            self.check_same(a, pt.level(), a.scale, pt.slots)?;
+            self.check_same(a, first.level(), scale / pt.scale, first.slots)?;
+            if a.degree() != first.degree() {
+                return Err(CkksError::Degree(a.degree(), first.degree()));
+            }
+        }
+        let basis = first.c[0].basis;
+        let c = (0..first.c.len())
+            .map(|k| {
+                let mut out = self.ring().zero(basis, first.c[0].form);
+                let xs: Vec<&RnsPoly> = terms.iter().map(|(a, _)| &a.c[k]).collect();
+                let pts: Vec<&RnsPoly> = terms.iter().map(|(_, pt)| &pt.poly).collect();
+                self.ring()
+                    .sum_of_products(&mut out, &xs, Weights::Polys(&pts));
+                out
+            })
+            .collect();
+        Ok(Ciphertext {
+            c,
+            scale,
+            slots: first.slots,
+            seed: None,
+        })
+    }
+
+    /// `Σ_t c_t a_t` for real constants `c_t`, at `level` (at most every `a_t`'s level) and
+    /// with scale exactly `scale`: `c_t` is encoded as the integer `round(c_t scale / Δ_t)`
+    /// (`Δ_t` the scale of `a_t`), so `scale / Δ_t` should be large (typically `q_ℓ`, for a
+    /// following rescale). One pass with lazy reduction, no temporary ciphertext, levels
+    /// dropped for free. Used for the leaves of polynomial evaluation.
+    pub fn linear_combination(
+        &self,
+        terms: &[(&Ciphertext, f64)],
+        level: usize,
+        scale: f64,
+    ) -> Result<Ciphertext> {
+        let first = terms.first().ok_or_else(|| {
+            CkksError::InvalidParameters("a linear combination needs at least one term".into())
+        })?;
+        let basis = Basis::q(level);
+        let mut weights = Vec::with_capacity(terms.len());
+        for (a, c) in terms {
+            self.ctx.check_ciphertext(a)?;
+            if a.level() < level {
+                return Err(CkksError::LevelTooLow {
+                    needed: level,
+                    level: a.level(),
+                });
+            }
+            if a.degree() != first.0.degree() || a.slots != first.0.slots {
+                return Err(CkksError::Degree(a.degree(), first.0.degree()));
+            }
+            let w = (c * scale / a.scale).round();
+            if !w.is_finite() || w.abs() >= 2f64.powi(126) {
+                return Err(CkksError::EncodingOverflow(format!(
+                    "constant {c} at scale 2^{:.1}",
+                    (scale / a.scale).log2()
+                )));
+            }
+            let w = w as i128;
+            let residues: Vec<u64> = (0..basis.len())
+                .map(|i| self.ring().modulus(basis, i).reduce_i128(w))
+                .collect();
+            weights.push(residues);
+        }
+        let c = (0..first.0.c.len())
+            .map(|k| {
+                let mut out = self.ring().zero(basis, first.0.c[k].form);
+                let xs: Vec<&RnsPoly> = terms.iter().map(|(a, _)| &a.c[k]).collect();
+                self.ring()
+                    .sum_of_products(&mut out, &xs, Weights::Scalars(&weights));
+                out
+            })
+            .collect();
+        Ok(Ciphertext {
+            c,
+            scale,
+            slots: first.0.slots,
+            seed: None,
+        })
+    }
+
     /// The constant `round(c.re · s) + round(c.im · s) X^{N/2}` in evaluation form over `Q_ℓ`
     /// (`X^{N/2}` multiplies every slot by `i`).
     fn constant_poly(&self, c: Complex64, s: f64, level: usize) -> Result<RnsPoly> {
@@ -521,8 +614,41 @@ impl Evaluator {
     }
 
     /// `a · b`, relinearization and rescaling.
+    ///
+    /// The relinearization's ModDown (division by `P`) and the rescale (division by `q_ℓ`) are
+    /// one rounded division by `q_ℓ P`: `(c_0, c_1)` are lifted to `Q_ℓ P` as `P c_i`, added to
+    /// the key switch of `c_2` before its ModDown, and the sum is divided once
+    /// ([`KeySwitcher::mod_down_rescale`](crate::rlwe::KeySwitcher)); about a fifth fewer NTTs
+    /// than [`mul_relin`](Self::mul_relin) then [`rescale`](Self::rescale), same result up to
+    /// one rounding.
     pub fn mul_relin_rescale(&self, a: &Ciphertext, b: &Ciphertext) -> Result<Ciphertext> {
-        self.rescale(&self.mul_relin(a, b)?)
+        if a.level() == 0 {
+            return Err(CkksError::LevelTooLow {
+                needed: 1,
+                level: 0,
+            });
+        }
+        let mut t = self.mul(a, b)?;
+        let rk = self.keys.relin.as_ref().ok_or_else(|| {
+            CkksError::InvalidParameters("no relinearization key in the evaluation keys".into())
+        })?;
+        let ks = self.ctx.key_switcher();
+        let c2 = t.c.pop().expect("degree 2");
+        let [mut u0, mut u1] = ks.inner_product(&ks.decompose(&c2), &rk.0, None)?;
+        self.ring().add_assign(&mut u0, &ks.lift(&t.c[0], None));
+        self.ring().add_assign(&mut u1, &ks.lift(&t.c[1], None));
+        let (c0, c1) = rayon::join(|| ks.mod_down_rescale(&u0), || ks.mod_down_rescale(&u1));
+        Ok(Ciphertext {
+            c: vec![c0, c1],
+            scale: t.scale / self.ctx.params().q()[a.level()] as f64,
+            slots: t.slots,
+            seed: None,
+        })
+    }
+
+    /// `a^2`, relinearization and rescaling ([`mul_relin_rescale`](Self::mul_relin_rescale)).
+    pub fn square_relin_rescale(&self, a: &Ciphertext) -> Result<Ciphertext> {
+        self.mul_relin_rescale(a, a)
     }
 
     /// Drops primes down to `level` without changing the message or the scale.
@@ -560,7 +686,7 @@ impl Evaluator {
         Ok((self.drop_to_level(a, level)?, self.drop_to_level(b, level)?))
     }
 
-    fn galois_key(&self, g: u64) -> Result<&GaloisKey> {
+    pub(crate) fn galois_key(&self, g: u64) -> Result<&GaloisKey> {
         self.keys
             .galois
             .get(&g)

@@ -27,6 +27,27 @@ use crate::error::{CkksError, Result};
 /// Below this many coefficients per call, limb loops stay on the calling thread.
 const PAR_THRESHOLD: usize = 1 << 13;
 
+/// Products of residues below `2^62` that add up in a `u128` without overflow
+/// (`16 (2^62 - 1)^2 < 2^128`), see [`Ring::sum_of_products`].
+const LAZY_TERMS: usize = 16;
+
+/// The second factors of the terms of [`Ring::sum_of_products`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Weights<'a> {
+    /// Polynomials (pointwise products, evaluation form), one per term.
+    Polys(&'a [&'a RnsPoly]),
+    /// Constants: one residue per limb of the output, one vector per term.
+    Scalars(&'a [Vec<u64>]),
+}
+
+/// `o[c] += Σ(c) mod m` for sums `Σ(c) < 2^128` given by `sum`.
+#[inline(always)]
+fn lazy_dot(m: &Modulus, o: &mut [u64], sum: impl Fn(usize) -> u128) {
+    for (c, o) in o.iter_mut().enumerate() {
+        *o = m.add(*o, m.reduce_u128(sum(c)));
+    }
+}
+
 /// NTT plans by `(N, p)`.
 type PlanCache = Mutex<HashMap<(usize, u64), Arc<Plan>>>;
 
@@ -274,6 +295,50 @@ impl Ring {
         for_each_limb(&mut a.data, n, |i, l| {
             let (bl, cl) = (&b.data[i * n..(i + 1) * n], &c.data[i * n..(i + 1) * n]);
             self.plan(basis, i).mul_accumulate(l, bl, cl);
+        });
+    }
+
+    /// `out = Σ_t x_t ⊙ w_t` pointwise, limb by limb, with lazy reduction: products of
+    /// residues below `2^62` are below `2^124`, so up to [`LAZY_TERMS`] of them add up in a
+    /// `u128` without overflow and one Barrett reduction serves them all (instead of one
+    /// reduction per product, and no temporary polynomial per term). Each `x_t` (and each
+    /// polynomial weight) may have more ciphertext limbs than `out`: limb `i` of `out` reads
+    /// the same prime's limb of every operand (dropping levels for free).
+    pub(crate) fn sum_of_products(&self, out: &mut RnsPoly, xs: &[&RnsPoly], weights: Weights<'_>) {
+        let (n, basis) = (self.n, out.basis);
+        fn limb(src: &RnsPoly, basis: Basis, i: usize) -> &[u64] {
+            debug_assert!(src.basis.q >= basis.q && src.basis.p >= basis.p);
+            let j = if i < basis.q {
+                i
+            } else {
+                src.basis.q + i - basis.q
+            };
+            &src.data[j * src.n..(j + 1) * src.n]
+        }
+        for_each_limb(&mut out.data, n, |i, o| {
+            let m = self.modulus(basis, i);
+            o.fill(0);
+            for (g, group) in xs.chunks(LAZY_TERMS).enumerate() {
+                let x: Vec<&[u64]> = group.iter().map(|p| limb(p, basis, i)).collect();
+                let range = g * LAZY_TERMS..g * LAZY_TERMS + group.len();
+                match weights {
+                    Weights::Polys(w) => {
+                        let w: Vec<&[u64]> = w[range].iter().map(|p| limb(p, basis, i)).collect();
+                        lazy_dot(m, o, |c| {
+                            x.iter()
+                                .zip(&w)
+                                .map(|(x, w)| x[c] as u128 * w[c] as u128)
+                                .sum()
+                        });
+                    }
+                    Weights::Scalars(w) => {
+                        let w: Vec<u128> = w[range].iter().map(|s| s[i] as u128).collect();
+                        lazy_dot(m, o, |c| {
+                            x.iter().zip(&w).map(|(x, &w)| x[c] as u128 * w).sum()
+                        });
+                    }
+                }
+            }
         });
     }
 

@@ -1,5 +1,6 @@
 //! RNS polynomials: one residue polynomial ("limb") per prime, stored contiguously.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
@@ -45,7 +46,7 @@ pub enum Form {
 /// A polynomial of `Z[X]/(X^N + 1)` in RNS form.
 ///
 /// `data[i * n .. (i + 1) * n]` is the residue modulo the `i`-th prime of `basis`.
-#[derive(Clone, PartialEq, Eq, Zeroize)]
+#[derive(PartialEq, Eq, Zeroize)]
 pub struct RnsPoly {
     #[zeroize(skip)]
     pub(crate) n: usize,
@@ -69,6 +70,33 @@ impl std::fmt::Debug for RnsPoly {
     }
 }
 
+/// Words from which buffers are filled on all threads (below, one thread writes them).
+const PAR_FILL: usize = 1 << 16;
+
+/// A vector of `len` words from `word(i)`, written in parallel when large: a multi-megabyte
+/// polynomial is otherwise zeroed or copied by one thread (`memset`, `memcpy`), a serial
+/// part that caps the speed-up of every parallel operation that allocates its output.
+fn par_fill(len: usize, word: impl Fn(usize) -> u64 + Sync + Send) -> Vec<u64> {
+    let mut data = Vec::with_capacity(len);
+    if len >= PAR_FILL {
+        data.par_extend((0..len).into_par_iter().map(word));
+    } else {
+        data.extend((0..len).map(word));
+    }
+    data
+}
+
+impl Clone for RnsPoly {
+    fn clone(&self) -> Self {
+        Self {
+            n: self.n,
+            basis: self.basis,
+            form: self.form,
+            data: par_fill(self.data.len(), |i| self.data[i]),
+        }
+    }
+}
+
 impl RnsPoly {
     /// The zero polynomial.
     pub fn zero(n: usize, basis: Basis, form: Form) -> Self {
@@ -76,7 +104,7 @@ impl RnsPoly {
             n,
             basis,
             form,
-            data: vec![0; n * basis.len()],
+            data: par_fill(n * basis.len(), |_| 0),
         }
     }
 

@@ -58,6 +58,9 @@ pub struct KeySwitcher {
     /// The same for the Montgomery-reduced output of [`KeySwitcher::inner_product`] (every
     /// limb times `2^-64`).
     mod_down_ks: BasisExtender,
+    /// `mod_down_rescale[ℓ - 1]`: from `q_ℓ` and `P` (Montgomery-scaled inputs) to
+    /// `q_0..q_{ℓ-1}`, for [`KeySwitcher::mod_down_rescale`].
+    mod_down_rescale: Vec<BasisExtender>,
 }
 
 impl KeySwitcher {
@@ -89,6 +92,14 @@ impl KeySwitcher {
         let n_r: Vec<u64> = ring.p().iter().map(|m| m.redc(n as u128)).collect();
         let r_inv: Vec<u64> = ring.q().iter().map(|m| m.redc(1)).collect();
         let mod_down_ks = BasisExtender::with_scales(ring.p(), ring.q(), &n_r, &r_inv, true);
+        // ModDown fused with rescaling: from q_ℓ and P (Montgomery-scaled) to q_0..q_{ℓ-1}
+        let mod_down_rescale = (1..l1)
+            .map(|l| {
+                let source: Vec<Modulus> = [ring.q()[l]].iter().chain(ring.p()).copied().collect();
+                let scales: Vec<u64> = source.iter().map(|m| m.redc(n as u128)).collect();
+                BasisExtender::with_scales(&source, &ring.q()[..l], &scales, &r_inv[..l], true)
+            })
+            .collect();
         Self {
             ring,
             alpha,
@@ -96,6 +107,7 @@ impl KeySwitcher {
             mod_up,
             mod_down,
             mod_down_ks,
+            mod_down_rescale,
         }
     }
 
@@ -269,6 +281,63 @@ impl KeySwitcher {
         )
     }
 
+    /// `P · 2^-64 · φ(c)` over `Q_ℓ P` for `c` over `Q_ℓ` (evaluation form), `φ` the Galois
+    /// permutation `perm` if given: `c` moved into the extended basis (zero modulo every
+    /// special prime) in the Montgomery-scaled domain of [`inner_product`](Self::inner_product),
+    /// so that it adds to key-switch outputs before ModDown ([`mod_down_lazy`](Self::mod_down_lazy)).
+    pub(crate) fn lift(&self, c: &RnsPoly, perm: Option<&[u32]>) -> RnsPoly {
+        let ring = &self.ring;
+        let n = ring.n();
+        let level = c.basis.q - 1;
+        let mut out = ring.zero(Basis::qp(level, self.k()), Form::Eval);
+        let q_part = (level + 1) * n;
+        for_each_limb(&mut out.data[..q_part], n, |i, o| {
+            let m = ring.q()[i];
+            let p_mod = ring
+                .p()
+                .iter()
+                .fold(1, |acc, p| m.mul(acc, m.reduce(p.value())));
+            let w = m.redc(p_mod as u128);
+            let ws = m.shoup(w);
+            let src = &c.data[i * n..(i + 1) * n];
+            match perm {
+                Some(p) => o
+                    .iter_mut()
+                    .zip(p)
+                    .for_each(|(x, &k)| *x = m.mul_shoup(src[k as usize], w, ws)),
+                None => o
+                    .iter_mut()
+                    .zip(src)
+                    .for_each(|(x, &y)| *x = m.mul_shoup(y, w, ws)),
+            }
+        });
+        out
+    }
+
+    /// Key switch of a decomposed polynomial without ModDown: `(c0 + <dec, b>, <dec, a>)` over
+    /// `Q_ℓ P` in the Montgomery-scaled domain (`c0` from [`lift`](Self::lift), or any sum of
+    /// such outputs), read through `perm` if given. Sums of these outputs and their products
+    /// with plaintexts over `Q_ℓ P` stay in that domain and leave it with one
+    /// [`mod_down_lazy`](Self::mod_down_lazy) (double hoisting).
+    pub(crate) fn switch_extended(
+        &self,
+        dec: &Decomposed,
+        key: &SwitchingKey,
+        perm: Option<&[u32]>,
+        c0: &RnsPoly,
+    ) -> Result<[RnsPoly; 2]> {
+        let [mut b, a] = self.inner_product(dec, key, perm)?;
+        self.ring.add_assign(&mut b, c0);
+        Ok([b, a])
+    }
+
+    /// ModDown of a polynomial of the Montgomery-scaled domain over `Q_ℓ P` (the output of
+    /// [`inner_product`](Self::inner_product), [`lift`](Self::lift) and their sums): `round(a /
+    /// P)` over `Q_ℓ`, the factor `2^-64` undone.
+    pub(crate) fn mod_down_lazy(&self, a: &RnsPoly) -> RnsPoly {
+        self.mod_down_with(a, &self.mod_down_ks)
+    }
+
     /// Full key switch of `d` (over `Q_ℓ`, evaluation form): returns `(u0, u1)` over `Q_ℓ`
     /// with `u0 + u1 s ≈ d s'`.
     pub fn key_switch(&self, d: &RnsPoly, key: &SwitchingKey) -> Result<[RnsPoly; 2]> {
@@ -284,12 +353,32 @@ impl KeySwitcher {
         perm: Option<&[u32]>,
     ) -> Result<[RnsPoly; 2]> {
         let [a, b] = self.inner_product(dec, key, perm)?;
-        let ext = &self.mod_down_ks;
-        let (a, b) = rayon::join(
-            || self.mod_down_with(&a, ext),
-            || self.mod_down_with(&b, ext),
-        );
-        Ok([a, b])
+        Ok(self.mod_down_pair(&[a, b]))
+    }
+
+    /// ModDown and rescaling in one rounded division: `round(a / (q_ℓ P))` from `Q_ℓ P` (the
+    /// Montgomery-scaled domain of [`mod_down_lazy`](Self::mod_down_lazy)) to `Q_{ℓ-1}`, for a
+    /// key switch followed by a rescale (`ℓ >= 1`). One inverse NTT of `K + 1` limbs, one
+    /// conversion and `ℓ` forward NTTs, instead of ModDown's `K` and `ℓ + 1` and then the
+    /// rescale's 1 and `ℓ`; a single rounding instead of two.
+    pub(crate) fn mod_down_rescale(&self, a: &RnsPoly) -> RnsPoly {
+        let level = a.basis.q - 1;
+        debug_assert!(level >= 1 && a.basis.p == self.k());
+        let targets: Vec<usize> = (0..level).collect();
+        div_round_eval(
+            &self.ring,
+            a,
+            level..level + 1 + self.k(),
+            &self.mod_down_rescale[level - 1],
+            &targets,
+            Basis::q(level - 1),
+        )
+    }
+
+    /// [`mod_down_lazy`](Self::mod_down_lazy) of both halves of a ciphertext, in parallel.
+    pub(crate) fn mod_down_pair(&self, [a, b]: &[RnsPoly; 2]) -> [RnsPoly; 2] {
+        let (a, b) = rayon::join(|| self.mod_down_lazy(a), || self.mod_down_lazy(b));
+        [a, b]
     }
 }
 
@@ -298,8 +387,8 @@ const REDC_TERMS: usize = 4;
 
 /// `(Σ_j d_j b_j, Σ_j d_j a_j) · 2^-64` pointwise for one limb (`d_j` read through `perm` if
 /// given), both halves in one pass over the digits, with one Montgomery reduction per output
-/// and per [`REDC_TERMS`] digits (digit counts up to 4 get a fixed-size loop that keeps the
-/// limbs in registers). The factor `2^-64` is folded into ModDown's constants.
+/// and per [`REDC_TERMS`] digits (digit counts up to 4, and up to 8 for primes below
+/// `2^64 / D`, get a fixed-size loop with one reduction that keeps the limbs in registers). The factor `2^-64` is folded into ModDown's constants.
 fn dot_pair(
     m: &Modulus,
     digits: &[&[u64]],
@@ -344,11 +433,17 @@ fn dot_pair(
             }
         };
     }
+    // D p^2 < p 2^64: one reduction for all digits when D p < 2^64 (p < 2^61: up to 8)
+    let one_redc = (digits.len() as u128) * (m.value() as u128) < 1u128 << 64;
     match digits.len() {
         1 => dispatch!(1),
         2 => dispatch!(2),
         3 => dispatch!(3),
         4 => dispatch!(4),
+        5 if one_redc => dispatch!(5),
+        6 if one_redc => dispatch!(6),
+        7 if one_redc => dispatch!(7),
+        8 if one_redc => dispatch!(8),
         _ => {
             for c in 0..out_b.len() {
                 let k = perm.map_or(c, |p| p[c] as usize);
