@@ -6,7 +6,7 @@
 
 use crate::latents::{load_or_encode, LatentSample, LatentSet, Split};
 use crate::zoo::{ActKind, Arch, GateKind, Net, ZooConfig};
-use crate::{values, Result, TrainError};
+use crate::{io, values, Result, TrainError};
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::store::ModuleRecord;
@@ -230,13 +230,6 @@ pub fn evaluate(net: &Net, samples: &[&LatentSample], shape: [usize; 3]) -> Resu
     let logits = predict(net, samples, shape)?;
     let labels: Vec<Vec<f32>> = samples.iter().map(|s| s.label_vector()).collect();
     scores(&labels, &logits)
-}
-
-fn io(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Io {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    }
 }
 
 /// burn's record bytes of a module.

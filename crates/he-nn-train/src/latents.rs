@@ -7,7 +7,7 @@
 //! ranges the codec was trained and evaluated on) is in the validation split iff
 //! `i mod 10 = 8` and in the test split iff `i mod 10 = 9` (80 / 10 / 10).
 
-use crate::{Result, TrainError};
+use crate::{io, Result, TrainError};
 use latent_codec::codec::image_to_tensor;
 use latent_codec::Codec;
 use med_data::phantom::PhantomGenerator;
@@ -133,13 +133,6 @@ fn shard_path(dir: &Path, factor: usize, shard: usize) -> PathBuf {
         "latents-f{factor}-s{PHANTOM_SEED}-{:07}-{SHARD}.bin",
         PHANTOM_START as usize + shard * SHARD
     ))
-}
-
-fn io(path: &Path, e: std::io::Error) -> TrainError {
-    TrainError::Io {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    }
 }
 
 /// The first `count` phantoms (rounded up to whole shards of [`SHARD`]) encoded by `codec`,

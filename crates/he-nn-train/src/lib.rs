@@ -55,6 +55,14 @@ pub enum TrainError {
     Config(String),
 }
 
+/// [`TrainError::Io`] for `path`.
+pub(crate) fn io(path: &std::path::Path, e: impl std::fmt::Display) -> TrainError {
+    TrainError::Io {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    }
+}
+
 /// `Result` with [`TrainError`].
 pub type Result<T> = std::result::Result<T, TrainError>;
 

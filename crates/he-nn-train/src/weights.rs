@@ -1,19 +1,12 @@
 //! he-nn model files: JSON, gzip-compressed when the name ends in `.gz` (the shipped
 //! classifier), with weights rounded to the `f32` values burn trained (shortest decimal form).
 
-use crate::{Result, TrainError};
+use crate::{io, Result};
 use flate2::read::GzDecoder;
 use flate2::write::GzEncoder;
 use he_nn::model::Model;
 use std::io::{Read, Write};
 use std::path::Path;
-
-fn io(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::Io {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    }
-}
 
 fn is_gz(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "gz")
