@@ -40,12 +40,46 @@ pub(crate) enum Weights<'a> {
     Scalars(&'a [Vec<u64>]),
 }
 
-/// `o[c] += Σ(c) mod m` for sums `Σ(c) < 2^128` given by `sum`.
-#[inline(always)]
-fn lazy_dot(m: &Modulus, o: &mut [u64], sum: impl Fn(usize) -> u128) {
-    for (c, o) in o.iter_mut().enumerate() {
-        *o = m.add(*o, m.reduce_u128(sum(c)));
+/// The second factors of one group of [`Ring::sum_of_products`] terms, for one limb.
+#[derive(Clone, Copy)]
+enum Factors<'a> {
+    Limbs(&'a [&'a [u64]]),
+    Scalars(&'a [u64]),
+}
+
+/// `o[c] += Σ_t x_t[c] w_t[c] mod m` for at most [`LAZY_TERMS`] terms, with the term count a
+/// compile-time constant (the limbs stay in registers, no bounds checks in the loop).
+fn dot_dispatch(m: &Modulus, o: &mut [u64], x: &[&[u64]], w: Factors<'_>) {
+    fn fixed<const K: usize>(m: &Modulus, o: &mut [u64], x: &[&[u64]], w: Factors<'_>) {
+        let n = o.len();
+        let x: [&[u64]; K] = std::array::from_fn(|t| &x[t][..n]);
+        match w {
+            Factors::Limbs(w) => {
+                let w: [&[u64]; K] = std::array::from_fn(|t| &w[t][..n]);
+                for (c, o) in o.iter_mut().enumerate() {
+                    let acc: u128 = (0..K).map(|t| x[t][c] as u128 * w[t][c] as u128).sum();
+                    *o = m.add(*o, m.reduce_u128(acc));
+                }
+            }
+            Factors::Scalars(w) => {
+                let w: [u128; K] = std::array::from_fn(|t| w[t] as u128);
+                for (c, o) in o.iter_mut().enumerate() {
+                    let acc: u128 = (0..K).map(|t| x[t][c] as u128 * w[t]).sum();
+                    *o = m.add(*o, m.reduce_u128(acc));
+                }
+            }
+        }
     }
+    macro_rules! by_count {
+        ($($k:literal)*) => {
+            match x.len() {
+                $($k => fixed::<$k>(m, o, x, w),)*
+                // groups hold 1 to LAZY_TERMS terms: only an empty group lands here
+                _ => {}
+            }
+        };
+    }
+    by_count!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
 }
 
 /// NTT plans by `(N, p)`.
@@ -324,18 +358,11 @@ impl Ring {
                 match weights {
                     Weights::Polys(w) => {
                         let w: Vec<&[u64]> = w[range].iter().map(|p| limb(p, basis, i)).collect();
-                        lazy_dot(m, o, |c| {
-                            x.iter()
-                                .zip(&w)
-                                .map(|(x, w)| x[c] as u128 * w[c] as u128)
-                                .sum()
-                        });
+                        dot_dispatch(m, o, &x, Factors::Limbs(&w));
                     }
                     Weights::Scalars(w) => {
-                        let w: Vec<u128> = w[range].iter().map(|s| s[i] as u128).collect();
-                        lazy_dot(m, o, |c| {
-                            x.iter().zip(&w).map(|(x, &w)| x[c] as u128 * w).sum()
-                        });
+                        let w: Vec<u64> = w[range].iter().map(|s| s[i]).collect();
+                        dot_dispatch(m, o, &x, Factors::Scalars(&w));
                     }
                 }
             }
