@@ -51,7 +51,8 @@ use std::collections::BTreeMap;
 pub struct CompileOptions {
     /// Inputs packed in one ciphertext (SIMD batching); each gets `slots / batch` slots.
     pub batch: usize,
-    /// Level of the input ciphertexts (default: the top of the chain).
+    /// Level of the input ciphertexts (default: the lowest level that serves the model when it
+    /// needs no bootstrap, else the top of the chain).
     pub input_level: Option<usize>,
     /// Bootstrapping circuit, if the chain is laid out for it (full slots).
     pub bootstrap: Option<BootstrapConfig>,
@@ -287,6 +288,18 @@ impl EncryptedModel {
             strides: Some(strides),
             junk: false,
         };
+        if options.input_level.is_none() {
+            // a model that fits the chain without bootstrapping starts at the lowest level
+            // that serves it (fewer primes: faster, smaller keys and ciphertexts)
+            let mut d = c.dry_run();
+            let mut s = st.clone();
+            d.sequence("layers", &model.layers, &mut s, &mut Vec::new())?;
+            d.flush(&mut s, None, &mut Vec::new(), "output")?;
+            if d.bootstraps == 0 {
+                st.level -= s.level;
+            }
+        }
+        let input_level = st.level;
         let mut steps = Vec::new();
         c.sequence("layers", &model.layers, &mut st, &mut steps)?;
         // the logits take the first slots of the last layout (after pooling: one slot per

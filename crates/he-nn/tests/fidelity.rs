@@ -276,10 +276,11 @@ fn bad_input_is_rejected_before_any_work() {
     let err = plan.infer(&ct, &partial).err().unwrap();
     assert!(matches!(err, HeNnError::MissingKeys(_)), "{err}");
     // a ciphertext of other parameters
+    // (at the top of its longer chain: at a level both chains share, its primes are the same)
     let other = EncryptedModel::compile(
         &model,
         &insecure_test_params(11, 6).unwrap(),
-        &CompileOptions::default().batch(2),
+        &CompileOptions::default().batch(2).input_level(6),
     )
     .unwrap();
     let other_ctx = other.context().clone();
