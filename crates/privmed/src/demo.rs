@@ -2,12 +2,11 @@
 //! plaintext result beside it and the time of every stage.
 
 use crate::{PrivmedError, Result};
-use ckks_core::circuits::BootstrapPreset;
+use ckks_core::circuits::{BootstrapConfig, BootstrapPreset, DiagonalStorage};
 use ckks_core::ckks::{insecure_test_params, Decryptor, Encryptor, Parameters};
 use ckks_core::rlwe::{PublicKey, SecretKey};
 use he_nn::{CompileOptions, EncryptedModel, Model, Plan, ServerKeys, Shape, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
-use latent_codec::Codec;
 use med_data::labels::NIH_FINDINGS;
 use med_data::Preprocess;
 use std::path::{Path, PathBuf};
@@ -173,7 +172,17 @@ pub fn parameters(set: ParamSet) -> Result<(Parameters, CompileOptions)> {
     Ok(match set {
         ParamSet::N16 => {
             let bp = BootstrapPreset::N16.build()?;
-            (bp.params, CompileOptions::default().bootstrap(bp.config))
+            // bootstrapping headroom (working scale 2^45 under 50-bit primes), CoeffToSlot /
+            // SlotToCoeff and most convolution diagonals encoded on the fly (memory)
+            let config = BootstrapConfig {
+                diagonals: DiagonalStorage::Deferred,
+                ..bp.config
+            };
+            let options = CompileOptions::default()
+                .bootstrap(config)
+                .scale(2f64.powi(45))
+                .encoded_budget(512 << 20);
+            (bp.params, options)
         }
         ParamSet::Test => (
             insecure_test_params(13, TEST_DEPTH)?,
@@ -278,7 +287,7 @@ pub fn run(args: &DemoArgs, mut log: impl FnMut(&str)) -> Result<DemoReport> {
         model.name
     ));
     let latent = stage(&mut stages, "encode (VQGAN f=8)", || {
-        let codec = Codec::shipped_f8(&latent_codec::codec::cpu())?;
+        let codec = crate::classifier_codec()?;
         Ok(codec.encode(&image)?)
     })?;
     let x = latent_tensor(latent.shape, &latent.continuous)?;

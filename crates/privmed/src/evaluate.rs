@@ -55,7 +55,7 @@ pub struct EvalReport {
 /// Runs the evaluation.
 pub fn run(args: &EvalArgs, mut log: impl FnMut(&str)) -> Result<EvalReport> {
     let (_, model) = read_model(args.model.as_deref(), args.params)?;
-    let codec = latent_codec::Codec::shipped_f8(&latent_codec::codec::cpu())?;
+    let codec = crate::classifier_codec()?;
     let set = load_or_encode(&codec, &args.cache, args.images, |_, _| {})?;
     let test: Vec<_> = set
         .split(Split::Test)

@@ -54,6 +54,16 @@ pub enum PrivmedError {
 /// `Result` with [`PrivmedError`].
 pub type Result<T> = std::result::Result<T, PrivmedError>;
 
+/// The VQGAN the shipped classifiers were trained with: latent-codec's f=8 weights as of
+/// 2026-12-01 08:00 (before its patchify-stem encoder, whose latents differ), kept here until
+/// the classifiers are retrained on the current codec's latents.
+pub fn classifier_codec() -> Result<latent_codec::Codec> {
+    Ok(latent_codec::Codec::from_bytes(
+        include_bytes!("../weights/vqgan-f8-v1.lcw"),
+        &latent_codec::codec::cpu(),
+    )?)
+}
+
 /// `e` on one line (nested messages joined with `: `).
 pub fn one_line(e: &dyn std::error::Error) -> String {
     e.to_string()
