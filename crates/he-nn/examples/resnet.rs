@@ -147,7 +147,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         gib(server.memory_bytes())
     );
     let x = Tensor::new(model.input, init.uniform(model.input.len(), 1.0))?;
-    let ct = plan.encrypt_input(&mut Encryptor::with_secret_key(&ctx, &sk), &[x.clone()])?;
+    let ct = plan.encrypt_input(
+        &mut Encryptor::with_secret_key(&ctx, &sk),
+        std::slice::from_ref(&x),
+    )?;
     let t = Instant::now();
     let total_steps = plan.trace().len();
     let mut done = 0;

@@ -185,9 +185,9 @@ mod tests {
         assert_eq!((l.period, l.copies), (16, 4));
         let mut block = vec![0usize; 64];
         l.scatter(&(1..=12).collect::<Vec<_>>(), &mut block);
-        for s in 0..64 {
+        for (s, &v) in block.iter().enumerate() {
             let want = if s % 16 < 12 { s % 16 + 1 } else { 0 };
-            assert_eq!(block[s], want, "slot {s}");
+            assert_eq!(v, want, "slot {s}");
         }
     }
 }

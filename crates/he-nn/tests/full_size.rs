@@ -35,7 +35,10 @@ fn run(cfg: ResNetConfig) {
     let server = plan.generate_keys(&sk);
     let x = Tensor::new(model.input, init.uniform(model.input.len(), 1.0)).unwrap();
     let ct = plan
-        .encrypt_input(&mut Encryptor::with_secret_key(&ctx, &sk), &[x.clone()])
+        .encrypt_input(
+            &mut Encryptor::with_secret_key(&ctx, &sk),
+            std::slice::from_ref(&x),
+        )
         .unwrap();
     let out = plan.infer(&ct, &server).unwrap();
     let got = plan
