@@ -70,15 +70,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let plan_only = args.iter().any(|a| a == "plan");
     let cfg = config(opt("model=").unwrap_or("resnet20"))?;
     let seed: u64 = opt("seed=").map(str::parse).transpose()?.unwrap_or(7);
-    let log_scale: f64 = opt("logscale=")
-        .map(str::parse)
-        .transpose()?
-        .unwrap_or(45.0);
-    let budget: usize = opt("budget=").map(str::parse).transpose()?.unwrap_or(512);
-    let bts_storage = match opt("bts=").unwrap_or("deferred") {
-        "encoded" => DiagonalStorage::Encoded,
-        "deferred" => DiagonalStorage::Deferred,
-        other => return Err(format!("bts={other}: encoded or deferred").into()),
+    let log_scale: Option<f64> = opt("logscale=").map(str::parse).transpose()?;
+    let budget: Option<usize> = opt("budget=").map(str::parse).transpose()?;
+    let bts_storage = match opt("bts=") {
+        None => None,
+        Some("encoded") => Some(DiagonalStorage::Encoded),
+        Some("deferred") => Some(DiagonalStorage::Deferred),
+        Some(other) => return Err(format!("bts={other}: encoded or deferred").into()),
     };
 
     let mut init = RandomInit::new(seed);
@@ -89,14 +87,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<_, _>>()?;
     calibrate_batch_norm(&mut model, &calibration)?;
     let set = BootstrapPreset::N16.build()?;
-    let bts_config = BootstrapConfig {
-        diagonals: bts_storage,
-        ..set.config
-    };
-    let mut options = CompileOptions::default()
-        .bootstrap(bts_config)
-        .scale(log_scale.exp2())
-        .encoded_budget(budget << 20);
+    // he-nn's full-size options, with any of them overridden
+    let mut options = CompileOptions::full_size(&set);
+    if let Some(l) = log_scale {
+        options = options.scale(l.exp2());
+    }
+    if let Some(mib) = budget {
+        options = options.encoded_budget(mib << 20);
+    }
+    if let (Some(storage), Some(config)) = (bts_storage, options.bootstrap) {
+        options = options.bootstrap(BootstrapConfig {
+            diagonals: storage,
+            ..config
+        });
+    }
     if let Some(l) = opt("level=") {
         options = options.input_level(l.parse()?);
     }
@@ -106,12 +110,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!(
         "parameters {} (N = 2^{}, log2 QP = {:.0}, 128-bit by the standard's table for the dense user key), \
-         ephemeral key h = {}, bootstrap failure probability <= 2^{:.1}, working scale 2^{log_scale}",
+         ephemeral key h = {}, bootstrap failure probability <= 2^{:.1}, working scale 2^{:.0}",
         set.params.name(),
         set.params.n().trailing_zeros(),
         set.params.log_qp(),
         set.ephemeral_weight,
         set.failure_probability().log2(),
+        options.scale.map_or(set.params.log_scale(), f64::log2),
     );
     let t = Instant::now();
     let plan = EncryptedModel::compile(&model, &set.params, &options)?;

@@ -39,7 +39,8 @@ use crate::error::{HeNnError, Result};
 use crate::layout::{Layout, Strides};
 use crate::model::{Layer, Model, Quadratic, Shape};
 use ckks_core::circuits::{
-    BootstrapConfig, Bootstrapper, DiagonalStorage, LinearTransform, Polynomial,
+    BootstrapConfig, BootstrapParameters, Bootstrapper, DiagonalStorage, LinearTransform,
+    Polynomial,
 };
 use ckks_core::ckks::{Context, Parameters, Plaintext, SecretDistribution};
 use ckks_core::Complex64;
@@ -85,6 +86,21 @@ impl Default for CompileOptions {
 }
 
 impl CompileOptions {
+    /// The memory-lean options for a bootstrapping set at full size (see docs/he-nn.md): its
+    /// circuit with CoeffToSlot/SlotToCoeff diagonals deferred, the working scale
+    /// `Δ = 2^(round(log2 q_0) - 13)` (bootstrapping headroom; `2^45` for `BTS-N16-L9`) and
+    /// 512 MiB of encoded diagonals.
+    pub fn full_size(set: &BootstrapParameters) -> Self {
+        let log_q0 = (set.params.q()[0] as f64).log2().round() as i32;
+        Self::default()
+            .bootstrap(BootstrapConfig {
+                diagonals: DiagonalStorage::Deferred,
+                ..set.config
+            })
+            .scale(2f64.powi(log_q0 - 13))
+            .encoded_budget(512 << 20)
+    }
+
     /// With `batch` inputs per ciphertext.
     pub fn batch(mut self, batch: usize) -> Self {
         self.batch = batch;
@@ -527,10 +543,7 @@ impl Compiler<'_> {
         let mut s = step(&label, "linear", l, l - 1, Op::Linear { lt, bias });
         if let Op::Linear { lt, .. } = &s.op {
             s.info.rotations = lt.rotations().len();
-            for r in lt.rotations() {
-                let e = self.rotations.entry(r).or_insert(l);
-                *e = (*e).max(l);
-            }
+            self.use_rotations(&lt.rotations(), l);
         }
         s.info.diagonals = diagonals.len();
         steps.push(s);
@@ -582,15 +595,20 @@ impl Compiler<'_> {
         found.into_iter().collect()
     }
 
+    /// Records that `rotations` are used at `level` (each key must reach its highest level).
+    fn use_rotations(&mut self, rotations: &[i64], level: usize) {
+        for &r in rotations {
+            let e = self.rotations.entry(r).or_insert(level);
+            *e = (*e).max(level);
+        }
+    }
+
     /// `x + rot(x, s)` for each step `s` in turn (no level): with steps `δ, 2δ, ..., 2^{j-1} δ`
     /// every slot receives the sum of the `2^j` slots `δ` apart that follow it — pooling when
     /// read at a window's first slot, broadcasting when only that slot was nonzero.
     fn rotate_sum(&mut self, st: &mut Sym, rotations: Vec<i64>, steps: &mut Vec<Step>, name: &str) {
         let l = st.level;
-        for &r in &rotations {
-            let e = self.rotations.entry(r).or_insert(l);
-            *e = (*e).max(l);
-        }
+        self.use_rotations(&rotations, l);
         let mut s = step(name, "rotate-sum", l, l, Op::RotateSum { rotations });
         s.info.rotations = match &s.op {
             Op::RotateSum { rotations } => rotations.len(),

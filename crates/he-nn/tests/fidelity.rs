@@ -313,3 +313,15 @@ fn cyclic_replication_needs_nine_diagonals_per_channel() {
     assert_eq!(diagonals(2), 9 * 7);
     assert_eq!(diagonals(1), 9 * 4);
 }
+
+#[test]
+fn full_size_options_leave_bootstrapping_headroom() {
+    let set = ckks_core::circuits::BootstrapPreset::N16.build().unwrap();
+    let options = CompileOptions::full_size(&set);
+    assert_eq!(options.scale, Some(2f64.powi(45)));
+    assert_eq!(
+        options.bootstrap.map(|c| c.diagonals),
+        Some(ckks_core::circuits::DiagonalStorage::Deferred)
+    );
+    assert_eq!(options.encoded_budget, 512 << 20);
+}

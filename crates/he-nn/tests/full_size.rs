@@ -9,7 +9,7 @@
 //! `1e-3` of the plaintext `f64` reference (issue 8's bound). The example
 //! `cargo run --release -p he-nn --example resnet` prints the same run in detail.
 
-use ckks_core::circuits::{BootstrapConfig, BootstrapPreset, DiagonalStorage};
+use ckks_core::circuits::BootstrapPreset;
 use ckks_core::ckks::{Decryptor, Encryptor};
 use he_nn::zoo::{calibrate_batch_norm, resnet, RandomInit, ResNetConfig};
 use he_nn::{CompileOptions, EncryptedModel, Shape, Tensor};
@@ -22,14 +22,8 @@ fn run(cfg: ResNetConfig) {
         .collect();
     calibrate_batch_norm(&mut model, &calibration).unwrap();
     let set = BootstrapPreset::N16.build().unwrap();
-    let options = CompileOptions::default()
-        .bootstrap(BootstrapConfig {
-            diagonals: DiagonalStorage::Deferred,
-            ..set.config
-        })
-        .scale(2f64.powi(45))
-        .encoded_budget(512 << 20);
-    let plan = EncryptedModel::compile(&model, &set.params, &options).unwrap();
+    let plan =
+        EncryptedModel::compile(&model, &set.params, &CompileOptions::full_size(&set)).unwrap();
     let ctx = plan.context().clone();
     let sk = ctx.key_generator().secret_key(None);
     let server = plan.generate_keys(&sk);

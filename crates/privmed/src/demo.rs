@@ -2,7 +2,7 @@
 //! plaintext result beside it and the time of every stage.
 
 use crate::{PrivmedError, Result};
-use ckks_core::circuits::{BootstrapConfig, BootstrapPreset, DiagonalStorage};
+use ckks_core::circuits::BootstrapPreset;
 use ckks_core::ckks::{insecure_test_params, Decryptor, Encryptor, Parameters};
 use ckks_core::rlwe::{PublicKey, SecretKey};
 use he_nn::{CompileOptions, EncryptedModel, Model, Plan, ServerKeys, Shape, Tensor};
@@ -171,17 +171,9 @@ pub fn read_model(path: Option<&Path>, params: ParamSet) -> Result<(PathBuf, Mod
 pub fn parameters(set: ParamSet) -> Result<(Parameters, CompileOptions)> {
     Ok(match set {
         ParamSet::N16 => {
+            // he-nn's memory-lean full-size options (working scale 2^45, deferred diagonals)
             let bp = BootstrapPreset::N16.build()?;
-            // bootstrapping headroom (working scale 2^45 under 50-bit primes), CoeffToSlot /
-            // SlotToCoeff and most convolution diagonals encoded on the fly (memory)
-            let config = BootstrapConfig {
-                diagonals: DiagonalStorage::Deferred,
-                ..bp.config
-            };
-            let options = CompileOptions::default()
-                .bootstrap(config)
-                .scale(2f64.powi(45))
-                .encoded_budget(512 << 20);
+            let options = CompileOptions::full_size(&bp);
             (bp.params, options)
         }
         ParamSet::Test => (
