@@ -32,9 +32,9 @@ use serde::{Deserialize, Serialize};
 /// Initial `a` of the zoo's quadratic activations `a x² + x`. Small, since a deep stack of
 /// quadratics diverges otherwise: measured on the SYNTHETIC latents, ResNet-20 + SE with
 /// `a = 0.05` gave non-finite validation logits (inference-mode batch normalization) from
-/// epoch 4 on, `a = 0.02` did not (docs/results/he-nn.md). With `a < 1/32` he-nn evaluates an
-/// activation in its two-level form unless training moves `a` up (the one-level form needs
-/// `|b/2a| <= CompileOptions::max_shift` = 16).
+/// epoch 4 on, `a = 0.02` did not (docs/results/he-nn.md). A small `a` costs nothing in
+/// he-nn: its one-level product form `a · x ⊙ (x + b/a) + c` needs only
+/// `|b/a| <= CompileOptions::max_shift` (`2^16`).
 pub const QUAD_INIT_A: f32 = 0.02;
 
 /// Activation kind of a network.

@@ -297,9 +297,9 @@ impl Plan {
             Op::Linear { lt, bias } => {
                 eval.add_plain(&eval.rescale(&lt.evaluate(eval, &ct)?)?, bias)?
             }
-            Op::SquareShift { shift } => {
+            Op::FactoredQuadratic { shift } => {
                 let t = eval.add_plain(&ct, shift)?;
-                eval.rescale(&eval.square_relin(&t)?)?
+                eval.mul_relin_rescale(&ct, &t)?
             }
             Op::Quadratic { a, b, c } => {
                 let u = eval.add_plain(&eval.rescale(&eval.mul_plain(&ct, a)?)?, b)?;

@@ -13,13 +13,19 @@
 //! scale `Δ q_ℓ / s_in`, so that after the rescale the output scale is exactly `Δ`: one
 //! level per group of linear layers.
 //!
-//! **Quadratic activations** `a x² + b x + c` cost one level: `a (x + β)² + γ` with
-//! `β = b / 2a`, `γ = c - b² / 4a`; `+β` is a plaintext addition, the square one product,
-//! and the per-element affine map `a (·) + γ` is left pending, folded into the next linear
-//! layer (or into the next activation's coefficients). A pending element-wise affine map
-//! before an activation is folded into its coefficients. When `|β|` would exceed
-//! [`CompileOptions::max_shift`] (or `a = 0` on some but not all elements) the activation is
-//! evaluated as `x ⊙ (a x + b) + c` in two levels with exact scales.
+//! **Quadratic activations** `a x² + b x + c` cost one level in the factored form
+//! `a · x ⊙ (x + b/a) + c`: `+ b/a` is a plaintext addition (no level), the product
+//! `y = x ⊙ (x + b/a)` one ciphertext multiplication and rescale, and the per-element affine
+//! map `a (·) + c` is left pending, folded into the next linear layer. The product is as
+//! precise as any evaluation of the quadratic (its error is the derivative `2ax + b` times the
+//! input's error, plus the product's own absolute noise scaled by `a`), but it is not
+//! normalized: `|y| ≈ |x| (|x| + |b/a|)`. So the planner never bootstraps `y` (a pending map
+//! from the product is applied first; the product is placed so that one level is left for
+//! that) nor folds its map into the next activation, and it takes the product form only for
+//! `|b/a| <= `[`CompileOptions::max_shift`]. Beyond that bound (or with `a = 0` on some but
+//! not all elements) the activation is evaluated as `x ⊙ (a x + b) + c` in two levels with
+//! exact scales. A pending element-wise affine map of a linear layer before an activation is
+//! folded into its coefficients.
 //! **The cubic sigmoid** goes through `ckks_core`'s `PolynomialEvaluator` (2 levels, exact
 //! output scale `Δ`).
 //!
@@ -57,7 +63,12 @@ pub struct CompileOptions {
     pub input_level: Option<usize>,
     /// Bootstrapping circuit, if the chain is laid out for it (full slots).
     pub bootstrap: Option<BootstrapConfig>,
-    /// Largest `|β| = |b / 2a|` for the one-level form of a quadratic activation.
+    /// Largest `|b / a|` for the one-level product form `a · x ⊙ (x + b/a) + c` of a quadratic
+    /// activation (default `2^16`). The product grows as `|x| |b/a|`: with `|x| <= 8` it stays
+    /// below `2^19`, far inside the headroom `q_{ℓ-1} / s` of the level it lands on (at least
+    /// two primes, as the planner leaves a level to apply the pending map), and the next
+    /// layer's diagonals, encoded at `Δ q_{ℓ-1} / s`, round it to about `|y| s / (2 Δ q_{ℓ-1})`
+    /// (`2^-37` at the full-size working scale `2^45` with 50-bit primes).
     pub max_shift: f64,
     /// Bytes of encoded diagonals the plan may hold; the linear steps past this budget keep
     /// their diagonals as slot values and encode them during inference
@@ -78,7 +89,7 @@ impl Default for CompileOptions {
             batch: 1,
             input_level: None,
             bootstrap: None,
-            max_shift: 16.0,
+            max_shift: 65536.0,
             encoded_budget: 1 << 30,
             scale: None,
         }
@@ -135,8 +146,8 @@ pub(crate) enum Op {
         lt: LinearTransform,
         bias: Plaintext,
     },
-    /// `rescale((x + β)²)`.
-    SquareShift { shift: Plaintext },
+    /// `rescale(x ⊙ (x + b/a))`, the factored quadratic; `shift` holds `b/a`.
+    FactoredQuadratic { shift: Plaintext },
     /// `x ⊙ (a x + b) + c` in two levels.
     Quadratic {
         a: Plaintext,
@@ -205,6 +216,10 @@ struct Sym {
     /// Slots outside the layout hold partial sums of a rotate-and-sum (not zero): flushed
     /// before anything non-linear or a bootstrap.
     junk: bool,
+    /// The ciphertext holds the product `x ⊙ (x + b/a)` of a factored quadratic, its map
+    /// `a (·) + c` pending: too large to bootstrap or to fold into another activation, so the
+    /// map is applied first.
+    raw: bool,
 }
 
 /// The compiled model: steps, keys, levels. Built by [`EncryptedModel::compile`].
@@ -303,6 +318,7 @@ impl EncryptedModel {
             shape: model.input,
             strides: Some(strides),
             junk: false,
+            raw: false,
         };
         if options.input_level.is_none() {
             // a model that fits the chain without bootstrapping starts at the lowest level
@@ -431,6 +447,15 @@ impl Compiler<'_> {
                 bts.output_level()
             )));
         }
+        if st.raw {
+            // a factored quadratic's product gets its map applied before any bootstrap
+            if st.pending.is_none() || st.level == 0 {
+                return Err(HeNnError::Plan(format!(
+                    "{name}: a bootstrap would refresh an unnormalized quadratic product"
+                )));
+            }
+            self.flush(st, None, steps, name)?;
+        }
         steps.push(step(
             name,
             "bootstrap",
@@ -518,6 +543,7 @@ impl Compiler<'_> {
             st.scale = self.delta;
             st.layout = out;
             st.junk = false;
+            st.raw = false;
             st.pending_names.clear();
             return Ok(());
         }
@@ -551,6 +577,7 @@ impl Compiler<'_> {
         st.scale = self.delta;
         st.layout = out;
         st.junk = false;
+        st.raw = false;
         st.pending_names.clear();
         Ok(())
     }
@@ -720,61 +747,77 @@ impl Compiler<'_> {
         steps: &mut Vec<Step>,
         name: &str,
     ) -> Result<()> {
-        if st.junk {
-            self.flush(st, None, steps, name)?;
-        }
-        if let Some(p) = &st.pending {
-            match p.as_diagonal() {
-                Some((pa, pg)) => {
-                    // a (pa z + pg)² + b (pa z + pg) + c as a quadratic in z
-                    let [a, b, c] = &coef;
-                    let n = a.len();
-                    coef = [
-                        (0..n).map(|i| a[i] * pa[i] * pa[i]).collect(),
-                        (0..n)
-                            .map(|i| 2.0 * a[i] * pa[i] * pg[i] + b[i] * pa[i])
-                            .collect(),
-                        (0..n)
-                            .map(|i| a[i] * pg[i] * pg[i] + b[i] * pg[i] + c[i])
-                            .collect(),
-                    ];
-                    st.pending = None;
-                    st.pending_names.push(format!("(folded into {name})"));
-                }
-                None => self.flush(st, None, steps, name)?,
+        // a pending element-wise map of a linear layer is folded into the coefficients (free);
+        // any other pending map is applied by a linear step first
+        let flush_first = st.junk
+            || st.raw
+            || st
+                .pending
+                .as_ref()
+                .is_some_and(|p| p.as_diagonal().is_none());
+        if !flush_first {
+            if let Some((pa, pg)) = st.pending.take().and_then(|p| p.as_diagonal()) {
+                // a (pa z + pg)² + b (pa z + pg) + c as a quadratic in z
+                let [a, b, c] = &coef;
+                let n = a.len();
+                coef = [
+                    (0..n).map(|i| a[i] * pa[i] * pa[i]).collect(),
+                    (0..n)
+                        .map(|i| 2.0 * a[i] * pa[i] * pg[i] + b[i] * pa[i])
+                        .collect(),
+                    (0..n)
+                        .map(|i| a[i] * pg[i] * pg[i] + b[i] * pg[i] + c[i])
+                        .collect(),
+                ];
+                st.pending_names.push(format!("(folded into {name})"));
             }
         }
-        let [a, b, c] = coef;
+        let [mut a, mut b, c] = coef;
+        let product_form = |a: &[f64], b: &[f64], max: f64| {
+            a.iter()
+                .zip(b)
+                .all(|(&a, &b)| a != 0.0 && (b / a).abs() <= max)
+        };
+        if flush_first && product_form(&a, &b, self.max_shift) {
+            if let Some(p) = st.pending.take() {
+                // the linear step outputs u = √|a| x instead of x, and
+                // a x² + b x + c = sgn(a) · u ⊙ (u + sgn(a) b / √|a|) + c
+                let root: Vec<f64> = a.iter().map(|a| a.abs().sqrt()).collect();
+                let zero = vec![0.0; a.len()];
+                st.pending = Some(AffineMap::diagonal(&root, &zero).compose(&p));
+                b = b.iter().zip(&root).map(|(b, r)| b / r).collect();
+                a = a.iter().map(|a| a.signum()).collect();
+            }
+        }
+        if flush_first {
+            self.flush(st, None, steps, name)?;
+        }
         if a.iter().all(|&x| x == 0.0) {
             st.pending = Some(AffineMap::diagonal(&b, &c));
             st.pending_names.push(format!("affine {name}"));
             return Ok(());
         }
-        let shifts: Option<Vec<f64>> = a
-            .iter()
-            .zip(&b)
-            .map(|(&a, &b)| {
-                let beta = b / (2.0 * a);
-                (a != 0.0 && beta.abs() <= self.max_shift).then_some(beta)
-            })
-            .collect();
+        let shifts = product_form(&a, &b, self.max_shift)
+            .then(|| a.iter().zip(&b).map(|(a, b)| b / a).collect::<Vec<f64>>());
         match shifts {
-            Some(beta) => {
-                self.ensure(st, 1, steps, name)?;
+            Some(shift) => {
+                // one level for the product, and with bootstrapping one more to apply its
+                // map before the next bootstrap
+                self.ensure(st, 1 + usize::from(self.bts.is_some()), steps, name)?;
                 let l = st.level;
                 let op = if self.dry {
                     Op::Bootstrap
                 } else {
-                    Op::SquareShift {
-                        shift: self.encode(&st.layout, &beta, l, st.scale)?,
+                    Op::FactoredQuadratic {
+                        shift: self.encode(&st.layout, &shift, l, st.scale)?,
                     }
                 };
-                steps.push(step(name, "square", l, l - 1, op));
-                let gamma: Vec<f64> = (0..a.len()).map(|i| c[i] - b[i] * beta[i] / 2.0).collect();
+                steps.push(step(name, "quadratic-product", l, l - 1, op));
                 st.level = l - 1;
                 st.scale = st.scale * st.scale / self.q(l);
-                st.pending = Some(AffineMap::diagonal(&a, &gamma));
-                st.pending_names = vec![format!("scale+shift {name}")];
+                st.pending = Some(AffineMap::diagonal(&a, &c));
+                st.pending_names = vec![format!("scale {name}")];
+                st.raw = true;
             }
             None => {
                 self.ensure(st, 2, steps, name)?;
