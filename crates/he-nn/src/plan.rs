@@ -400,6 +400,13 @@ struct Compiler<'a> {
     diagonal_bytes: usize,
 }
 
+/// Whether `a x² + b x + c` takes the one-level product form `a · x ⊙ (x + b/a) + c`.
+fn product_form(a: &[f64], b: &[f64], max_shift: f64) -> bool {
+    a.iter()
+        .zip(b)
+        .all(|(&a, &b)| a != 0.0 && (b / a).abs() <= max_shift)
+}
+
 fn step(name: &str, kind: &str, level_in: usize, level_out: usize, op: Op) -> Step {
     Step {
         info: StepInfo {
@@ -729,6 +736,18 @@ impl Compiler<'_> {
         Ok(true)
     }
 
+    /// The layout of `n` values (shape `n x 1 x 1`) at the slots of pixel `(0, 0)` of the
+    /// first `n` channels of a tensor of shape `x` in `layout` (same replication), when the
+    /// layout has pixel strides and `H W > 1`.
+    fn channel_slots(layout: &Layout, x: Shape, n: usize) -> Option<Layout> {
+        Self::pixel_strides(layout)?;
+        (x.h * x.w > 1 && n <= x.c).then(|| Layout {
+            shape: Shape::new(n, 1, 1),
+            slots: (0..n).map(|c| layout.slots[x.index(c, 0, 0)]).collect(),
+            ..layout.clone()
+        })
+    }
+
     /// Folds a linear layer into the pending map.
     fn compose(&self, st: &mut Sym, map: AffineMap, shape: Shape, name: &str, kind: &str) {
         st.pending = Some(match st.pending.take() {
@@ -773,12 +792,9 @@ impl Compiler<'_> {
             }
         }
         let [mut a, mut b, c] = coef;
-        let product_form = |a: &[f64], b: &[f64], max: f64| {
-            a.iter()
-                .zip(b)
-                .all(|(&a, &b)| a != 0.0 && (b / a).abs() <= max)
-        };
-        if flush_first && product_form(&a, &b, self.max_shift) {
+        // (not when the product would bootstrap the scaled value: the bootstrap's error
+        // would grow by 1 / √|a| on the way back)
+        if flush_first && st.level > self.product_depth() && product_form(&a, &b, self.max_shift) {
             if let Some(p) = st.pending.take() {
                 // the linear step outputs u = √|a| x instead of x, and
                 // a x² + b x + c = sgn(a) · u ⊙ (u + sgn(a) b / √|a|) + c
@@ -803,7 +819,7 @@ impl Compiler<'_> {
             Some(shift) => {
                 // one level for the product, and with bootstrapping one more to apply its
                 // map before the next bootstrap
-                self.ensure(st, 1 + usize::from(self.bts.is_some()), steps, name)?;
+                self.ensure(st, self.product_depth(), steps, name)?;
                 let l = st.level;
                 let op = if self.dry {
                     Op::Bootstrap
@@ -885,15 +901,19 @@ impl Compiler<'_> {
         steps: &mut Vec<Step>,
     ) -> Result<()> {
         for (i, layer) in layers.iter().enumerate() {
-            self.layer(&format!("{prefix}[{i}]"), layer, st, steps)?;
+            let next = layers.get(i + 1);
+            self.layer(&format!("{prefix}[{i}]"), layer, next, st, steps)?;
         }
         Ok(())
     }
 
+    /// Compiles `layer`; `next` (the layer after it, if any) lets a residual add scale its
+    /// output for a following activation's product form.
     fn layer(
         &mut self,
         name: &str,
         layer: &Layer,
+        next: Option<&Layer>,
         st: &mut Sym,
         steps: &mut Vec<Step>,
     ) -> Result<()> {
@@ -953,6 +973,13 @@ impl Compiler<'_> {
                 };
                 self.compose(&mut g, squeeze, reduced, &reduce, "pool+dense");
                 g.strides = None;
+                if let Some(slots) = Self::channel_slots(&st.layout, x, reduced.c) {
+                    // the reduced vector at the slots of the first channels' first pixels:
+                    // both dense maps then shift by multiples of H W only (few diagonals and
+                    // rotation keys), where a compact replicated layout would need a diagonal
+                    // for nearly every offset within the input's period
+                    self.flush(&mut g, Some(&slots), &mut gate, &reduce)?;
+                }
                 let act = format!("{name}.activation");
                 self.activation(
                     &mut g,
@@ -961,25 +988,20 @@ impl Compiler<'_> {
                     &act,
                 )?;
                 let expand = format!("{name}.expand");
-                match Self::pixel_strides(&st.layout) {
+                match (
+                    Self::pixel_strides(&st.layout),
+                    Self::channel_slots(&st.layout, x, x.c),
+                ) {
                     // the C gate values at slot(c, 0, 0) (zeros elsewhere), then copied over
                     // the pixels by rotate-and-sum
-                    Some(strides) if x.h * x.w > 1 => {
-                        let channels = Shape::new(x.c, 1, 1);
+                    (Some(strides), Some(base)) => {
                         self.compose(
                             &mut g,
                             AffineMap::dense(&se.expand),
-                            channels,
+                            base.shape,
                             &expand,
                             "dense",
                         );
-                        let base = Layout {
-                            shape: channels,
-                            slots: (0..x.c)
-                                .map(|c| st.layout.slots[x.index(c, 0, 0)])
-                                .collect(),
-                            ..st.layout.clone()
-                        };
                         self.flush(&mut g, Some(&base), &mut gate, &expand)?;
                         let broadcast = format!("{name}.broadcast");
                         self.rotate_sum(
@@ -1033,7 +1055,7 @@ impl Compiler<'_> {
                     let top = self.bts.map_or(0, |b| b.output_level());
                     self.ensure(st, top, steps, name)?;
                 }
-                self.residual(name, body, shortcut, st, steps)?;
+                self.residual(name, body, shortcut, next, st, steps)?;
             }
         }
         Ok(())
@@ -1082,7 +1104,7 @@ impl Compiler<'_> {
                 c.ensure(&mut s, bts.output_level(), &mut Vec::new(), name)
                     .ok()?;
             }
-            c.residual(name, body, shortcut, &mut s, &mut Vec::new())
+            c.residual(name, body, shortcut, None, &mut s, &mut Vec::new())
                 .ok()?;
             Some((c.bootstraps, s.level))
         };
@@ -1093,20 +1115,40 @@ impl Compiler<'_> {
         }
     }
 
+    /// Levels the product form of a quadratic needs: one, and with bootstrapping one more to
+    /// apply its map before the next bootstrap.
+    fn product_depth(&self) -> usize {
+        1 + usize::from(self.bts.is_some())
+    }
+
+    /// The per-element `√|a|` by which the output of a linear step is scaled for the
+    /// quadratic activation `next`, when that activation takes the product form (see
+    /// [`Compiler::activation`]).
+    fn product_prescale(&self, next: Option<&Layer>, shape: Shape) -> Option<Vec<f64>> {
+        let [a, b, _] = match next? {
+            Layer::Quadratic(q) => Self::quadratic_coeffs(q, shape),
+            Layer::Square => Self::quadratic_coeffs(&Quadratic::per_layer(1.0, 0.0, 0.0), shape),
+            _ => return None,
+        };
+        product_form(&a, &b, self.max_shift).then(|| a.iter().map(|a| a.abs().sqrt()).collect())
+    }
+
     /// `body(x) + shortcut(x)`: both branches flushed to the same layout at scale `Δ`, the
-    /// higher one dropped to the lower level.
+    /// higher one dropped to the lower level. When the next layer is a quadratic activation in
+    /// product form, both branches output `√|a| ⊙ (·)` and the sum carries the pending map
+    /// `(·) / √|a|`, which the activation folds into its coefficients.
     fn residual(
         &mut self,
         name: &str,
         body: &[Layer],
         shortcut: &[Layer],
+        next: Option<&Layer>,
         st: &mut Sym,
         steps: &mut Vec<Step>,
     ) -> Result<()> {
         let mut b = st.clone();
         let mut body_steps = Vec::new();
         self.sequence(&format!("{name}.body"), body, &mut b, &mut body_steps)?;
-        self.flush(&mut b, None, &mut body_steps, &format!("{name}.body"))?;
         let mut s = st.clone();
         let mut short_steps = Vec::new();
         self.sequence(
@@ -1115,6 +1157,19 @@ impl Compiler<'_> {
             &mut s,
             &mut short_steps,
         )?;
+        // scaled only when the sum keeps the levels of the product (each branch's flush
+        // costs one), so that the scaled sum is not what a bootstrap refreshes
+        let prescale = self
+            .product_prescale(next, b.shape)
+            .filter(|_| b.level.min(s.level) > self.product_depth());
+        let zero = vec![0.0; b.shape.len()];
+        for x in [&mut b, &mut s] {
+            if let Some(r) = &prescale {
+                let shape = x.shape;
+                self.compose(x, AffineMap::diagonal(r, &zero), shape, name, "scale");
+            }
+        }
+        self.flush(&mut b, None, &mut body_steps, &format!("{name}.body"))?;
         self.flush(
             &mut s,
             Some(&b.layout),
@@ -1134,11 +1189,18 @@ impl Compiler<'_> {
                 level,
             },
         ));
+        let unscale = prescale.map(|r| {
+            let inv: Vec<f64> = r.iter().map(|r| 1.0 / r).collect();
+            AffineMap::diagonal(&inv, &zero)
+        });
         *st = Sym {
             level,
             scale: self.delta,
-            pending: None,
-            pending_names: Vec::new(),
+            pending_names: match unscale {
+                Some(_) => vec![format!("unscale {name}")],
+                None => Vec::new(),
+            },
+            pending: unscale,
             ..b
         };
         Ok(())
