@@ -520,8 +520,7 @@ impl Compiler<'_> {
         name: &str,
     ) -> Result<()> {
         let same_layout = target.is_none_or(|t| *t == st.layout);
-        let exact = (st.scale / self.delta - 1.0).abs() < 1e-9;
-        if st.pending.is_none() && same_layout && exact {
+        if st.pending.is_none() && same_layout && self.exact(st.scale) {
             return Ok(());
         }
         let out = match target {
@@ -866,16 +865,26 @@ impl Compiler<'_> {
         [per(|t| t.0), per(|t| t.1), per(|t| t.2)]
     }
 
+    /// A polynomial with output scale `Δ`, or, for a gate `gate = (x level, x scale)` that
+    /// multiplies the result with `x` without a bootstrap in between, the scale
+    /// `Δ q_ℓ / s_x` at which the product's rescale lands exactly on `Δ`.
     fn polynomial(
         &mut self,
         st: &mut Sym,
         coeffs: &[f64],
+        gate: Option<(usize, f64)>,
         steps: &mut Vec<Step>,
         name: &str,
     ) -> Result<()> {
         self.flush(st, None, steps, name)?;
         let poly = Polynomial::monomial(coeffs)?;
         let depth = poly.depth();
+        let scale = match gate {
+            Some((x_level, x_scale)) if st.level > depth && x_level >= 1 => {
+                self.delta * self.q(x_level.min(st.level - depth)) / x_scale
+            }
+            _ => self.delta,
+        };
         self.ensure(st, depth, steps, name)?;
         let l = st.level;
         steps.push(step(
@@ -883,13 +892,10 @@ impl Compiler<'_> {
             "polynomial",
             l,
             l - depth,
-            Op::Poly {
-                poly,
-                scale: self.delta,
-            },
+            Op::Poly { poly, scale },
         ));
         st.level = l - depth;
-        st.scale = self.delta;
+        st.scale = scale;
         Ok(())
     }
 
@@ -959,7 +965,7 @@ impl Compiler<'_> {
                 steps,
                 name,
             )?,
-            Layer::ApproxSigmoid(s) => self.polynomial(st, &s.coeffs, steps, name)?,
+            Layer::ApproxSigmoid(s) => self.polynomial(st, &s.coeffs, None, steps, name)?,
             Layer::SqueezeExcitation(se) => {
                 self.flush(st, None, steps, name)?;
                 let mut g = st.clone();
@@ -1022,6 +1028,7 @@ impl Compiler<'_> {
                 self.polynomial(
                     &mut g,
                     &se.sigmoid.coeffs,
+                    Some((st.level, st.scale)),
                     &mut gate,
                     &format!("{name}.sigmoid"),
                 )?;
@@ -1048,7 +1055,7 @@ impl Compiler<'_> {
                     },
                 ));
                 st.level = level - 1;
-                st.scale = self.delta * self.delta / self.q(level);
+                st.scale = g.scale * st.scale / self.q(level);
             }
             Layer::Residual { body, shortcut } => {
                 if self.entry_bootstrap_pays(name, body, shortcut, st) {
@@ -1115,6 +1122,11 @@ impl Compiler<'_> {
         }
     }
 
+    /// Whether `scale` is the working scale `Δ` (up to rounding).
+    fn exact(&self, scale: f64) -> bool {
+        (scale / self.delta - 1.0).abs() < 1e-9
+    }
+
     /// Levels the product form of a quadratic needs: one, and with bootstrapping one more to
     /// apply its map before the next bootstrap.
     fn product_depth(&self) -> usize {
@@ -1157,11 +1169,13 @@ impl Compiler<'_> {
             &mut s,
             &mut short_steps,
         )?;
-        // scaled only when the sum keeps the levels of the product (each branch's flush
-        // costs one), so that the scaled sum is not what a bootstrap refreshes
+        // scaled only when the body is flushed anyway and the sum keeps the levels of the
+        // product (each branch's flush costs one), so that the scaled sum is not what a
+        // bootstrap refreshes
+        let body_flushed = b.pending.is_some() || !self.exact(b.scale);
         let prescale = self
             .product_prescale(next, b.shape)
-            .filter(|_| b.level.min(s.level) > self.product_depth());
+            .filter(|_| body_flushed && b.level.min(s.level) > self.product_depth());
         let zero = vec![0.0; b.shape.len()];
         for x in [&mut b, &mut s] {
             if let Some(r) = &prescale {

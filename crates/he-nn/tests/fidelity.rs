@@ -168,6 +168,35 @@ fn near_linear_quadratics_take_one_level() {
     check(&model, &plan, &xs, 26.0);
 }
 
+#[test]
+fn se_residual_block_matches_the_reference() {
+    let mut rng = RandomInit::new(8);
+    let cfg = ResNetConfig {
+        input: Shape::new(2, 8, 8),
+        widths: vec![4],
+        blocks: 1,
+        convs_per_block: 2,
+        se_reduction: Some(2),
+        classes: 3,
+    };
+    let model = resnet(&cfg, &mut rng);
+    let params = insecure_test_params(11, 14).unwrap();
+    let plan =
+        EncryptedModel::compile(&model, &params, &CompileOptions::default().batch(2)).unwrap();
+    println!("{}", plan.report());
+    // the gate lands on the working scale: the body needs no re-scaling step before the add
+    let trace = plan.trace();
+    let level_out = |kind: &str| trace.iter().find(|s| s.kind == kind).unwrap().level_out;
+    assert_eq!(
+        level_out("gate"),
+        level_out("residual-add"),
+        "{}",
+        plan.report()
+    );
+    let xs = inputs(&mut rng, model.input, 2);
+    check(&model, &plan, &xs, 22.0);
+}
+
 fn small_resnet(init: &mut RandomInit) -> Model {
     let cfg = ResNetConfig {
         input: Shape::new(2, 8, 8),
