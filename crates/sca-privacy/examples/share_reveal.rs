@@ -6,6 +6,7 @@
 //! ```
 
 use med_data::metrics::{psnr, ssim};
+use sca_privacy::ambiguation::Ambiguation;
 use sca_privacy::codec::cpu;
 use sca_privacy::data::real_split;
 use sca_privacy::keys::RecipientSecret;
@@ -18,7 +19,12 @@ fn main() -> Result<()> {
     let img = &held_out[0].image;
     let alice = RecipientSecret::generate("alice")?;
     let bob = RecipientSecret::generate("bob")?;
-    let shared = share(&sca, img, 48, &[alice.public(), bob.public()])?;
+    let shared = share(
+        &sca,
+        img,
+        Ambiguation::default_for(64, 16),
+        &[alice.public(), bob.public()],
+    )?;
     println!(
         "{}: public code {} bytes, wrapped key {} bytes per recipient",
         held_out[0].id,

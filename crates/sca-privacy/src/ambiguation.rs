@@ -14,14 +14,23 @@
 //! lies above the true negative values, so the S/2 most negative entries of every vector are
 //! exactly the true negative ones and a bottom-S attacker recovers half the support
 //! (see the test `bottom_s_attacker_gets_chance_only`).
+//!
+//! **Decoy layers** ([`Ambiguation::Decoys`], [`ambiguate_with_decoys`]): i.i.d. noise hides
+//! neither the spatial coherence of the true codes nor their per-vector scale, and a trained
+//! inversion network or a rank-based support guess finds them. A decoy layer is instead the
+//! S-sparse code of a *decoy image* (a fresh SYNTHETIC phantom) under the same S-sparsity
+//! operator, restricted to the positions still free; its values are then mapped, per code map
+//! and rank-preserving, onto the distribution of the true values (`x -> Q_true(F_decoy(x))`,
+//! with the rank jittered inside its cell), so the per-map marginals match as before while
+//! each decoy layer keeps the spatial and per-vector structure of a real code.
 
-use rand::seq::index::sample;
 use rand::Rng;
 use rand_chacha::ChaCha20Rng;
 
 use crate::codec::Codes;
+use crate::config::SparsityKind;
 use crate::error::{Result, ScaError};
-use crate::sparse::SupportKey;
+use crate::sparse::{top_s_among, top_s_support, SupportKey};
 
 /// Empirical distribution of one sign's magnitudes (sorted).
 #[derive(Clone, Debug, Default)]
@@ -30,9 +39,14 @@ struct Side {
 }
 
 impl Side {
-    fn new(mut v: Vec<f32>) -> Self {
-        v.sort_by(f32::total_cmp);
-        Self { sorted: v }
+    fn new(mut v: Vec<f32>) -> Result<Self> {
+        if v.is_empty() {
+            return Err(ScaError::InvalidArgument(
+                "code map without nonzeros".into(),
+            ));
+        }
+        v.sort_unstable_by_key(|&x| order_key(x));
+        Ok(Self { sorted: v })
     }
 
     /// Linearly interpolated empirical quantile at `u in [0, 1)`.
@@ -44,7 +58,13 @@ impl Side {
         let x = u * (n - 1) as f64;
         let i = (x.floor() as usize).min(n - 2);
         let t = (x - i as f64) as f32;
-        self.sorted[i] * (1.0 - t) + self.sorted[i + 1] * t
+        let (a, b) = (self.sorted[i], self.sorted[i + 1]);
+        if (a < 0.0) != (b < 0.0) {
+            // A signed distribution has a gap around 0: take the nearer order statistic
+            // rather than a value inside the gap.
+            return if t < 0.5 { a } else { b };
+        }
+        a * (1.0 - t) + b * t
     }
 }
 
@@ -75,18 +95,20 @@ impl MapDistribution {
         }
         Ok(Self {
             p_positive: pos.len() as f64 / n as f64,
-            positive: Side::new(pos),
-            negative: Side::new(neg),
+            positive: Side::new(pos).unwrap_or_default(),
+            negative: Side::new(neg).unwrap_or_default(),
         })
     }
 
-    /// One noise value.
+    /// One noise value, from one 64-bit draw: `w ~ U(0, 1)` chooses the sign
+    /// (`w < p_positive`) and, rescaled to `(0, 1)` within the chosen side, the quantile.
     pub fn draw<R: Rng>(&self, rng: &mut R) -> f32 {
-        let u: f64 = rng.gen();
-        if rng.gen_bool(self.p_positive) {
-            self.positive.quantile(u)
+        let w = (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+        let p = self.p_positive;
+        if w < p {
+            self.positive.quantile(w / p)
         } else {
-            -self.negative.quantile(u)
+            -self.negative.quantile((w - p) / (1.0 - p))
         }
     }
 }
@@ -163,17 +185,336 @@ pub fn ambiguate_with(
             })
             .collect::<Result<Vec<_>>>()?;
     let mut out = codes.clone();
-    let mut complement = Vec::with_capacity(m);
+    let mut buf = [0u8; 256];
     for v in 0..l.vectors() {
-        let support = key.support(v);
-        complement.clear();
-        complement.extend((0..m as u8).filter(|i| support.binary_search(i).is_err()));
+        let complement = free_positions(key, v, m, &mut buf);
+        // Uniform S_n-subset of the complement: a partial Fisher-Yates shuffle.
+        let len = complement.len();
+        if s_n < len {
+            for i in 0..s_n {
+                complement.swap(i, rng.gen_range(i..len));
+            }
+        }
         let dist = &dists[l.group_of(v)];
-        for j in sample(rng, complement.len(), s_n) {
-            out.values[v * m + complement[j] as usize] = scale[v] * dist.draw(rng);
+        for &i in &complement[..s_n] {
+            out.values[v * m + i as usize] = scale[v] * dist.draw(rng);
         }
     }
     Ok(out)
+}
+
+/// The positions of vector `v` outside its support, in `buf`.
+fn free_positions<'a>(
+    key: &SupportKey,
+    v: usize,
+    m: usize,
+    buf: &'a mut [u8; 256],
+) -> &'a mut [u8] {
+    let mut taken = [false; 256];
+    for &i in key.support(v) {
+        taken[i as usize] = true;
+    }
+    let mut c = 0;
+    for i in 0..m {
+        if !taken[i] {
+            buf[c] = i as u8;
+            c += 1;
+        }
+    }
+    &mut buf[..c]
+}
+
+/// How the S_n ambiguation entries of every vector are made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Ambiguation {
+    /// `noise` i.i.d. values per vector on uniformly drawn free positions, matched to the
+    /// true values as `matching` says (PRIMIS's ambiguation; [`ambiguate_with`]).
+    Iid {
+        /// S_n.
+        noise: u16,
+        /// Distribution matching.
+        matching: Matching,
+    },
+    /// `count` decoy layers of S_x entries each, S_n = `count * S_x`
+    /// ([`ambiguate_with_decoys`]), made from `images` decoy images: layer `k` is block
+    /// `k / images` (entries of rank `b S_x + 1 ..= (b + 1) S_x` under the S-sparsity
+    /// operator) of decoy image `k mod images`, its tiles shuffled independently
+    /// ([`crate::share::obfuscate`]).
+    Decoys {
+        /// Decoy layers.
+        count: u16,
+        /// Decoy images they are made from (each costs one encoder pass).
+        images: u16,
+    },
+}
+
+/// Decoy images of the shipped default ([`Ambiguation::default_for`]).
+pub const DEFAULT_DECOY_IMAGES: u16 = 1;
+
+impl Ambiguation {
+    /// The default for codes of dimension `m` at sparsity `s_x`: as many decoy layers as
+    /// fit, `(m - s_x) / s_x` (every entry of a public vector nonzero where `s_x` divides
+    /// `m`), from [`DEFAULT_DECOY_IMAGES`] decoy image(s).
+    pub fn default_for(m: usize, s_x: usize) -> Self {
+        Self::Decoys {
+            count: (m.saturating_sub(s_x) / s_x.max(1)) as u16,
+            images: DEFAULT_DECOY_IMAGES,
+        }
+    }
+
+    /// From command-line choices: `decoys` decoy layers (from `decoy_images` images, default
+    /// [`DEFAULT_DECOY_IMAGES`]), or `iid` i.i.d. noise values per
+    /// vector (per-map matching, or per-map after scaling by each vector's RMS where
+    /// `scaled`); [`default_for`](Self::default_for) where neither is given.
+    pub fn from_options(
+        m: usize,
+        s_x: usize,
+        decoys: Option<u16>,
+        decoy_images: Option<u16>,
+        iid: Option<u16>,
+        scaled: bool,
+    ) -> Result<Self> {
+        let images = decoy_images.unwrap_or(DEFAULT_DECOY_IMAGES).max(1);
+        match (decoys, iid) {
+            (Some(_), Some(_)) => Err(ScaError::InvalidArgument(
+                "choose decoy layers or i.i.d. noise, not both".into(),
+            )),
+            (Some(count), None) => Ok(Self::Decoys {
+                count,
+                images: images.min(count.max(1)),
+            }),
+            (None, Some(noise)) => Ok(Self::Iid {
+                noise,
+                matching: if scaled {
+                    Matching::PerMapScaled
+                } else {
+                    Matching::PerMap
+                },
+            }),
+            (None, None) => Ok(match Self::default_for(m, s_x) {
+                Self::Decoys { count, .. } => Self::Decoys {
+                    count,
+                    images: images.min(count.max(1)),
+                },
+                other => other,
+            }),
+        }
+    }
+
+    /// S_n, the ambiguation entries per vector at sparsity `s_x`.
+    pub fn noise(&self, s_x: usize) -> usize {
+        match *self {
+            Self::Iid { noise, .. } => noise as usize,
+            Self::Decoys { count, .. } => count as usize * s_x,
+        }
+    }
+
+    /// Short description.
+    pub fn name(&self) -> String {
+        match *self {
+            Self::Iid { noise, matching } => format!("i.i.d. {matching:?}, S_n = {noise}"),
+            Self::Decoys { count, images } => {
+                format!("{count} decoy layer(s) from {images} phantom(s)")
+            }
+        }
+    }
+}
+
+/// Ambiguation by decoy layers. `decoys` are the *dense* codes of decoy images (same
+/// layout as `codes`). Layer by layer, every vector takes the S-sparse values of the decoy's
+/// vector (operator `kind`, [`top_s_support`]): where such a value's position is already
+/// held (by the true support or an earlier layer) it moves, largest first, to the next
+/// positions the operator restricted to the free ones picks ([`top_s_among`]), so every
+/// layer is a top-S_x value set like the true one. Then, per code map `g` and layer, the
+/// set of every vector is rebuilt from the true values' statistics of that map: its scale
+/// `r_v = sqrt(mean x^2)` is rank-mapped onto the distribution of the true vectors' scales
+/// (the decoy's energy map stays, with the real image's spread of energies), its
+/// magnitudes become `r'_v` times the profile (`|x| / r_u`, decreasing) of a uniformly drawn
+/// true vector `u` of the map, assigned in the set's own order and with its own signs; so a
+/// set's spread within a vector is that of a true set, and a value's rank within its vector
+/// says nothing of membership. Last, the values are rank-mapped onto the true values of the
+/// map (order kept), so the per-map marginals match by construction. A rank map sends the `r`-th
+/// smallest of `n` to `Q((r + w) / n)`, `w ~ U(0, 1)` from `rng` ([`Side::quantile`],
+/// interpolated, never inside the gap around 0). Needs `(1 + decoys) S_x <= M`.
+pub fn ambiguate_with_decoys(
+    codes: &Codes,
+    key: &SupportKey,
+    kind: SparsityKind,
+    decoys: &[Codes],
+    rng: &mut ChaCha20Rng,
+) -> Result<Codes> {
+    let l = codes.layout;
+    let (m, s) = (l.code_dim as usize, key.sparsity as usize);
+    if key.layout != l
+        || decoys
+            .iter()
+            .any(|d| d.layout != l || d.values.len() != l.values())
+    {
+        return Err(ScaError::KeyMismatch(
+            "key, code and decoy shapes differ".into(),
+        ));
+    }
+    if (1 + decoys.len()) * s > m {
+        return Err(ScaError::InvalidConfig(format!(
+            "{} decoy layers of S_x = {s} and the true one exceed M = {m}",
+            decoys.len()
+        )));
+    }
+    let groups = l.groups as usize;
+    // Per code map: the distribution of the true vectors' scales and of their shapes.
+    let targets = (0..groups)
+        .map(|g| {
+            let values: Vec<f32> = (0..l.vectors())
+                .filter(|&v| l.group_of(v) == g)
+                .flat_map(|v| {
+                    key.support(v)
+                        .iter()
+                        .map(move |&i| codes.values[v * m + i as usize])
+                })
+                .collect();
+            let (scales, profiles) = scales_and_profiles(&values, s);
+            Ok((Side::new(scales)?, profiles, Side::new(values)?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let mut taken = vec![false; l.values()];
+    for v in 0..l.vectors() {
+        for &i in key.support(v) {
+            taken[v * m + i as usize] = true;
+        }
+    }
+    let mut out = codes.clone();
+    let mut buf = [0u8; 256];
+    let mut chosen = vec![0u8; s];
+    let mut natural = vec![0u8; s];
+    let (mut moved, mut extra) = (Vec::with_capacity(s), Vec::with_capacity(s));
+    let mut per_map: Vec<Vec<(u32, f32)>> = vec![Vec::new(); groups];
+    for decoy in decoys {
+        per_map.iter_mut().for_each(Vec::clear);
+        for v in 0..l.vectors() {
+            let mut c = 0;
+            for i in 0..m {
+                if !taken[v * m + i] {
+                    buf[c] = i as u8;
+                    c += 1;
+                }
+            }
+            let x = decoy.vector(v);
+            top_s_among(x, &mut buf[..c], kind, &mut chosen);
+            top_s_support(x, s, kind, &mut natural);
+            // The layer keeps the decoy's own S-sparse values (a top-S_x set, like the true
+            // layer's): those whose position is free stay, those on taken positions move,
+            // largest first, to the free positions the restricted operator added.
+            moved.clear();
+            moved.extend(
+                natural
+                    .iter()
+                    .filter(|&&i| taken[v * m + i as usize])
+                    .map(|&i| x[i as usize]),
+            );
+            extra.clear();
+            extra.extend(
+                chosen
+                    .iter()
+                    .copied()
+                    .filter(|i| natural.binary_search(i).is_err()),
+            );
+            moved.sort_unstable_by(|a, b| b.abs().total_cmp(&a.abs()));
+            extra.sort_unstable_by(|&a, &b| {
+                x[b as usize]
+                    .abs()
+                    .total_cmp(&x[a as usize].abs())
+                    .then(a.cmp(&b))
+            });
+            let entries = &mut per_map[l.group_of(v)];
+            for &i in &chosen {
+                let slot = v * m + i as usize;
+                taken[slot] = true;
+                let value = match extra.iter().position(|&e| e == i) {
+                    Some(k) => moved[k],
+                    None => x[i as usize],
+                };
+                entries.push((slot as u32, value));
+            }
+        }
+        for (g, entries) in per_map.iter().enumerate() {
+            let values: Vec<f32> = entries.iter().map(|e| e.1).collect();
+            let mut scales = vector_scales(&values, s);
+            rank_map(&mut scales, &targets[g].0, rng);
+            let profiles = &targets[g].1;
+            let n_true = profiles.len() / s;
+            let mut mapped = vec![0f32; values.len()];
+            let mut order: Vec<usize> = Vec::with_capacity(s);
+            for (v, set) in values.chunks_exact(s).enumerate() {
+                // The profile of a random true vector of the map, in this set's order.
+                let u = rng.gen_range(0..n_true);
+                let profile = &profiles[u * s..(u + 1) * s];
+                order.clear();
+                order.extend(0..s);
+                order.sort_unstable_by(|&a, &b| {
+                    set[b].abs().total_cmp(&set[a].abs()).then(a.cmp(&b))
+                });
+                for (k, &i) in order.iter().enumerate() {
+                    mapped[v * s + i] = set[i].signum() * scales[v] * profile[k];
+                }
+            }
+            // Last, the values themselves onto the true values' distribution of the map
+            // (order kept): the per-map marginals then match by construction.
+            rank_map(&mut mapped, &targets[g].2, rng);
+            for (&(slot, _), &x) in entries.iter().zip(&mapped) {
+                out.values[slot as usize] = x;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The scale `r_v = sqrt(mean x^2)` of every set of `s` consecutive `values`.
+fn vector_scales(values: &[f32], s: usize) -> Vec<f32> {
+    values
+        .chunks_exact(s)
+        .map(|c| (c.iter().map(|x| x * x).sum::<f32>() / s as f32).sqrt())
+        .collect()
+}
+
+/// Per vector of `values` (consecutive sets of `s`): its scale `r_v = sqrt(mean x^2)`, and
+/// its profile, the magnitudes `|x| / r_v` in decreasing order (0 where `r_v = 0`).
+fn scales_and_profiles(values: &[f32], s: usize) -> (Vec<f32>, Vec<f32>) {
+    let scales = vector_scales(values, s);
+    let mut profiles = Vec::with_capacity(values.len());
+    for (c, &r) in values.chunks_exact(s).zip(&scales) {
+        let start = profiles.len();
+        profiles.extend(c.iter().map(|x| if r > 0.0 { x.abs() / r } else { 0.0 }));
+        profiles[start..].sort_unstable_by(|a: &f32, b: &f32| b.total_cmp(a));
+    }
+    (scales, profiles)
+}
+
+/// Replace every value by the quantile of `target` at its rank: the `r`-th smallest of `n`
+/// becomes `Q((r + w) / n)`, `w ~ U(0, 1)` (so the values follow `target`'s distribution
+/// and keep their order).
+fn rank_map(values: &mut [f32], target: &Side, rng: &mut ChaCha20Rng) {
+    // Sort (order key, index) pairs packed in u64s: a plain integer sort.
+    let mut order: Vec<u64> = values
+        .iter()
+        .zip(0u64..)
+        .map(|(&x, i)| ((order_key(x) as u64) << 32) | i)
+        .collect();
+    order.sort_unstable();
+    let n = values.len() as f64;
+    for (r, &k) in order.iter().enumerate() {
+        let u = (r as f64 + rng.gen::<f64>()) / n;
+        values[(k & 0xFFFF_FFFF) as usize] = target.quantile(u.min(1.0));
+    }
+}
+
+/// A `u32` whose unsigned order is `f32::total_cmp`'s order of `x`.
+fn order_key(x: f32) -> u32 {
+    let b = x.to_bits();
+    if b >> 31 == 1 {
+        !b
+    } else {
+        b | 0x8000_0000
+    }
 }
 
 #[cfg(test)]
@@ -183,7 +524,12 @@ mod tests {
 
     #[test]
     fn quantiles_interpolate_within_range() {
-        let s = Side::new(vec![3.0, 1.0, 2.0]);
+        let s = Side::new(vec![3.0, 1.0, 2.0]).unwrap();
+        // Signed: never inside the gap around 0.
+        let g = Side::new(vec![-2.0, -1.0, 1.0, 2.0]).unwrap();
+        assert_eq!(g.quantile(0.45), -1.0);
+        assert_eq!(g.quantile(0.55), 1.0);
+        assert!(Side::new(Vec::new()).is_err());
         assert_eq!(s.quantile(0.0), 1.0);
         assert_eq!(s.quantile(0.25), 1.5);
         assert!((s.quantile(0.999_999) - 3.0).abs() < 1e-4);

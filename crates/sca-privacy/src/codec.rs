@@ -325,19 +325,51 @@ impl Sca {
     /// Dense (pre-sparsity) codes of an image in `[0, 1]` whose sides are multiples of the
     /// patch side, tile by tile.
     pub fn encode_dense(&self, img: &GrayImage) -> Result<Codes> {
-        let (x, tx, ty) = image_to_tiles(img, self.config.patch, &self.device)?;
-        let z = self.model.encode_dense(x); // [tiles, G, M, n]
+        let mut all = self.encode_dense_all(std::slice::from_ref(img))?;
+        Ok(all.remove(0))
+    }
+
+    /// [`encode_dense`](Self::encode_dense) of several images of the same size in one
+    /// forward pass (their tiles in one batch).
+    pub fn encode_dense_all(&self, imgs: &[GrayImage]) -> Result<Vec<Codes>> {
+        let first = imgs
+            .first()
+            .ok_or_else(|| ScaError::InvalidArgument("no image to encode".into()))?;
+        if let Some(other) = imgs
+            .iter()
+            .find(|i| (i.width(), i.height()) != (first.width(), first.height()))
+        {
+            return Err(ScaError::InvalidArgument(format!(
+                "images of {}x{} and {}x{} in one batch",
+                first.width(),
+                first.height(),
+                other.width(),
+                other.height()
+            )));
+        }
+        let mut batch = Vec::with_capacity(imgs.len());
+        let (mut tx, mut ty) = (0, 0);
+        for img in imgs {
+            let t;
+            (t, tx, ty) = image_to_tiles(img, self.config.patch, &self.device)?;
+            batch.push(t);
+        }
+        let z = self.model.encode_dense(Tensor::cat(batch, 0)); // [tiles, G, M, n]
         let values = tensor_values(z.swap_dims(2, 3))?;
-        Ok(Codes {
-            layout: CodeLayout {
-                tiles_x: tx,
-                tiles_y: ty,
-                groups: self.config.groups as u16,
-                side: self.config.code_side() as u16,
-                code_dim: self.config.code_dim as u16,
-            },
-            values,
-        })
+        let layout = CodeLayout {
+            tiles_x: tx,
+            tiles_y: ty,
+            groups: self.config.groups as u16,
+            side: self.config.code_side() as u16,
+            code_dim: self.config.code_dim as u16,
+        };
+        Ok(values
+            .chunks_exact(layout.values())
+            .map(|c| Codes {
+                layout,
+                values: c.to_vec(),
+            })
+            .collect())
     }
 
     /// Check that `codes` has this model's code geometry.

@@ -4,12 +4,14 @@
 
 use med_data::GrayImage;
 use rand::rngs::OsRng;
-use rand::{RngCore, SeedableRng};
+use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
-use crate::ambiguation::{ambiguate_with, Matching};
+use med_data::phantom::PhantomGenerator;
+
+use crate::ambiguation::{ambiguate_with, ambiguate_with_decoys, Ambiguation};
 use crate::codec::{CodeLayout, Codes, Sca};
 use crate::config::SparsityKind;
 use crate::error::{Result, ScaError};
@@ -96,28 +98,16 @@ pub struct Shared {
     pub keys: KeyBundle,
 }
 
-/// Encode, sparsify and ambiguate an image (noise from ChaCha20 keyed by `noise_seed`, or by
-/// 32 bytes from the OS CSPRNG), returning the public code and the secret support key.
+/// Encode, sparsify and ambiguate an image as `ambiguation` says, all randomness (noise
+/// values, positions, decoy images) from ChaCha20 keyed by `noise_seed` or by 32 bytes from
+/// the OS CSPRNG; returns the public code and the secret support key.
 pub fn obfuscate(
     sca: &Sca,
     img: &GrayImage,
-    s_n: usize,
-    noise_seed: Option<[u8; 32]>,
-) -> Result<(PublicCode, SupportKey)> {
-    obfuscate_with(sca, img, s_n, Matching::PerMap, noise_seed)
-}
-
-/// [`obfuscate`] with a choice of noise [`Matching`].
-pub fn obfuscate_with(
-    sca: &Sca,
-    img: &GrayImage,
-    s_n: usize,
-    matching: Matching,
+    ambiguation: Ambiguation,
     noise_seed: Option<[u8; 32]>,
 ) -> Result<(PublicCode, SupportKey)> {
     let cfg = sca.config();
-    let dense = sca.encode_dense(img)?;
-    let (sparse, key) = sparsify(&dense, cfg.sparsity, cfg.kind)?;
     let mut seed = noise_seed.unwrap_or_else(|| {
         let mut s = [0u8; 32];
         OsRng.fill_bytes(&mut s);
@@ -125,14 +115,46 @@ pub fn obfuscate_with(
     });
     let mut rng = ChaCha20Rng::from_seed(seed);
     seed.zeroize();
-    let codes = ambiguate_with(&sparse, &key, s_n, matching, &mut rng)?;
+    let (dense, codes, key) = match ambiguation {
+        Ambiguation::Iid { noise, matching } => {
+            let dense = sca.encode_dense(img)?;
+            let (sparse, key) = sparsify(&dense, cfg.sparsity, cfg.kind)?;
+            let codes = ambiguate_with(&sparse, &key, noise as usize, matching, &mut rng)?;
+            (dense, codes, key)
+        }
+        Ambiguation::Decoys { count, images } => {
+            let mut imgs = vec![img.clone()];
+            imgs.extend(decoy_images(
+                img,
+                images.clamp(1, count.max(1)) as usize,
+                &mut rng,
+            )?);
+            let mut dense = sca.encode_dense_all(&imgs)?;
+            let sources = dense.split_off(1);
+            let dense = dense.remove(0);
+            let decoys = (0..count as usize)
+                .map(|k| {
+                    let mut d = without_top(
+                        &sources[k % sources.len()],
+                        (k / sources.len()) * cfg.sparsity,
+                        cfg.kind,
+                    );
+                    shuffle_tiles(&mut d, &mut rng);
+                    d
+                })
+                .collect::<Vec<_>>();
+            let (sparse, key) = sparsify(&dense, cfg.sparsity, cfg.kind)?;
+            let codes = ambiguate_with_decoys(&sparse, &key, cfg.kind, &decoys, &mut rng)?;
+            (dense, codes, key)
+        }
+    };
     Ok((
         PublicCode {
             header: PublicHeader {
                 weights: sca.fingerprint(),
                 layout: dense.layout,
                 sparsity: cfg.sparsity as u16,
-                noise: s_n as u16,
+                noise: ambiguation.noise(cfg.sparsity) as u16,
             },
             codes,
         },
@@ -140,17 +162,79 @@ pub fn obfuscate_with(
     ))
 }
 
+/// `dense` with the `k` entries the S-sparsity operator `kind` ranks first zeroed in every
+/// vector, so that the operator then picks entries of rank `k + 1 ..= k + S_x` (a deeper
+/// decoy layer from the same decoy image).
+pub fn without_top(dense: &Codes, k: usize, kind: SparsityKind) -> Codes {
+    let mut out = dense.clone();
+    if k == 0 {
+        return out;
+    }
+    let m = dense.layout.code_dim as usize;
+    let mut top = vec![0u8; k.min(m)];
+    for v in 0..dense.layout.vectors() {
+        let x = &mut out.values[v * m..(v + 1) * m];
+        top_s_support(x, top.len(), kind, &mut top);
+        for &i in &top {
+            x[i as usize] = 0.0;
+        }
+    }
+    out
+}
+
+/// Permute the tiles of `codes` uniformly at random (Fisher-Yates). Tiles are encoded
+/// independently, so the result is as much a code as before, but decoys no longer share the
+/// anatomy's layout with each other (which would correlate their energies at every
+/// position, and set the true layer apart as the odd one out).
+pub fn shuffle_tiles(codes: &mut Codes, rng: &mut ChaCha20Rng) {
+    let n = codes.layout.tiles();
+    let block = codes.layout.values() / n.max(1);
+    for i in (1..n).rev() {
+        let j = rng.gen_range(0..=i);
+        if i != j {
+            let (a, b) = codes.values.split_at_mut(i * block);
+            a[j * block..(j + 1) * block].swap_with_slice(&mut b[..block]);
+        }
+    }
+}
+
+/// `count` decoy images of `like`'s size: SYNTHETIC chest phantoms
+/// ([`med_data::phantom::PhantomGenerator`]) with generator seeds from `rng` (so nobody can
+/// regenerate them without the noise seed, which is not kept), each mirrored with
+/// probability 1/2.
+pub fn decoy_images(
+    like: &GrayImage,
+    count: usize,
+    rng: &mut ChaCha20Rng,
+) -> Result<Vec<GrayImage>> {
+    (0..count)
+        .map(|_| {
+            let p = PhantomGenerator::new(rng.next_u64()).generate(0).image;
+            let p = if (p.width(), p.height()) == (like.width(), like.height()) {
+                p
+            } else {
+                p.resize(like.width(), like.height())?
+            };
+            Ok(if rng.next_u32() & 1 == 1 {
+                p.flip_horizontal()
+            } else {
+                p
+            })
+        })
+        .collect()
+}
+
 /// Share an image with `recipients`: public code plus the support key wrapped for each.
 pub fn share(
     sca: &Sca,
     img: &GrayImage,
-    s_n: usize,
+    ambiguation: Ambiguation,
     recipients: &[RecipientPublic],
 ) -> Result<Shared> {
     if recipients.is_empty() {
         return Err(ScaError::InvalidArgument("no recipients".into()));
     }
-    let (public, key) = obfuscate(sca, img, s_n, None)?;
+    let (public, key) = obfuscate(sca, img, ambiguation, None)?;
     let packed = zeroize::Zeroizing::new(key.pack()?);
     let public_bytes = public.to_bytes();
     let hash = code_hash(&public_bytes);
@@ -336,6 +420,38 @@ pub fn support_recovery(truth: &SupportKey, guess: &SupportKey) -> f64 {
     hits as f64 / (n * truth.sparsity as usize) as f64
 }
 
+/// Within-vector ranks of the true and of the ambiguation entries: in every vector the
+/// nonzero entries are ranked by `|x|` (ascending, ties by index) and entry of rank `r` of
+/// `n` gets `(r + 1/2) / n`. If true and ambiguation entries are exchangeable within a vector
+/// (nothing about a value's rank among its vector's values tells membership), both samples
+/// have the same distribution, whatever the marginals; a two-sample test of the two
+/// ([`crate::stats::ks_two_sample`]) checks it. (i.i.d. noise matched per code map fails it:
+/// a vector's true values share its scale, the noise does not.)
+pub fn within_vector_ranks(public: &PublicCode, key: &SupportKey) -> (Vec<f32>, Vec<f32>) {
+    let (mut truth, mut noise) = (Vec::new(), Vec::new());
+    let mut idx: Vec<u8> = Vec::new();
+    for (v, x) in public.codes.vectors().enumerate() {
+        idx.clear();
+        idx.extend((0..x.len() as u8).filter(|&i| x[i as usize] != 0.0));
+        idx.sort_by(|&a, &b| {
+            x[a as usize]
+                .abs()
+                .total_cmp(&x[b as usize].abs())
+                .then(a.cmp(&b))
+        });
+        let n = idx.len() as f32;
+        for (r, &i) in idx.iter().enumerate() {
+            let q = (r as f32 + 0.5) / n;
+            if key.support(v).binary_search(&i).is_ok() {
+                truth.push(q);
+            } else {
+                noise.push(q);
+            }
+        }
+    }
+    (truth, noise)
+}
+
 /// The rate a guess of S_x entries among the `S_x + S_n` nonzeros achieves by chance:
 /// `S_x / (S_x + S_n)` of the true entries (hypergeometric mean).
 pub fn chance_recovery(s_x: usize, s_n: usize) -> f64 {
@@ -351,4 +467,52 @@ pub fn uncertainty_bits_per_vector(s_x: usize, s_n: usize) -> f64 {
 /// Size of the packed key in bits per vector, `ceil(log2 C(M, S_x))`.
 pub fn key_bits_per_vector(m: usize, s_x: usize) -> Result<u32> {
     bits_per_support(m, s_x)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn codes() -> Codes {
+        let layout = CodeLayout {
+            tiles_x: 3,
+            tiles_y: 2,
+            groups: 2,
+            side: 2,
+            code_dim: 8,
+        };
+        let values = (0..layout.values())
+            .map(|i| ((i * 37) % 101) as f32 - 50.0)
+            .collect();
+        Codes { layout, values }
+    }
+
+    #[test]
+    fn tile_shuffle_permutes_whole_tiles() {
+        let c = codes();
+        let mut d = c.clone();
+        shuffle_tiles(&mut d, &mut ChaCha20Rng::from_seed([1; 32]));
+        let block = c.layout.values() / c.layout.tiles();
+        let mut a: Vec<&[f32]> = c.values.chunks(block).collect();
+        let mut b: Vec<&[f32]> = d.values.chunks(block).collect();
+        assert_ne!(a, b);
+        a.sort_by(|x, y| x[0].total_cmp(&y[0]));
+        b.sort_by(|x, y| x[0].total_cmp(&y[0]));
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn deeper_blocks_drop_the_top_entries() {
+        let c = codes();
+        let d = without_top(&c, 3, SparsityKind::Magnitude);
+        for (x, y) in c.vectors().zip(d.vectors()) {
+            let mut top = [0u8; 3];
+            top_s_support(x, 3, SparsityKind::Magnitude, &mut top);
+            for i in 0..x.len() {
+                let dropped = top.contains(&(i as u8));
+                assert_eq!(y[i], if dropped { 0.0 } else { x[i] });
+            }
+        }
+        assert_eq!(without_top(&c, 0, SparsityKind::Magnitude), c);
+    }
 }

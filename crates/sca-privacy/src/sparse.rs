@@ -46,68 +46,133 @@ pub fn bits_per_support(m: usize, s: usize) -> Result<u32> {
     Ok(128 - (c - 1).leading_zeros())
 }
 
+/// Table of the binomial coefficients `C(n, k)`, `n <= m`, `k <= s`, by Pascal's rule
+/// (saturating at `u128::MAX`, which only entries above every valid rank reach): ranking and
+/// unranking look coefficients up instead of recomputing them.
+#[derive(Clone, Debug)]
+pub struct Binomials {
+    s: usize,
+    table: Vec<u128>,
+}
+
+impl Binomials {
+    /// Coefficients up to `C(m, s)`.
+    pub fn new(m: usize, s: usize) -> Self {
+        let w = s + 1;
+        let mut table = vec![0u128; (m + 1) * w];
+        for n in 0..=m {
+            table[n * w] = 1;
+            for k in 1..=s.min(n) {
+                table[n * w + k] =
+                    table[(n - 1) * w + k - 1].saturating_add(table[(n - 1) * w + k]);
+            }
+        }
+        Self { s, table }
+    }
+
+    /// `C(n, k)`.
+    pub fn get(&self, n: usize, k: usize) -> u128 {
+        self.table[n * (self.s + 1) + k]
+    }
+
+    /// Rank of a sorted support, `sum_i C(c_i, i)`.
+    pub fn rank(&self, support: &[u8]) -> u128 {
+        support
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| self.get(c as usize, i + 1))
+            .sum()
+    }
+
+    /// The sorted support of rank `r` among the `out.len()`-subsets of `0..m`, written into
+    /// `out`; an error where `r >= C(m, out.len())`.
+    pub fn unrank(&self, mut r: u128, m: usize, out: &mut [u8]) -> Result<()> {
+        let s = out.len();
+        let out_of_range = || ScaError::KeyMismatch(format!("rank out of range for C({m}, {s})"));
+        let mut c = m;
+        for i in (1..=s).rev() {
+            // Largest c' < c with C(c', i) <= r.
+            loop {
+                if c == 0 {
+                    return Err(out_of_range());
+                }
+                c -= 1;
+                let b = self.get(c, i);
+                if b <= r {
+                    r -= b;
+                    break;
+                }
+            }
+            out[i - 1] = c as u8;
+        }
+        if r != 0 {
+            return Err(out_of_range());
+        }
+        Ok(())
+    }
+}
+
 /// Rank of a sorted support in the combinatorial number system.
 pub fn rank(support: &[u8]) -> u128 {
-    support
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| binomial(c as u64, i as u64 + 1).expect("checked by bits_per_support"))
-        .sum()
+    let top = support.last().map_or(0, |&c| c as usize);
+    Binomials::new(top, support.len()).rank(support)
 }
 
 /// The sorted support of rank `r` (`r < C(m, s)`), written into `out` (length `s`).
-pub fn unrank(mut r: u128, m: usize, out: &mut [u8]) -> Result<()> {
-    let s = out.len();
-    let mut c = m;
-    for i in (1..=s).rev() {
-        // Largest c' < c with C(c', i) <= r.
-        loop {
-            if c == 0 {
-                return Err(ScaError::KeyMismatch(format!(
-                    "rank out of range for C({m}, {s})"
-                )));
-            }
-            c -= 1;
-            let b = binomial(c as u64, i as u64).expect("checked by bits_per_support");
-            if b <= r {
-                r -= b;
-                break;
-            }
-        }
-        out[i - 1] = c as u8;
-    }
-    if r != 0 {
-        return Err(ScaError::KeyMismatch(format!(
-            "rank out of range for C({m}, {s})"
-        )));
-    }
-    Ok(())
+pub fn unrank(r: u128, m: usize, out: &mut [u8]) -> Result<()> {
+    Binomials::new(m, out.len()).unrank(r, m, out)
 }
 
 /// The support (sorted indices) of the S-sparsity operator on `v`, written into `out`
 /// (length `s`). Magnitude: the `s` largest `|v_i|`; Signed: the `s/2` largest and the `s/2`
 /// smallest (most negative) `v_i`. Ties go to the lower index.
 pub fn top_s_support(v: &[f32], s: usize, kind: SparsityKind, out: &mut [u8]) {
-    let mut idx: Vec<u8> = (0..v.len() as u8).collect();
+    let mut buf = [0u8; 256];
+    let idx = &mut buf[..v.len()];
+    for (i, x) in idx.iter_mut().enumerate() {
+        *x = i as u8;
+    }
+    top_s_among(v, idx, kind, &mut out[..s]);
+    buf.zeroize();
+}
+
+/// [`top_s_support`] restricted to the positions `candidates` (distinct, at least
+/// `out.len()` of them; reordered): the S-sparsity operator on the entries of `v` that are
+/// still free, as a decoy layer needs ([`crate::ambiguation::ambiguate_with_decoys`]).
+pub fn top_s_among(v: &[f32], candidates: &mut [u8], kind: SparsityKind, out: &mut [u8]) {
+    let s = out.len();
+    // Total orders (value, then the lower index first), so selecting the first `s` gives
+    // the same set as a full sort would.
     match kind {
         SparsityKind::Magnitude => {
-            idx.sort_by(|&a, &b| {
-                v[b as usize]
+            let by_magnitude = |a: &u8, b: &u8| {
+                v[*b as usize]
                     .abs()
-                    .total_cmp(&v[a as usize].abs())
-                    .then(a.cmp(&b))
-            });
-            out.copy_from_slice(&idx[..s]);
+                    .total_cmp(&v[*a as usize].abs())
+                    .then(a.cmp(b))
+            };
+            if s < candidates.len() {
+                candidates.select_nth_unstable_by(s, by_magnitude);
+            }
+            out.copy_from_slice(&candidates[..s]);
         }
         SparsityKind::Signed => {
-            idx.sort_by(|&a, &b| v[b as usize].total_cmp(&v[a as usize]).then(a.cmp(&b)));
             let h = s / 2;
-            out[..h].copy_from_slice(&idx[..h]);
-            out[h..].copy_from_slice(&idx[v.len() - (s - h)..]);
+            let descending =
+                |a: &u8, b: &u8| v[*b as usize].total_cmp(&v[*a as usize]).then(a.cmp(b));
+            if h < candidates.len() {
+                candidates.select_nth_unstable_by(h, descending);
+            }
+            out[..h].copy_from_slice(&candidates[..h]);
+            let rest = &mut candidates[h..];
+            let k = rest.len() - (s - h);
+            if k < rest.len() {
+                rest.select_nth_unstable_by(k, descending);
+            }
+            out[h..].copy_from_slice(&rest[k..]);
         }
     }
     out.sort_unstable();
-    idx.zeroize();
 }
 
 /// The secret key: the true support of every code vector. Zeroized on drop.
@@ -151,9 +216,10 @@ impl SupportKey {
     pub fn pack(&self) -> Result<Vec<u8>> {
         let b = self.bits_per_vector()? as usize;
         let n = self.layout.vectors();
+        let table = Binomials::new(self.layout.code_dim as usize, self.sparsity as usize);
         let mut out = vec![0u8; (n * b).div_ceil(8)];
         for v in 0..n {
-            let mut r = rank(self.support(v));
+            let mut r = table.rank(self.support(v));
             for j in 0..b {
                 let bit = v * b + j;
                 out[bit / 8] |= ((r & 1) as u8) << (bit % 8);
@@ -176,6 +242,7 @@ impl SupportKey {
                 (n * b).div_ceil(8)
             )));
         }
+        let table = Binomials::new(m, s);
         let mut supports = vec![0u8; n * s];
         for v in 0..n {
             let mut r: u128 = 0;
@@ -183,7 +250,7 @@ impl SupportKey {
                 let bit = v * b + j;
                 r = (r << 1) | ((bytes[bit / 8] >> (bit % 8)) & 1) as u128;
             }
-            unrank(r, m, &mut supports[v * s..(v + 1) * s])?;
+            table.unrank(r, m, &mut supports[v * s..(v + 1) * s])?;
         }
         Ok(Self {
             layout,

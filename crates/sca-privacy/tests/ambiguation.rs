@@ -1,13 +1,15 @@
 //! Ambiguation statistics: noise and true values indistinguishable in distribution
 //! (two-sample Kolmogorov-Smirnov per code map), and no support guess better than chance,
-//! including the bottom-S guess that breaks the public reference code's noise.
+//! including the bottom-S guess that breaks the public reference code's noise; decoy layers
+//! also pass the within-vector rank test that i.i.d. noise fails once vectors differ in
+//! scale.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::{ChaCha20Rng, ChaCha8Rng};
-use sca_privacy::ambiguation::ambiguate;
+use sca_privacy::ambiguation::{ambiguate, ambiguate_with_decoys};
 use sca_privacy::codec::{CodeLayout, Codes};
 use sca_privacy::share::{
-    chance_recovery, support_recovery, PublicCode, PublicHeader, SupportGuess,
+    chance_recovery, support_recovery, within_vector_ranks, PublicCode, PublicHeader, SupportGuess,
 };
 use sca_privacy::sparse::{sparsify, SupportKey};
 use sca_privacy::stats::ks_two_sample;
@@ -24,14 +26,23 @@ const LAYOUT: CodeLayout = CodeLayout {
 /// Dense codes with a different heavy-tailed, skewed distribution per code map (Laplace
 /// with map-dependent scale and a positive shift), like an encoder's outputs.
 fn dense_codes(seed: u64) -> Codes {
+    dense_codes_with_scales(seed, 0.0)
+}
+
+/// [`dense_codes`] with every vector multiplied by its own scale `exp(spread * N(0, 1))`
+/// (an encoder's vectors differ in energy from flat to textured regions).
+fn dense_codes_with_scales(seed: u64, spread: f32) -> Codes {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let l = LAYOUT;
     let mut values = vec![0f32; l.values()];
     for v in 0..l.vectors() {
         let g = l.group_of(v) as f32;
+        // Box-Muller normal for the vector's log-scale.
+        let (a, b): (f32, f32) = (rng.gen_range(1e-6..1.0), rng.gen());
+        let scale = (spread * (-2.0 * a.ln()).sqrt() * (std::f32::consts::TAU * b).cos()).exp();
         for x in &mut values[v * 64..(v + 1) * 64] {
             let u: f32 = rng.gen_range(-0.499..0.499);
-            *x = -(0.5 + g) * u.signum() * (1.0 - 2.0 * u.abs()).ln() + 0.3 * g;
+            *x = scale * (-(0.5 + g) * u.signum() * (1.0 - 2.0 * u.abs()).ln() + 0.3 * g);
         }
     }
     Codes { layout: l, values }
@@ -171,4 +182,75 @@ fn noise_is_keyed() {
     assert_eq!(a, b);
     assert_ne!(a, c);
     assert!(ambiguate(&sparse, &key, 57, &mut ChaCha20Rng::from_seed([1; 32])).is_err());
+}
+
+/// Within-vector rank test (true entries' ranks by |x| against the ambiguation entries'):
+/// i.i.d. noise matched per code map fails it once vectors differ in scale (the "middle-S"
+/// leak), decoy layers from codes of the same kind pass it, reach chance with every support
+/// guess and still match the per-map distribution.
+#[test]
+fn decoy_layers_hide_within_vector_ranks() {
+    let (s, spread) = (16usize, 0.6f32);
+    let (sparse, key) = sparsify(
+        &dense_codes_with_scales(21, spread),
+        s,
+        SparsityKind::Magnitude,
+    )
+    .unwrap();
+    // i.i.d. noise, S_n = M - S_x: ranks give the true entries away.
+    let iid = public(
+        ambiguate(&sparse, &key, 64 - s, &mut ChaCha20Rng::from_seed([3; 32])).unwrap(),
+        s,
+        64 - s,
+    );
+    let (t, n) = within_vector_ranks(&iid, &key);
+    let (d_iid, p_iid) = ks_two_sample(&t, &n);
+    assert!(
+        p_iid < 1e-6,
+        "i.i.d. noise: rank KS D={d_iid:.4} p={p_iid:.2e}"
+    );
+    let middle = support_recovery(&key, &SupportGuess::MiddleMagnitude.guess(&iid).unwrap());
+    assert!(
+        middle > chance_recovery(s, 64 - s) + 0.02,
+        "middle-S {middle:.4}"
+    );
+    // Three decoy layers of codes of the same kind (other seeds): exchangeable ranks.
+    let decoys: Vec<Codes> = (0..3)
+        .map(|j| dense_codes_with_scales(500 + j, spread))
+        .collect();
+    let mut rng = ChaCha20Rng::from_seed([4; 32]);
+    let codes =
+        ambiguate_with_decoys(&sparse, &key, SparsityKind::Magnitude, &decoys, &mut rng).unwrap();
+    let p = public(codes, s, 3 * s);
+    for v in 0..LAYOUT.vectors() {
+        assert_eq!(
+            p.codes.vector(v).iter().filter(|x| **x != 0.0).count(),
+            4 * s
+        );
+        for &i in key.support(v) {
+            assert_eq!(p.codes.vector(v)[i as usize], sparse.vector(v)[i as usize]);
+        }
+    }
+    let (t, n) = within_vector_ranks(&p, &key);
+    let (d, pval) = ks_two_sample(&t, &n);
+    assert!(pval > 0.001, "decoys: rank KS D={d:.4} p={pval:.2e}");
+    let chance = chance_recovery(s, 3 * s);
+    for g in SupportGuess::ALL {
+        let r = support_recovery(&key, &g.guess(&p).unwrap());
+        assert!(
+            (r - chance).abs() < 0.01,
+            "decoys, {}: recovered {r:.4}, chance {chance:.4}",
+            g.name()
+        );
+    }
+    for g in 0..4 {
+        let (t, n) = split_values(&p.codes, &key, g);
+        let (d, pval) = ks_two_sample(&t, &n);
+        assert!(pval > 0.001, "decoys, map {g}: KS D={d:.4} p={pval:.2e}");
+    }
+    // Too many layers for M are refused; shapes must agree.
+    let four: Vec<Codes> = (0..4).map(|j| dense_codes(600 + j)).collect();
+    assert!(
+        ambiguate_with_decoys(&sparse, &key, SparsityKind::Magnitude, &four, &mut rng).is_err()
+    );
 }

@@ -3,6 +3,7 @@
 //! a PSNR floor (floors 0.5 dB below the values measured when the weights were committed;
 //! docs/results/sca-privacy.md).
 
+use sca_privacy::ambiguation::Ambiguation;
 use sca_privacy::codec::{cpu, CodeLayout, Codes};
 use sca_privacy::data::real_split;
 use sca_privacy::keys::{code_hash, unwrap, wrap, KeyBundle, RecipientPublic, RecipientSecret};
@@ -135,7 +136,13 @@ fn shipped_weights_share_and_reveal_a_held_out_xray() {
     let alice = RecipientSecret::generate("alice").unwrap();
     let bob = RecipientSecret::generate("bob").unwrap();
     let eve = RecipientSecret::generate("alice").unwrap(); // same name, other key
-    let shared = share(&sca, img, 48, &[alice.public(), bob.public()]).unwrap();
+    let shared = share(
+        &sca,
+        img,
+        Ambiguation::default_for(64, 16),
+        &[alice.public(), bob.public()],
+    )
+    .unwrap();
     let a = reveal(&sca, &shared.public_bytes, &shared.keys, &alice).unwrap();
     let b = reveal(&sca, &shared.public_bytes, &shared.keys, &bob).unwrap();
     assert_eq!(a, b);
@@ -151,7 +158,13 @@ fn shipped_weights_share_and_reveal_a_held_out_xray() {
         Err(ScaError::UnwrapFailed(_))
     ));
     // The keys of another share of the same image do not open this one.
-    let other = share(&sca, img, 48, &[alice.public()]).unwrap();
+    let other = share(
+        &sca,
+        img,
+        Ambiguation::default_for(64, 16),
+        &[alice.public()],
+    )
+    .unwrap();
     assert!(matches!(
         reveal(&sca, &shared.public_bytes, &other.keys, &alice),
         Err(ScaError::UnwrapFailed(_))
@@ -185,7 +198,8 @@ fn shipped_weights_of_every_sparsity_load_and_reconstruct() {
     for s in [4usize, 8, 16] {
         let sca = Sca::shipped(s, &device).unwrap();
         assert_eq!(sca.config().sparsity, s);
-        let (public, key) = obfuscate(&sca, img, 64 - s, Some([5; 32])).unwrap();
+        let (public, key) =
+            obfuscate(&sca, img, Ambiguation::default_for(64, s), Some([5; 32])).unwrap();
         let rec = reconstruct(&sca, &public, &key).unwrap();
         let p = med_data::metrics::psnr(img, &rec, 1.0).unwrap();
         assert!(p > 20.0, "S_x = {s}: {p:.2} dB");

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 use burn::tensor::Tensor;
 use clap::Parser;
 use rand::Rng;
+use sca_privacy::ambiguation::Ambiguation;
 use sca_privacy::attack::{code_maps, AttackConfig, Attacker, ATTACK_MAGIC};
 use sca_privacy::codec::{cpu, image_to_tiles, shipped_weights_path};
 use sca_privacy::data::{training_pool, TileSampler};
@@ -33,9 +34,18 @@ struct Args {
     /// Attack these weights instead of the shipped ones.
     #[arg(long)]
     weights: Option<PathBuf>,
-    /// S_n noise values per vector (default M - S_x).
+    /// Decoy layers per vector (default: the shipped `Ambiguation::default_for`).
     #[arg(long)]
-    noise: Option<usize>,
+    decoys: Option<u16>,
+    /// Decoy images the layers are made from (default `DEFAULT_DECOY_IMAGES`).
+    #[arg(long)]
+    decoy_images: Option<u16>,
+    /// Instead: S_n i.i.d. noise values per vector, matched per code map.
+    #[arg(long)]
+    noise: Option<u16>,
+    /// With `--noise`: scale-normalised matching (`Matching::PerMapScaled`).
+    #[arg(long)]
+    scaled: bool,
     /// Total steps.
     #[arg(long, default_value_t = 400)]
     steps: u64,
@@ -76,7 +86,14 @@ fn main() -> Result<()> {
         &device,
     )?;
     let cfg = sca.config().clone();
-    let s_n = args.noise.unwrap_or(cfg.code_dim - cfg.sparsity);
+    let amb = Ambiguation::from_options(
+        cfg.code_dim,
+        cfg.sparsity,
+        args.decoys,
+        args.decoy_images,
+        args.noise,
+        args.scaled,
+    )?;
     let ckpt = args.out.join("checkpoint.scc");
     let build = |c: &AttackConfig, d: &burn::tensor::Device| InversionNet::new(&c.sca, c.width, d);
     let mut fit = if args.resume && ckpt.exists() {
@@ -96,8 +113,10 @@ fn main() -> Result<()> {
     }
     let sampler = TileSampler::new(&training_pool(args.phantoms)?, 256)?;
     eprintln!(
-        "attacking S_x = {}, S_n = {s_n}; {} image(s) per step",
-        cfg.sparsity, args.images
+        "attacking S_x = {}, {}; {} image(s) per step",
+        cfg.sparsity,
+        amb.name(),
+        args.images
     );
     let schedule = Schedule {
         steps: args.steps,
@@ -110,7 +129,7 @@ fn main() -> Result<()> {
         let (mut xs, mut ys) = (Vec::new(), Vec::new());
         for _ in 0..args.images {
             let img = sampler.sample(rng)?;
-            let (public, _) = obfuscate(&sca, &img, s_n, Some(rng.gen()))?;
+            let (public, _) = obfuscate(&sca, &img, amb, Some(rng.gen()))?;
             xs.push(code_maps(&public.codes, fit.device()));
             ys.push(image_to_tiles(&img, cfg.patch, fit.device())?.0);
         }

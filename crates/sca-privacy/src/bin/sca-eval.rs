@@ -17,14 +17,14 @@ use med_data::figure::captioned_grid;
 use med_data::io::{save_png, PngDepth};
 use med_data::metrics::{image_metrics, ImageMetrics};
 use med_data::GrayImage;
-use sca_privacy::ambiguation::Matching;
+use sca_privacy::ambiguation::Ambiguation;
 use sca_privacy::attack::Attacker;
 use sca_privacy::codec::{cpu, shipped_weights_path};
 use sca_privacy::data::real_split;
 use sca_privacy::keys::RecipientSecret;
 use sca_privacy::share::{
-    chance_recovery, key_bits_per_vector, obfuscate_with, reconstruct, reveal, share,
-    support_recovery, uncertainty_bits_per_vector, SupportGuess,
+    chance_recovery, key_bits_per_vector, obfuscate, reconstruct, reveal, share, support_recovery,
+    uncertainty_bits_per_vector, within_vector_ranks, SupportGuess,
 };
 use sca_privacy::stats::ks_two_sample;
 use sca_privacy::{Result, Sca};
@@ -44,9 +44,21 @@ struct Args {
     /// Figure output.
     #[arg(long)]
     figure: Option<PathBuf>,
-    /// Scale-normalised noise matching (`Matching::PerMapScaled`) instead of per map.
+    /// Decoy layers (default: `Ambiguation::default_for` each sparsity).
+    #[arg(long)]
+    decoys: Option<u16>,
+    /// Decoy images the layers are made from (default `DEFAULT_DECOY_IMAGES`).
+    #[arg(long)]
+    decoy_images: Option<u16>,
+    /// Instead: S_n i.i.d. noise values per vector (PRIMIS's ambiguation, per-map matching).
+    #[arg(long)]
+    noise: Option<u16>,
+    /// With `--noise`: scale-normalised matching (`Matching::PerMapScaled`).
     #[arg(long)]
     scaled: bool,
+    /// With `--noise`: S_n = M - S_x at every sparsity.
+    #[arg(long)]
+    full_noise: bool,
     /// Timing repetitions (median reported).
     #[arg(long, default_value_t = 5)]
     reps: usize,
@@ -77,6 +89,7 @@ fn main() -> Result<()> {
     let mut support_rows = String::new();
     let mut key_rows = String::new();
     let mut time_rows = String::new();
+    let mut rank_rows = String::new();
     let mut tiles: Vec<(GrayImage, String)> = Vec::new();
     for &s in &args.sparsity {
         let wpath = match &args.weights {
@@ -85,7 +98,21 @@ fn main() -> Result<()> {
         };
         let sca = Sca::load(&wpath, &device)?;
         let cfg = sca.config().clone();
-        let s_n = cfg.code_dim - cfg.sparsity;
+        let iid = if args.full_noise {
+            Some((cfg.code_dim - cfg.sparsity) as u16)
+        } else {
+            args.noise
+        };
+        let amb = Ambiguation::from_options(
+            cfg.code_dim,
+            s,
+            args.decoys,
+            args.decoy_images,
+            iid,
+            args.scaled,
+        )?;
+        let s_n = amb.noise(s);
+        eprintln!("S_x = {s}: {}", amb.name());
         let attacker = match &args.attacks {
             Some(d) => Some(Attacker::load(
                 d.join(format!("attack-s{s}/attack-s{s}.sca")),
@@ -96,20 +123,29 @@ fn main() -> Result<()> {
         let mut att: Vec<(String, Vec<ImageMetrics>)> = Vec::new();
         let mut rec = vec![Vec::new(); SupportGuess::ALL.len()];
         let mut ks_p = Vec::new();
+        let mut rank_ks = Vec::new();
         for (k, img) in held.iter().enumerate() {
-            let matching = if args.scaled {
-                Matching::PerMapScaled
-            } else {
-                Matching::PerMap
-            };
-            let (public, key) =
-                obfuscate_with(&sca, &img.image, s_n, matching, Some([k as u8 + 1; 32]))?;
+            let (public, key) = obfuscate(&sca, &img.image, amb, Some([k as u8 + 1; 32]))?;
             let a = reconstruct(&sca, &public, &key)?;
             auth.push(image_metrics(&img.image, &a, 1.0)?);
-            let mut attacked = vec![(
-                "public code decoded as is".to_string(),
-                sca.decode(&public.codes)?,
-            )];
+            // Reference, not an attack (it uses the key): the ambiguation entries alone.
+            let mut noise_only = public.codes.clone();
+            let m = noise_only.layout.code_dim as usize;
+            for v in 0..noise_only.layout.vectors() {
+                for &i in key.support(v) {
+                    noise_only.values[v * m + i as usize] = 0.0;
+                }
+            }
+            let mut attacked = vec![
+                (
+                    "reference: ambiguation entries alone decoded (no true entry)".to_string(),
+                    sca.decode(&noise_only)?,
+                ),
+                (
+                    "public code decoded as is".to_string(),
+                    sca.decode(&public.codes)?,
+                ),
+            ];
             for (gi, g) in SupportGuess::ALL.iter().enumerate() {
                 let guess = g.guess(&public)?;
                 rec[gi].push(support_recovery(&key, &guess));
@@ -144,6 +180,8 @@ fn main() -> Result<()> {
                 }
                 ks_p.push(ks_two_sample(&tv, &nv));
             }
+            let (tr, nr) = within_vector_ranks(&public, &key);
+            rank_ks.push(ks_two_sample(&tr, &nr));
             if k == 0 {
                 tiles.push((img.image.clone(), format!("S={s} original")));
                 tiles.push((
@@ -198,6 +236,13 @@ fn main() -> Result<()> {
             ps.iter().cloned().fold(f64::INFINITY, f64::min),
             median(ps.clone())
         );
+        rank_rows += &format!(
+            "| {s} | {} | {:.4} | {:.2e} | {:.4} |\n",
+            amb.name(),
+            rank_ks.iter().map(|x| x.0).fold(0.0, f64::max),
+            rank_ks.iter().map(|x| x.1).fold(f64::INFINITY, f64::min),
+            median(rank_ks.iter().map(|x| x.1).collect())
+        );
         // Timings: share (encode, sparsify, ambiguate, wrap for one recipient) and reveal.
         let alice = RecipientSecret::generate("alice")?;
         let img = &held[0].image;
@@ -205,7 +250,7 @@ fn main() -> Result<()> {
         let mut tr = Vec::new();
         for _ in 0..args.reps.max(1) {
             let t = Instant::now();
-            let shared = share(&sca, img, s_n, std::slice::from_ref(&alice.public()))?;
+            let shared = share(&sca, img, amb, std::slice::from_ref(&alice.public()))?;
             ts.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
             let _ = reveal(&sca, &shared.public_bytes, &shared.keys, &alice)?;
@@ -226,6 +271,10 @@ fn main() -> Result<()> {
     );
     println!("## Support uncertainty, key size, ambiguation statistics\n");
     println!("| S_x | S_n | vectors/image | uncertainty bits/vector | bits/image | key bits/vector | key bytes/image | KS D median | KS p min | KS p median |\n|---|---|---|---|---|---|---|---|---|---|\n{key_rows}");
+    println!("## Within-vector rank test (KS, true entries' ranks by |x| against the ambiguation entries', per image)\n");
+    println!(
+        "| S_x | ambiguation | D max | p min | p median |\n|---|---|---|---|---|\n{rank_rows}"
+    );
     println!(
         "## Timings, 256x256, one recipient, median of {} (ms)\n",
         args.reps

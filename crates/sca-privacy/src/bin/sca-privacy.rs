@@ -16,6 +16,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use med_data::io::{save_png, PngDepth};
 use med_data::{load_preprocessed, Preprocess};
+use sca_privacy::ambiguation::Ambiguation;
 use sca_privacy::codec::{cpu, shipped_weights_path};
 use sca_privacy::error::{read_file, write_file};
 use sca_privacy::keys::{KeyBundle, RecipientPublic, RecipientSecret};
@@ -59,9 +60,15 @@ enum Cmd {
         /// Other weights.
         #[arg(long)]
         weights: Option<PathBuf>,
-        /// S_n noise values per vector (default M - S_x).
+        /// Decoy layers (default: `Ambiguation::default_for` the weights).
         #[arg(long)]
-        noise: Option<usize>,
+        decoys: Option<u16>,
+        /// Decoy images the layers are made from.
+        #[arg(long)]
+        decoy_images: Option<u16>,
+        /// Instead: S_n i.i.d. noise values per vector, matched per code map (PRIMIS).
+        #[arg(long)]
+        noise: Option<u16>,
     },
     /// Reveal a shared image with a recipient's secret key.
     Reveal {
@@ -116,6 +123,8 @@ fn run(cli: Cli) -> Result<()> {
             out,
             sparsity,
             weights,
+            decoys,
+            decoy_images,
             noise,
         } => {
             let sca = Sca::load(
@@ -129,9 +138,17 @@ fn run(cli: Cli) -> Result<()> {
                 .iter()
                 .map(RecipientPublic::load)
                 .collect::<Result<Vec<_>>>()?;
-            let s_n = noise.unwrap_or(sca.config().code_dim - sca.config().sparsity);
+            let amb = Ambiguation::from_options(
+                sca.config().code_dim,
+                sca.config().sparsity,
+                decoys,
+                decoy_images,
+                noise,
+                false,
+            )?;
+            let s_n = amb.noise(sca.config().sparsity);
             let t = Instant::now();
-            let shared = share(&sca, &img, s_n, &recipients)?;
+            let shared = share(&sca, &img, amb, &recipients)?;
             let ms = t.elapsed().as_secs_f64() * 1e3;
             let (pubp, keyp) = (with_ext(&out, ".scapub"), with_ext(&out, ".scakeys"));
             if let Some(dir) = pubp.parent().filter(|d| !d.as_os_str().is_empty()) {

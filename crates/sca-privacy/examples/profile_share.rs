@@ -1,0 +1,83 @@
+//! Time the stages of share and reveal of a 256x256 held-out real X-ray (single thread with
+//! `RAYON_NUM_THREADS=1`; wall times on a shared machine).
+//!
+//! ```text
+//! RAYON_NUM_THREADS=1 cargo run --profile test -p sca-privacy --example profile_share
+//! ```
+
+use std::time::Instant;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+use sca_privacy::ambiguation::{ambiguate, ambiguate_with_decoys, Ambiguation};
+use sca_privacy::codec::cpu;
+use sca_privacy::data::real_split;
+use sca_privacy::keys::{code_hash, RecipientSecret};
+use sca_privacy::share::{decoy_images, obfuscate, reveal, share, without_top, PublicCode};
+use sca_privacy::sparse::sparsify;
+use sca_privacy::{Result, Sca};
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1e3
+}
+
+fn main() -> Result<()> {
+    let sca = Sca::shipped(16, &cpu())?;
+    let (_, held) = real_split()?;
+    let img = &held[0].image;
+    let alice = RecipientSecret::generate("alice")?;
+    for rep in 0..4 {
+        let t = Instant::now();
+        let dense = sca.encode_dense(img)?;
+        let t_enc = ms(t);
+        let t = Instant::now();
+        let (sparse, key) = sparsify(&dense, 16, sca.config().kind)?;
+        let t_sp = ms(t);
+        let t = Instant::now();
+        let codes = ambiguate(&sparse, &key, 48, &mut ChaCha20Rng::from_seed([1; 32]))?;
+        let t_amb = ms(t);
+        let mut rng = ChaCha20Rng::from_seed([2; 32]);
+        let t = Instant::now();
+        let decoy = decoy_images(img, 1, &mut rng)?;
+        let t_phantom = ms(t);
+        let t = Instant::now();
+        let both = sca.encode_dense_all(&[img.clone(), decoy[0].clone()])?;
+        let t_enc2 = ms(t);
+        let layers: Vec<_> = (0..3)
+            .map(|k| without_top(&both[1], k * 16, sca.config().kind))
+            .collect();
+        let t = Instant::now();
+        let _ = ambiguate_with_decoys(&sparse, &key, sca.config().kind, &layers, &mut rng)?;
+        let t_decoys = ms(t);
+        let t = Instant::now();
+        let packed = key.pack()?;
+        let t_pack = ms(t);
+        let amb = Ambiguation::default_for(64, 16);
+        let (public, _) = obfuscate(&sca, img, amb, Some([1; 32]))?;
+        let t = Instant::now();
+        let bytes = public.to_bytes();
+        let t_ser = ms(t);
+        let t = Instant::now();
+        let _h = code_hash(&bytes);
+        let t_hash = ms(t);
+        let t = Instant::now();
+        let _p = PublicCode::from_bytes(&bytes, "x")?;
+        let t_parse = ms(t);
+        let t = Instant::now();
+        let _img = sca.decode(&key.purify(&codes)?)?;
+        let t_dec = ms(t);
+        let t = Instant::now();
+        let shared = share(&sca, img, amb, &[alice.public()])?;
+        let t_share = ms(t);
+        let t = Instant::now();
+        let _ = reveal(&sca, &shared.public_bytes, &shared.keys, &alice)?;
+        let t_rev = ms(t);
+        println!(
+            "rep {rep}: encode {t_enc:.1} (with a decoy {t_enc2:.1}) phantom {t_phantom:.1} sparsify {t_sp:.1} \
+             i.i.d. ambiguate {t_amb:.1} decoy ambiguate {t_decoys:.1} pack {t_pack:.1} \
+             serialize {t_ser:.1} hash {t_hash:.1} parse {t_parse:.1} decode {t_dec:.1} | share {t_share:.1} reveal {t_rev:.1} ({} key bytes)",
+            packed.len()
+        );
+    }
+    Ok(())
+}
