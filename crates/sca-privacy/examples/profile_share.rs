@@ -3,6 +3,11 @@
 //!
 //! ```text
 //! RAYON_NUM_THREADS=1 cargo run --profile test -p sca-privacy --example profile_share
+//! # one share and one reveal only, for instruction counts (load-independent):
+//! valgrind --tool=callgrind --toggle-collect='sca_privacy::share::share' \
+//!     target/debug/examples/profile_share once
+//! valgrind --tool=callgrind --toggle-collect='sca_privacy::share::reveal' \
+//!     target/debug/examples/profile_share once
 //! ```
 
 use std::time::Instant;
@@ -26,6 +31,13 @@ fn main() -> Result<()> {
     let (_, held) = real_split()?;
     let img = &held[0].image;
     let alice = RecipientSecret::generate("alice")?;
+    let amb = Ambiguation::default_for(64, 16);
+    if std::env::args().nth(1).as_deref() == Some("once") {
+        let shared = share(&sca, img, amb, &[alice.public()])?;
+        let back = reveal(&sca, &shared.public_bytes, &shared.keys, &alice)?;
+        println!("one share and reveal: {}x{}", back.width(), back.height());
+        return Ok(());
+    }
     for rep in 0..4 {
         let t = Instant::now();
         let dense = sca.encode_dense(img)?;
@@ -52,7 +64,6 @@ fn main() -> Result<()> {
         let t = Instant::now();
         let packed = key.pack()?;
         let t_pack = ms(t);
-        let amb = Ambiguation::default_for(64, 16);
         let (public, _) = obfuscate(&sca, img, amb, Some([1; 32]))?;
         let t = Instant::now();
         let bytes = public.to_bytes();

@@ -187,7 +187,11 @@ pub fn ambiguate_with(
     let mut out = codes.clone();
     let mut buf = [0u8; 256];
     for v in 0..l.vectors() {
-        let complement = free_positions(key, v, m, &mut buf);
+        let mut taken = [false; 256];
+        for &i in key.support(v) {
+            taken[i as usize] = true;
+        }
+        let complement = free_positions(&taken[..m], &mut buf);
         // Uniform S_n-subset of the complement: a partial Fisher-Yates shuffle.
         let len = complement.len();
         if s_n < len {
@@ -203,23 +207,12 @@ pub fn ambiguate_with(
     Ok(out)
 }
 
-/// The positions of vector `v` outside its support, in `buf`.
-fn free_positions<'a>(
-    key: &SupportKey,
-    v: usize,
-    m: usize,
-    buf: &'a mut [u8; 256],
-) -> &'a mut [u8] {
-    let mut taken = [false; 256];
-    for &i in key.support(v) {
-        taken[i as usize] = true;
-    }
+/// The positions `i` with `!taken[i]`, in `buf`.
+fn free_positions<'a>(taken: &[bool], buf: &'a mut [u8; 256]) -> &'a mut [u8] {
     let mut c = 0;
-    for i in 0..m {
-        if !taken[i] {
-            buf[c] = i as u8;
-            c += 1;
-        }
+    for (i, _) in taken.iter().enumerate().filter(|(_, t)| !**t) {
+        buf[c] = i as u8;
+        c += 1;
     }
     &mut buf[..c]
 }
@@ -248,6 +241,61 @@ pub enum Ambiguation {
     },
 }
 
+/// The command-line choice of the ambiguation, shared by `sca-privacy share`, `sca-attack`
+/// and `sca-eval` (`#[command(flatten)]`).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct AmbiguationArgs {
+    /// Decoy layers (default: as many as fit, `Ambiguation::default_for`).
+    #[arg(long)]
+    pub decoys: Option<u16>,
+    /// Decoy images the layers are made from (default `DEFAULT_DECOY_IMAGES`).
+    #[arg(long)]
+    pub decoy_images: Option<u16>,
+    /// Instead of decoys: S_n i.i.d. noise values per vector, matched per code map (PRIMIS).
+    #[arg(long)]
+    pub noise: Option<u16>,
+    /// Instead of decoys: i.i.d. noise with S_n = M - S_x at every sparsity.
+    #[arg(long)]
+    pub full_noise: bool,
+    /// With i.i.d. noise: scale-normalised matching (`Matching::PerMapScaled`).
+    #[arg(long)]
+    pub scaled: bool,
+}
+
+impl AmbiguationArgs {
+    /// The ambiguation these options choose for codes of dimension `m` at sparsity `s_x`.
+    pub fn resolve(&self, m: usize, s_x: usize) -> Result<Ambiguation> {
+        let iid = if self.full_noise {
+            Some(m.saturating_sub(s_x) as u16)
+        } else {
+            self.noise
+        };
+        let images = self.decoy_images.unwrap_or(DEFAULT_DECOY_IMAGES).max(1);
+        let with_images = |count: u16| Ambiguation::Decoys {
+            count,
+            images: images.min(count.max(1)),
+        };
+        match (self.decoys, iid) {
+            (Some(_), Some(_)) => Err(ScaError::InvalidArgument(
+                "choose decoy layers or i.i.d. noise, not both".into(),
+            )),
+            (Some(count), None) => Ok(with_images(count)),
+            (None, Some(noise)) => Ok(Ambiguation::Iid {
+                noise,
+                matching: if self.scaled {
+                    Matching::PerMapScaled
+                } else {
+                    Matching::PerMap
+                },
+            }),
+            (None, None) => Ok(match Ambiguation::default_for(m, s_x) {
+                Ambiguation::Decoys { count, .. } => with_images(count),
+                other => other,
+            }),
+        }
+    }
+}
+
 /// Decoy images of the shipped default ([`Ambiguation::default_for`]).
 pub const DEFAULT_DECOY_IMAGES: u16 = 1;
 
@@ -259,45 +307,6 @@ impl Ambiguation {
         Self::Decoys {
             count: (m.saturating_sub(s_x) / s_x.max(1)) as u16,
             images: DEFAULT_DECOY_IMAGES,
-        }
-    }
-
-    /// From command-line choices: `decoys` decoy layers (from `decoy_images` images, default
-    /// [`DEFAULT_DECOY_IMAGES`]), or `iid` i.i.d. noise values per
-    /// vector (per-map matching, or per-map after scaling by each vector's RMS where
-    /// `scaled`); [`default_for`](Self::default_for) where neither is given.
-    pub fn from_options(
-        m: usize,
-        s_x: usize,
-        decoys: Option<u16>,
-        decoy_images: Option<u16>,
-        iid: Option<u16>,
-        scaled: bool,
-    ) -> Result<Self> {
-        let images = decoy_images.unwrap_or(DEFAULT_DECOY_IMAGES).max(1);
-        match (decoys, iid) {
-            (Some(_), Some(_)) => Err(ScaError::InvalidArgument(
-                "choose decoy layers or i.i.d. noise, not both".into(),
-            )),
-            (Some(count), None) => Ok(Self::Decoys {
-                count,
-                images: images.min(count.max(1)),
-            }),
-            (None, Some(noise)) => Ok(Self::Iid {
-                noise,
-                matching: if scaled {
-                    Matching::PerMapScaled
-                } else {
-                    Matching::PerMap
-                },
-            }),
-            (None, None) => Ok(match Self::default_for(m, s_x) {
-                Self::Decoys { count, .. } => Self::Decoys {
-                    count,
-                    images: images.min(count.max(1)),
-                },
-                other => other,
-            }),
         }
     }
 
@@ -391,15 +400,9 @@ pub fn ambiguate_with_decoys(
     for decoy in decoys {
         per_map.iter_mut().for_each(Vec::clear);
         for v in 0..l.vectors() {
-            let mut c = 0;
-            for i in 0..m {
-                if !taken[v * m + i] {
-                    buf[c] = i as u8;
-                    c += 1;
-                }
-            }
+            let free = free_positions(&taken[v * m..(v + 1) * m], &mut buf);
             let x = decoy.vector(v);
-            top_s_among(x, &mut buf[..c], kind, &mut chosen);
+            top_s_among(x, free, kind, &mut chosen);
             top_s_support(x, s, kind, &mut natural);
             // The layer keeps the decoy's own S-sparse values (a top-S_x set, like the true
             // layer's): those whose position is free stay, those on taken positions move,

@@ -10,8 +10,9 @@
 //! - [`codec`]: [`Sca`], weight files, whole images by 64x64 tiles, [`Codes`].
 //! - [`sparse`]: the top-S operator, supports, [`sparse::SupportKey`] packed in the
 //!   combinatorial number system (`ceil(log2 C(M, S_x))` bits per vector).
-//! - [`ambiguation`]: S_n noise values per vector from ChaCha20, matching each code map's
-//!   distribution of true values in sign and magnitude.
+//! - [`ambiguation`]: S_n ambiguation entries per vector from ChaCha20: decoy layers (the
+//!   S-sparse codes of a fresh SYNTHETIC phantom, tile-shuffled, rank-matched to each code
+//!   map's true values; the default) or PRIMIS's i.i.d. noise matched per code map.
 //! - [`keys`]: X25519 + ChaCha20-Poly1305 key wrapping per recipient, bound to the SHA-256 of
 //!   the public code.
 //! - [`share`]: [`share::share`], [`share::reveal`], the public code file, support guesses and
@@ -20,11 +21,12 @@
 //!   with CRC-32).
 //!
 //! ```no_run
-//! use sca_privacy::{codec::cpu, keys::RecipientSecret, share, Sca};
+//! use sca_privacy::{ambiguation::Ambiguation, codec::cpu, keys::RecipientSecret, share, Sca};
 //! let sca = Sca::shipped(16, &cpu())?;
 //! let img = med_data::GrayImage::filled(256, 256, 0.5)?;
 //! let alice = RecipientSecret::generate("alice")?;
-//! let shared = share::share(&sca, &img, 48, &[alice.public()])?;
+//! let amb = Ambiguation::default_for(64, 16); // 3 decoy layers
+//! let shared = share::share(&sca, &img, amb, &[alice.public()])?;
 //! let back = share::reveal(&sca, &shared.public_bytes, &shared.keys, &alice)?;
 //! assert_eq!((back.width(), back.height()), (256, 256));
 //! # Ok::<(), sca_privacy::ScaError>(())

@@ -105,16 +105,21 @@ fn no_support_guess_beats_chance() {
             sparsify(&dense_codes(100 + s as u64), s, SparsityKind::Magnitude).unwrap();
         let mut rng = ChaCha20Rng::from_seed([7; 32]);
         let p = public(ambiguate(&sparse, &key, s_n, &mut rng).unwrap(), s, s_n);
-        let chance = chance_recovery(s, s_n);
-        for g in SupportGuess::ALL {
-            let r = support_recovery(&key, &g.guess(&p).unwrap());
-            // 16384 vectors: the standard error of the rate is below 0.005.
-            assert!(
-                (r - chance).abs() < 0.02,
-                "S={s}, {}: recovered {r:.4}, chance {chance:.4}",
-                g.name()
-            );
-        }
+        // 16384 vectors: the standard error of the rate is below 0.005.
+        assert_guesses_at_chance(&p, &key, 0.02, &format!("S={s}"));
+    }
+}
+
+/// Every [`SupportGuess`] recovers the chance rate `S_x / (S_x + S_n)` within `tol`.
+fn assert_guesses_at_chance(p: &PublicCode, key: &SupportKey, tol: f64, what: &str) {
+    let chance = chance_recovery(p.header.sparsity as usize, p.header.noise as usize);
+    for g in SupportGuess::ALL {
+        let r = support_recovery(key, &g.guess(p).unwrap());
+        assert!(
+            (r - chance).abs() < tol,
+            "{what}, {}: recovered {r:.4}, chance {chance:.4}",
+            g.name()
+        );
     }
 }
 
@@ -234,15 +239,7 @@ fn decoy_layers_hide_within_vector_ranks() {
     let (t, n) = within_vector_ranks(&p, &key);
     let (d, pval) = ks_two_sample(&t, &n);
     assert!(pval > 0.001, "decoys: rank KS D={d:.4} p={pval:.2e}");
-    let chance = chance_recovery(s, 3 * s);
-    for g in SupportGuess::ALL {
-        let r = support_recovery(&key, &g.guess(&p).unwrap());
-        assert!(
-            (r - chance).abs() < 0.01,
-            "decoys, {}: recovered {r:.4}, chance {chance:.4}",
-            g.name()
-        );
-    }
+    assert_guesses_at_chance(&p, &key, 0.01, "decoys");
     for g in 0..4 {
         let (t, n) = split_values(&p.codes, &key, g);
         let (d, pval) = ks_two_sample(&t, &n);

@@ -124,8 +124,9 @@ fn key_and_code_files_round_trip_and_reject_damage() {
     ));
 }
 
-/// 0.5 dB below the 33.5 dB measured on this image (NORMAL2-IM-1440, held out) at commit.
-const PSNR_FLOOR_S16_DB: f64 = 33.0;
+/// 0.5 dB below the 37.4 dB measured on this image (NORMAL2-IM-1440, held out) with the
+/// session-3 S_x = 16 weights (docs/results/sca-privacy.md, figure caption).
+const PSNR_FLOOR_S16_DB: f64 = 36.9;
 
 #[test]
 fn shipped_weights_share_and_reveal_a_held_out_xray() {

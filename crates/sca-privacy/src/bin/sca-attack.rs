@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use burn::tensor::Tensor;
 use clap::Parser;
 use rand::Rng;
-use sca_privacy::ambiguation::Ambiguation;
+use sca_privacy::ambiguation::AmbiguationArgs;
 use sca_privacy::attack::{code_maps, AttackConfig, Attacker, ATTACK_MAGIC};
 use sca_privacy::codec::{cpu, image_to_tiles, shipped_weights_path};
 use sca_privacy::data::{training_pool, TileSampler};
@@ -34,18 +34,9 @@ struct Args {
     /// Attack these weights instead of the shipped ones.
     #[arg(long)]
     weights: Option<PathBuf>,
-    /// Decoy layers per vector (default: the shipped `Ambiguation::default_for`).
-    #[arg(long)]
-    decoys: Option<u16>,
-    /// Decoy images the layers are made from (default `DEFAULT_DECOY_IMAGES`).
-    #[arg(long)]
-    decoy_images: Option<u16>,
-    /// Instead: S_n i.i.d. noise values per vector, matched per code map.
-    #[arg(long)]
-    noise: Option<u16>,
-    /// With `--noise`: scale-normalised matching (`Matching::PerMapScaled`).
-    #[arg(long)]
-    scaled: bool,
+    /// Ambiguation (default: decoy layers, as many as fit).
+    #[command(flatten)]
+    ambiguation: AmbiguationArgs,
     /// Total steps.
     #[arg(long, default_value_t = 400)]
     steps: u64,
@@ -86,14 +77,7 @@ fn main() -> Result<()> {
         &device,
     )?;
     let cfg = sca.config().clone();
-    let amb = Ambiguation::from_options(
-        cfg.code_dim,
-        cfg.sparsity,
-        args.decoys,
-        args.decoy_images,
-        args.noise,
-        args.scaled,
-    )?;
+    let amb = args.ambiguation.resolve(cfg.code_dim, cfg.sparsity)?;
     let ckpt = args.out.join("checkpoint.scc");
     let build = |c: &AttackConfig, d: &burn::tensor::Device| InversionNet::new(&c.sca, c.width, d);
     let mut fit = if args.resume && ckpt.exists() {

@@ -17,7 +17,7 @@ use med_data::figure::captioned_grid;
 use med_data::io::{save_png, PngDepth};
 use med_data::metrics::{image_metrics, ImageMetrics};
 use med_data::GrayImage;
-use sca_privacy::ambiguation::Ambiguation;
+use sca_privacy::ambiguation::AmbiguationArgs;
 use sca_privacy::attack::Attacker;
 use sca_privacy::codec::{cpu, shipped_weights_path};
 use sca_privacy::data::real_split;
@@ -44,21 +44,9 @@ struct Args {
     /// Figure output.
     #[arg(long)]
     figure: Option<PathBuf>,
-    /// Decoy layers (default: `Ambiguation::default_for` each sparsity).
-    #[arg(long)]
-    decoys: Option<u16>,
-    /// Decoy images the layers are made from (default `DEFAULT_DECOY_IMAGES`).
-    #[arg(long)]
-    decoy_images: Option<u16>,
-    /// Instead: S_n i.i.d. noise values per vector (PRIMIS's ambiguation, per-map matching).
-    #[arg(long)]
-    noise: Option<u16>,
-    /// With `--noise`: scale-normalised matching (`Matching::PerMapScaled`).
-    #[arg(long)]
-    scaled: bool,
-    /// With `--noise`: S_n = M - S_x at every sparsity.
-    #[arg(long)]
-    full_noise: bool,
+    /// Ambiguation (default: decoy layers, as many as fit).
+    #[command(flatten)]
+    ambiguation: AmbiguationArgs,
     /// Timing repetitions (median reported).
     #[arg(long, default_value_t = 5)]
     reps: usize,
@@ -98,19 +86,7 @@ fn main() -> Result<()> {
         };
         let sca = Sca::load(&wpath, &device)?;
         let cfg = sca.config().clone();
-        let iid = if args.full_noise {
-            Some((cfg.code_dim - cfg.sparsity) as u16)
-        } else {
-            args.noise
-        };
-        let amb = Ambiguation::from_options(
-            cfg.code_dim,
-            s,
-            args.decoys,
-            args.decoy_images,
-            iid,
-            args.scaled,
-        )?;
+        let amb = args.ambiguation.resolve(cfg.code_dim, s)?;
         let s_n = amb.noise(s);
         eprintln!("S_x = {s}: {}", amb.name());
         let attacker = match &args.attacks {

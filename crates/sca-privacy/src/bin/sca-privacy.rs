@@ -16,7 +16,7 @@ use std::time::Instant;
 use clap::{Parser, Subcommand};
 use med_data::io::{save_png, PngDepth};
 use med_data::{load_preprocessed, Preprocess};
-use sca_privacy::ambiguation::Ambiguation;
+use sca_privacy::ambiguation::AmbiguationArgs;
 use sca_privacy::codec::{cpu, shipped_weights_path};
 use sca_privacy::error::{read_file, write_file};
 use sca_privacy::keys::{KeyBundle, RecipientPublic, RecipientSecret};
@@ -60,15 +60,9 @@ enum Cmd {
         /// Other weights.
         #[arg(long)]
         weights: Option<PathBuf>,
-        /// Decoy layers (default: `Ambiguation::default_for` the weights).
-        #[arg(long)]
-        decoys: Option<u16>,
-        /// Decoy images the layers are made from.
-        #[arg(long)]
-        decoy_images: Option<u16>,
-        /// Instead: S_n i.i.d. noise values per vector, matched per code map (PRIMIS).
-        #[arg(long)]
-        noise: Option<u16>,
+        /// Ambiguation (default: decoy layers, as many as fit).
+        #[command(flatten)]
+        ambiguation: AmbiguationArgs,
     },
     /// Reveal a shared image with a recipient's secret key.
     Reveal {
@@ -123,9 +117,7 @@ fn run(cli: Cli) -> Result<()> {
             out,
             sparsity,
             weights,
-            decoys,
-            decoy_images,
-            noise,
+            ambiguation,
         } => {
             let sca = Sca::load(
                 weights.unwrap_or_else(|| shipped_weights_path(sparsity)),
@@ -138,14 +130,7 @@ fn run(cli: Cli) -> Result<()> {
                 .iter()
                 .map(RecipientPublic::load)
                 .collect::<Result<Vec<_>>>()?;
-            let amb = Ambiguation::from_options(
-                sca.config().code_dim,
-                sca.config().sparsity,
-                decoys,
-                decoy_images,
-                noise,
-                false,
-            )?;
+            let amb = ambiguation.resolve(sca.config().code_dim, sca.config().sparsity)?;
             let s_n = amb.noise(sca.config().sparsity);
             let t = Instant::now();
             let shared = share(&sca, &img, amb, &recipients)?;
