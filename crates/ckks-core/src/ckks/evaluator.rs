@@ -732,7 +732,7 @@ impl Evaluator {
                 let key = self.galois_key(g)?;
                 let perm = self.ring().galois_permutation(g);
                 let dec = dec.as_ref().expect("decomposed when some element is not 1");
-                let mut c0 = self.ring().zero(a.c[0].basis, a.c[0].form);
+                let mut c0 = self.ring().scratch(a.c[0].basis, a.c[0].form);
                 self.ring().permute_into(&a.c[0], &perm, &mut c0);
                 self.switch_decomposed(c0, None, dec, &key.key, Some(&perm), a)
             })

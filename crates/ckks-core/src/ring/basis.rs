@@ -18,7 +18,7 @@
 //! Sums of products are accumulated lazily in `u128`: primes are below 2^62, so up to 16
 //! products fit before a reduction is due.
 
-use super::{for_each_limb, Basis, Form, Modulus, Ring, RnsPoly};
+use super::{for_each_limb, simd, Basis, Form, Modulus, Ring, RnsPoly};
 use rayon::prelude::*;
 
 /// Precomputed constants to extend residues from a source basis to any prime of a ring.
@@ -277,17 +277,10 @@ impl BasisExtender {
 /// offset from one pointer and the weights stay in registers.
 fn dot_montgomery(m: &Modulus, rows: &[[u64; BLOCK]], w: &[u64], out: &mut [u64]) {
     fn fixed<const K: usize>(m: &Modulus, rows: &[[u64; BLOCK]], w: &[u64], out: &mut [u64]) {
-        let rows: &[[u64; BLOCK]; K] = rows.try_into().expect("K rows");
-        let w: [u64; K] = std::array::from_fn(|j| w[j]);
         let len = out.len().min(BLOCK);
-        let out = &mut out[..len];
-        for (c, o) in out.iter_mut().enumerate() {
-            let mut acc = 0u128;
-            for j in 0..K {
-                acc += rows[j][c] as u128 * w[j] as u128;
-            }
-            *o = m.redc(acc);
-        }
+        let rows: [&[u64]; K] = std::array::from_fn(|j| &rows[j][..len]);
+        let w: [u64; K] = std::array::from_fn(|j| w[j]);
+        simd::dot_const(m, rows, w, &mut out[..len]);
     }
     match rows.len() {
         1 => fixed::<1>(m, rows, w, out),
@@ -358,12 +351,13 @@ pub(crate) fn div_round_eval(
     debug_assert_eq!(a.form, Form::Eval);
     let n = ring.n();
     let in_basis = a.basis;
-    let mut low = a.data[drop.start * n..drop.end * n].to_vec();
+    let mut low = super::pool::take_copy(&a.data[drop.start * n..drop.end * n]);
     let raw = ext.expects_raw_intt();
     for_each_limb(&mut low, n, |i, l| {
         ring.intt_limb_scaled(in_basis, drop.start + i, l, raw)
     });
-    let mut out = ring.zero(out_basis, Form::Eval);
+    // every coefficient is written by the conversion
+    let mut out = ring.scratch(out_basis, Form::Eval);
     let mut outs: Vec<&mut [u64]> = out.data.chunks_mut(n).collect();
     ext.extend(&low, n, target_ids, &mut outs, Conversion::CenteredExact);
     for_each_limb(&mut out.data, n, |i, o| {
@@ -376,6 +370,7 @@ pub(crate) fn div_round_eval(
             *o = m.mul_shoup(m.sub(x, *o), w, ws);
         }
     });
+    super::pool::give(low);
     out
 }
 
