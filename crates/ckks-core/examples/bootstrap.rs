@@ -122,6 +122,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         t.elapsed().as_secs_f64(),
         bts.rotations().len()
     );
+    let mut by_level = std::collections::BTreeMap::<usize, usize>::new();
+    for g in keys.galois.values() {
+        *by_level.entry(g.level()).or_default() += 1;
+    }
+    println!("Galois keys by level (level: count): {by_level:?}");
     let eval = Evaluator::new(&ctx, keys);
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
     let x: Vec<Complex64> = (0..slots)
