@@ -76,6 +76,16 @@ impl EvaluationKeys {
         }
     }
 
+    /// Drops the uniform halves of every Galois key from memory
+    /// ([`SwitchingKey::drop_uniform_halves`](crate::rlwe::SwitchingKey::drop_uniform_halves)):
+    /// about half their memory, for one ChaCha20 expansion of each used `a_j` limb per
+    /// rotation. The relinearization key keeps both halves.
+    pub fn drop_galois_uniform_halves(&mut self) {
+        self.galois
+            .values_mut()
+            .for_each(GaloisKey::drop_uniform_halves);
+    }
+
     /// Bytes the keys occupy in memory (evaluation form, both halves of every digit).
     pub fn memory_bytes(&self) -> usize {
         self.relin.as_ref().map_or(0, |r| r.0.memory_bytes())

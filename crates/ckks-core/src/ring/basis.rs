@@ -274,13 +274,24 @@ impl BasisExtender {
 /// (`w_j` in Montgomery form gives the plain sum); needs `Σ_j max(rows[j]) < 2^64`.
 ///
 /// The rows are one contiguous block, so for a fixed term count every row is a constant
-/// offset from one pointer and the weights stay in registers.
+/// offset from one pointer and the weights stay in registers (scalar path); on AVX2 machines
+/// `ring::simd` computes all but the last `len mod 4` outputs.
 fn dot_montgomery(m: &Modulus, rows: &[[u64; BLOCK]], w: &[u64], out: &mut [u64]) {
     fn fixed<const K: usize>(m: &Modulus, rows: &[[u64; BLOCK]], w: &[u64], out: &mut [u64]) {
-        let len = out.len().min(BLOCK);
-        let rows: [&[u64]; K] = std::array::from_fn(|j| &rows[j][..len]);
+        let rows: &[[u64; BLOCK]; K] = rows.try_into().expect("K rows");
         let w: [u64; K] = std::array::from_fn(|j| w[j]);
-        simd::dot_const(m, rows, w, &mut out[..len]);
+        let len = out.len().min(BLOCK);
+        let out = &mut out[..len];
+        // AVX2 for the leading multiple of 4, the scalar loop for the rest (or all)
+        let slices: [&[u64]; K] = std::array::from_fn(|j| &rows[j][..len]);
+        let done = simd::dot_const_avx2(m, slices, w, out);
+        for (c, o) in out.iter_mut().enumerate().skip(done) {
+            let mut acc = 0u128;
+            for j in 0..K {
+                acc += rows[j][c] as u128 * w[j] as u128;
+            }
+            *o = m.redc(acc);
+        }
     }
     match rows.len() {
         1 => fixed::<1>(m, rows, w, out),

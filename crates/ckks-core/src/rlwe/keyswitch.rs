@@ -21,9 +21,10 @@
 //! shared by many automorphisms, which permute the decomposed digits in evaluation form (a
 //! Galois automorphism commutes with the digit decomposition up to a multiple of `Q_j`).
 
-use super::keys::SwitchingKey;
+use super::keys::{digit_seed, SwitchingKey};
 use crate::error::{CkksError, Result};
 use crate::ring::basis::{div_round_eval, BasisExtender, Conversion};
+use crate::ring::sampler::uniform_limb;
 use crate::ring::{for_each_limb, Basis, Form, Ring, RnsPoly};
 use crate::ring::{simd, Modulus};
 use rayon::prelude::*;
@@ -240,15 +241,32 @@ impl KeySwitcher {
                     .map(|k| &k[half].data[key_i * n..(key_i + 1) * n])
                     .collect()
             };
+            // uniform halves dropped from memory: this limb of each used digit's `a_j`,
+            // expanded again from the digit's seed
+            let regenerated = (!key.has_uniform_halves()).then(|| {
+                let mut buf = crate::ring::pool::take(dec.digits.len() * n);
+                for (j, limb) in buf.chunks_mut(n).enumerate() {
+                    let key_basis = key.digits[j][0].basis;
+                    uniform_limb(ring, key_basis, key_i, &digit_seed(&key.seed, j), limb);
+                }
+                buf
+            });
+            let a_limbs = match &regenerated {
+                Some(buf) => buf.chunks(n).collect(),
+                None => key_limb(1),
+            };
             dot_pair(
                 ring.modulus(basis, i),
                 &digits,
                 &key_limb(0),
-                &key_limb(1),
+                &a_limbs,
                 perm,
                 ob,
                 oa,
             );
+            if let Some(buf) = regenerated {
+                crate::ring::pool::give(buf);
+            }
         };
         if n * basis.len() >= 1 << 13 {
             out_b
