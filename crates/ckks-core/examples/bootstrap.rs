@@ -14,6 +14,8 @@
 //! `threads=1` (or `threads=2`) runs only that thread count instead of both (for profiling).
 //! `full-keys` generates every Galois key for the whole chain (the former default) instead of
 //! each only up to the highest level it serves ([`Bootstrapper::generate_keys`]).
+//! `compact-keys` drops the uniform halves of the Galois keys from memory (expanded again from
+//! their seeds inside each rotation: `EvaluationKeys::drop_galois_uniform_halves`).
 //! `slots=` bootstraps fewer slots (a power of two below `N/2`: trace, one EvalMod).
 //! `q0=`, `evalmod=` and `cts=` override the bit sizes of `q_0`, of the EvalMod primes and of
 //! the CoeffToSlot primes (the set must stay within the security bound at `N = 2^16`).
@@ -111,11 +113,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut kg = ctx.key_generator();
     let sk = kg.secret_key(None);
     let t = Instant::now();
-    let keys = if args.iter().any(|a| a == "full-keys") {
+    let mut keys = if args.iter().any(|a| a == "full-keys") {
         EvaluationKeys::generate(&ctx, &mut kg, &sk, true, &bts.rotations(), true)
     } else {
         bts.generate_keys(&mut kg, &sk)
     };
+    if args.iter().any(|a| a == "compact-keys") {
+        keys.drop_galois_uniform_halves();
+    }
     let encapsulation = EncapsulationKeys::generate(&mut kg, &sk, set.ephemeral_weight);
     println!(
         "key generation: {:.2} s ({} rotation keys + conjugation + relinearization)",
