@@ -31,8 +31,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (q, p) = (moduli(50, 10)?, moduli(61, 5)?);
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build()?;
     let shapes = [
-        ("ModUp, 5 -> 10, fast", &q[..5], [&q[5..], &p[..]].concat(), Conversion::Fast),
-        ("ModDown, 5 -> 10, exact", &p[..], q.clone(), Conversion::CenteredExact),
+        (
+            "ModUp, 5 -> 10, fast",
+            &q[..5],
+            [&q[5..], &p[..]].concat(),
+            Conversion::Fast,
+        ),
+        (
+            "ModDown, 5 -> 10, exact",
+            &p[..],
+            q.clone(),
+            Conversion::CenteredExact,
+        ),
     ];
     for (name, src, dst, mode) in shapes {
         let ext = BasisExtender::new(src, &dst);

@@ -25,8 +25,9 @@ use super::keys::{digit_seed, SwitchingKey};
 use crate::error::{CkksError, Result};
 use crate::ring::basis::{div_round_eval, BasisExtender, Conversion};
 use crate::ring::sampler::uniform_limb;
+use crate::ring::simd::{self, KeyTerms};
+use crate::ring::Modulus;
 use crate::ring::{for_each_limb, Basis, Form, Ring, RnsPoly};
-use crate::ring::{simd, Modulus};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -427,6 +428,20 @@ fn dot_pair(
     /// Coefficients per block when the digits are read through a permutation (gathered into
     /// a stack buffer first, so that the vector kernel reads them contiguously).
     const GATHER: usize = 512;
+    /// AVX2 for the leading multiple of 4 coefficients, the scalar loop for the rest.
+    fn run<const D: usize>(m: &Modulus, t: KeyTerms<'_, D>, out_b: &mut [u64], out_a: &mut [u64]) {
+        let done = simd::dot_pair_avx2(m, t, (&mut *out_b, &mut *out_a));
+        for c in done..out_b.len() {
+            let (mut sb, mut sa) = (0u128, 0u128);
+            for j in 0..D {
+                let x = t.d[j][c] as u128;
+                sb += x * t.b[j][c] as u128;
+                sa += x * t.a[j][c] as u128;
+            }
+            out_b[c] = m.redc(sb);
+            out_a[c] = m.redc(sa);
+        }
+    }
     #[allow(clippy::too_many_arguments)]
     fn fixed<const D: usize>(
         m: &Modulus,
@@ -440,10 +455,11 @@ fn dot_pair(
         let n = out_b.len();
         let b: [&[u64]; D] = std::array::from_fn(|j| &b[j][..n]);
         let a: [&[u64]; D] = std::array::from_fn(|j| &a[j][..n]);
+        let out_a = &mut out_a[..n];
         match perm {
             None => {
-                let d: [&[u64]; D] = std::array::from_fn(|j| &digits[j][..n]);
-                simd::dot_pair(m, d, b, a, out_b, &mut out_a[..n]);
+                let d = std::array::from_fn(|j| &digits[j][..n]);
+                run::<D>(m, KeyTerms { d, b, a }, out_b, out_a)
             }
             Some(p) => {
                 let mut buf = [[0u64; GATHER]; D];
@@ -454,10 +470,12 @@ fn dot_pair(
                             *x = d[k as usize];
                         }
                     }
-                    let d: [&[u64]; D] = std::array::from_fn(|j| &buf[j][..e - s]);
-                    let b: [&[u64]; D] = std::array::from_fn(|j| &b[j][s..e]);
-                    let a: [&[u64]; D] = std::array::from_fn(|j| &a[j][s..e]);
-                    simd::dot_pair(m, d, b, a, &mut out_b[s..e], &mut out_a[s..e]);
+                    let terms = KeyTerms {
+                        d: std::array::from_fn(|j| &buf[j][..e - s]),
+                        b: std::array::from_fn(|j| &b[j][s..e]),
+                        a: std::array::from_fn(|j| &a[j][s..e]),
+                    };
+                    run::<D>(m, terms, &mut out_b[s..e], &mut out_a[s..e]);
                 }
             }
         }
