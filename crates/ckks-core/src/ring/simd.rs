@@ -23,9 +23,8 @@
 //!
 //! Per lane this is about 3.5 vector operations per term plus about 8 per output, on four
 //! lanes at once, against one 128-bit `mul` per term on the scalar path, which occupies the
-//! single integer multiplier of a Zen 3 core for two cycles. Measured on this project's
-//! machine (a 5-term sum and its reduction, in L1): 3.3-3.5 ns per output against 4.1-4.3 ns
-//! scalar, about 1.25x; interleaving scalar and vector outputs in one loop gained nothing.
+//! single integer multiplier of a Zen 3 core for two cycles: the gain is modest (about 10-30%
+//! on the conversions, `examples/conversion_timing.rs`).
 //! The callers keep their scalar loops, used when AVX2 is missing and for the tail (the
 //! outputs beyond a multiple of 4); property tests check the vector outputs against the
 //! definition computed with scalar modular arithmetic.
