@@ -41,31 +41,11 @@ pub fn uniform_from_seed(ring: &Ring, basis: Basis, seed: &[u8; 32]) -> RnsPoly 
 
 /// Limb `i` of [`uniform_from_seed`]`(ring, basis, seed)` alone (its own ChaCha20 stream), for
 /// switching keys whose uniform halves are regenerated on use.
-///
-/// Each residue is `rand`'s `gen_range(0..p)` (widening-multiply rejection, Lemire 2019: a
-/// word `v` gives `floor(v p / 2^64)` unless the low half of `v p` exceeds the zone
-/// `(p << lz(p)) - 1`), but the ChaCha20 words are drawn 64 at a time with `fill` (the same
-/// words in the same order as one `next_u64` per draw), which avoids the per-word call.
 pub(crate) fn uniform_limb(ring: &Ring, basis: Basis, i: usize, seed: &[u8; 32], limb: &mut [u64]) {
     let mut rng = ChaCha20Rng::from_seed(*seed);
     rng.set_stream(global_index(basis, i, ring.q().len()));
     let p = ring.modulus(basis, i).value();
-    let zone = (p << p.leading_zeros()).wrapping_sub(1);
-    let mut words = [0u64; 64];
-    let mut next = words.len();
-    for x in limb.iter_mut() {
-        *x = loop {
-            if next == words.len() {
-                rng.fill(&mut words[..]);
-                next = 0;
-            }
-            let v = words[next] as u128 * p as u128;
-            next += 1;
-            if (v as u64) <= zone {
-                break (v >> 64) as u64;
-            }
-        };
-    }
+    limb.iter_mut().for_each(|x| *x = rng.gen_range(0..p));
 }
 
 /// A fresh 32-byte seed from a cryptographic RNG.
@@ -132,30 +112,6 @@ mod tests {
         assert_eq!(low.limb(1), full.limb(3));
         let other = uniform_from_seed(&ring, Basis::q(2), &[8u8; 32]);
         assert_ne!(other.limb(0), full.limb(0));
-    }
-
-    /// The batched expansion gives exactly `gen_range(0..p)` on the limb's stream (the format
-    /// of every seeded key and ciphertext), for primes of several sizes and a limb long enough
-    /// to cross many ChaCha20 blocks.
-    #[test]
-    fn batched_expansion_equals_gen_range() {
-        let n = 1 << 12;
-        // primes just above and below powers of two: rejection rates from ~0 to ~1/2
-        let mut q = generate_primes(62, n, 1, &[]).unwrap();
-        q.extend(generate_primes(61, n, 2, &q).unwrap());
-        let p = generate_primes(31, n, 2, &q).unwrap();
-        let ring = Ring::new(n, &q, &p).unwrap();
-        let basis = Basis::qp(2, 2);
-        let seed = [3u8; 32];
-        for i in 0..basis.len() {
-            let mut rng = ChaCha20Rng::from_seed(seed);
-            rng.set_stream(global_index(basis, i, 3));
-            let m = ring.modulus(basis, i).value();
-            let want: Vec<u64> = (0..n).map(|_| rng.gen_range(0..m)).collect();
-            let mut got = vec![0u64; n];
-            uniform_limb(&ring, basis, i, &seed, &mut got);
-            assert_eq!(got, want, "limb {i}");
-        }
     }
 
     #[test]
