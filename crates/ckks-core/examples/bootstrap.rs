@@ -12,6 +12,10 @@
 //! ```
 //!
 //! `threads=1` (or `threads=2`) runs only that thread count instead of both (for profiling).
+//! `full-keys` generates every Galois key for the whole chain (the former default) instead of
+//! each only up to the highest level it serves ([`Bootstrapper::generate_keys`]).
+//! `compact-keys` drops the uniform halves of the Galois keys from memory (expanded again from
+//! their seeds inside each rotation: `EvaluationKeys::drop_galois_uniform_halves`).
 //! `slots=` bootstraps fewer slots (a power of two below `N/2`: trace, one EvalMod).
 //! `q0=`, `evalmod=` and `cts=` override the bit sizes of `q_0`, of the EvalMod primes and of
 //! the CoeffToSlot primes (the set must stay within the security bound at `N = 2^16`).
@@ -109,13 +113,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut kg = ctx.key_generator();
     let sk = kg.secret_key(None);
     let t = Instant::now();
-    let keys = EvaluationKeys::generate(&ctx, &mut kg, &sk, true, &bts.rotations(), true);
+    let mut keys = if args.iter().any(|a| a == "full-keys") {
+        EvaluationKeys::generate(&ctx, &mut kg, &sk, true, &bts.rotations(), true)
+    } else {
+        bts.generate_keys(&mut kg, &sk)
+    };
+    if args.iter().any(|a| a == "compact-keys") {
+        keys.drop_galois_uniform_halves();
+    }
     let encapsulation = EncapsulationKeys::generate(&mut kg, &sk, set.ephemeral_weight);
     println!(
         "key generation: {:.2} s ({} rotation keys + conjugation + relinearization)",
         t.elapsed().as_secs_f64(),
         bts.rotations().len()
     );
+    let mut by_level = std::collections::BTreeMap::<usize, usize>::new();
+    for g in keys.galois.values() {
+        *by_level.entry(g.level()).or_default() += 1;
+    }
+    println!("Galois keys by level (level: count): {by_level:?}");
     let eval = Evaluator::new(&ctx, keys);
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
     let x: Vec<Complex64> = (0..slots)
@@ -170,19 +186,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(mib) = peak_memory_mib() {
         println!("peak memory (bootstrapping): {mib:.0} MiB");
     }
-    let key_bytes = to_bytes(&ctx, eval.keys())?.len();
+    // key by key: serializing all keys at once holds their encoded copies together (several
+    // GiB at N = 2^16), which would make this line the process's memory peak
+    let keys = eval.keys();
+    let mut key_bytes = match &keys.relin {
+        Some(r) => to_bytes(&ctx, r)?.len(),
+        None => 0,
+    };
+    for g in keys.galois.values() {
+        key_bytes += to_bytes(&ctx, g)?.len();
+    }
+    let mib = |b: usize| b as f64 / (1 << 20) as f64;
     println!(
-        "evaluation keys: {:.1} MiB serialized (seeded), {:.1} MiB in memory (unseeded)",
-        key_bytes as f64 / (1 << 20) as f64,
-        in_memory_key_mib(&ctx, bts.rotations().len() + 2, params.max_level())
+        "evaluation keys: {:.1} MiB serialized (seeded, key by key), {:.1} MiB in memory (unseeded; encapsulation keys {:.1} MiB more)",
+        mib(key_bytes),
+        mib(keys.memory_bytes()),
+        mib(encapsulation.memory_bytes()),
     );
     Ok(())
-}
-
-/// Memory of `keys` full-level switching keys: `dnum` digits of two polynomials over
-/// `L + 1 + K` primes.
-fn in_memory_key_mib(ctx: &Context, keys: usize, max_level: usize) -> f64 {
-    let p = ctx.params();
-    let limbs = max_level + 1 + p.p().len();
-    (keys * p.dnum() * 2 * limbs * p.n() * 8) as f64 / (1 << 20) as f64
 }

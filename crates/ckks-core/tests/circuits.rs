@@ -424,7 +424,8 @@ mod bootstrapping {
         let bts = Bootstrapper::new(&ctx, config).unwrap();
         let mut kg = ctx.key_generator();
         let sk = kg.secret_key(None);
-        let keys = EvaluationKeys::generate(&ctx, &mut kg, &sk, true, &bts.rotations(), true);
+        // every Galois key only up to the highest level it serves
+        let keys = bts.generate_keys(&mut kg, &sk);
         let encapsulation = (secret == SecretDistribution::Ternary)
             .then(|| EncapsulationKeys::generate(&mut kg, &sk, 32));
         Fixture {
@@ -557,6 +558,38 @@ mod bootstrapping {
         assert!(bad.real.min < 5.0, "{bad}");
     }
 
+    /// Keys generated to the level they serve: the SlotToCoeff keys (below EvalMod) are
+    /// smaller than full keys, no key is above the top, and every rotation has a key.
+    #[test]
+    fn leveled_bootstrapping_keys_are_smaller_than_full_ones() {
+        let params = bootstrapping_params(
+            "BTS-TEST-N11-keys-insecure",
+            SecretDistribution::Ternary,
+            BootstrapConfig::default(),
+            60,
+        );
+        let ctx = Context::new(&params).unwrap();
+        let bts = Bootstrapper::new(&ctx, BootstrapConfig::default()).unwrap();
+        let levels = bts.rotation_levels();
+        let steps: Vec<i64> = levels.iter().map(|&(r, _)| r).collect();
+        assert_eq!(steps, bts.rotations());
+        let top = ctx.max_level();
+        assert!(levels.iter().all(|&(_, l)| l <= top));
+        // SlotToCoeff runs below EvalMod: some rotation is needed only there
+        assert!(levels.iter().any(|&(_, l)| l < top / 2), "{levels:?}");
+        let mut kg = ctx.key_generator();
+        let sk = kg.secret_key(None);
+        let leveled = bts.generate_keys(&mut kg, &sk);
+        let full = EvaluationKeys::generate(&ctx, &mut kg, &sk, true, &bts.rotations(), true);
+        assert_eq!(leveled.galois.len(), full.galois.len());
+        assert!(leveled.memory_bytes() < full.memory_bytes());
+        println!(
+            "bootstrapping keys at N = 2^11: {} bytes leveled, {} full",
+            leveled.memory_bytes(),
+            full.memory_bytes()
+        );
+    }
+
     #[test]
     fn fewer_slots_bootstrap_through_the_trace_with_one_eval_mod() {
         let fx = fixture(
@@ -576,8 +609,7 @@ mod bootstrapping {
                 .collect();
             let mut kg = fx.ctx.key_generator();
             let sk = kg.secret_key(None);
-            let keys =
-                EvaluationKeys::generate(&fx.ctx, &mut kg, &sk, true, &bts.rotations(), true);
+            let keys = bts.generate_keys(&mut kg, &sk);
             let encapsulation = EncapsulationKeys::generate(&mut kg, &sk, 32);
             let eval = Evaluator::new(&fx.ctx, keys);
             let dec = Decryptor::new(&fx.ctx, &sk);

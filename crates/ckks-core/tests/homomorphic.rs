@@ -366,3 +366,47 @@ fn key_switch_moves_a_ciphertext_to_another_secret() {
         Err(CkksError::Degree(2, 1))
     ));
 }
+
+/// Galois keys whose uniform halves were dropped from memory rotate to exactly the same
+/// ciphertext (the halves are expanded from the same seeds), take half the memory, and
+/// serialize to the same bytes in both forms.
+#[test]
+fn galois_keys_without_uniform_halves_give_identical_rotations() {
+    use ckks_core::ckks::serialize::{to_bytes, to_bytes_with};
+    let f = fixture();
+    let mut compact = f.eval.keys().clone();
+    compact.drop_galois_uniform_halves();
+    let full_bytes: usize = f
+        .eval
+        .keys()
+        .galois
+        .values()
+        .map(|g| g.key_memory_bytes())
+        .sum();
+    let compact_bytes: usize = compact.galois.values().map(|g| g.key_memory_bytes()).sum();
+    assert_eq!(2 * compact_bytes, full_bytes);
+    for (g, key) in &compact.galois {
+        let full = &f.eval.keys().galois[g];
+        for seeded in [true, false] {
+            assert_eq!(
+                to_bytes_with(&f.ctx, key, seeded).unwrap(),
+                to_bytes_with(&f.ctx, full, seeded).unwrap()
+            );
+        }
+    }
+    let small = Evaluator::new(&f.ctx, compact);
+    let cx = enc(&values(&[(0.5, -0.25), (0.75, 0.1)]));
+    // through the hoisted path and the single-rotation path, at the top and a lower level
+    let low = f.eval.drop_level(&cx, 2).unwrap();
+    for ct in [&cx, &low] {
+        let want = f.eval.rotate_hoisted(ct, &STEPS).unwrap();
+        let got = small.rotate_hoisted(ct, &STEPS).unwrap();
+        for (w, g) in want.iter().zip(&got) {
+            assert_eq!(to_bytes(&f.ctx, w).unwrap(), to_bytes(&f.ctx, g).unwrap());
+        }
+        assert_eq!(
+            to_bytes(&f.ctx, &f.eval.conjugate(ct).unwrap()).unwrap(),
+            to_bytes(&f.ctx, &small.conjugate(ct).unwrap()).unwrap()
+        );
+    }
+}

@@ -47,7 +47,7 @@ use super::{dft, snap_scale};
 use crate::ckks::serialize::{
     decode_exact, decode_swk_at, encode, encode_swk, Serializable, WireSwitchingKey,
 };
-use crate::ckks::{Ciphertext, Context, Evaluator};
+use crate::ckks::{Ciphertext, Context, EvaluationKeys, Evaluator};
 use crate::error::{CkksError, Result};
 use crate::ring::{Basis, Form};
 use crate::rlwe::{KeyGenerator, SecretKey, SwitchingKey};
@@ -289,6 +289,52 @@ impl Bootstrapper {
         r.sort_unstable();
         r.dedup();
         r
+    }
+
+    /// Every rotation step bootstrapping uses, with the highest level it is applied at: the
+    /// trace at the top, each CoeffToSlot and SlotToCoeff transform at its own level. Keys
+    /// generated to just that level ([`EvaluationKeys::generate_leveled`]) live over
+    /// `Q_ℓ P` with `ceil((ℓ + 1) / α)` digits instead of `Q_L P` with `dnum`: SlotToCoeff runs
+    /// below EvalMod, so its keys are a fraction of a full key (see [`generate_keys`](Self::generate_keys)).
+    pub fn rotation_levels(&self) -> Vec<(i64, usize)> {
+        let top = self.ctx.max_level();
+        let mut levels: std::collections::BTreeMap<i64, usize> = Default::default();
+        let uses = self
+            .coeff_to_slot
+            .iter()
+            .chain(&self.slot_to_coeff)
+            .flat_map(|t| t.rotations().into_iter().map(move |r| (r, t.level())))
+            .chain(self.trace_steps.iter().map(|&r| (r, top)));
+        for (r, l) in uses {
+            let e = levels.entry(r).or_insert(l);
+            *e = (*e).max(l);
+        }
+        levels.into_iter().collect()
+    }
+
+    /// Level of the conjugation that separates real and imaginary parts (the CoeffToSlot
+    /// output's level: each transform is followed by a rescale).
+    pub fn conjugation_level(&self) -> usize {
+        let top = self.ctx.max_level();
+        self.coeff_to_slot
+            .last()
+            .map_or(top, |t| t.level().saturating_sub(1))
+    }
+
+    /// The evaluation keys bootstrapping needs (relinearization, conjugation and the
+    /// [`rotations`](Self::rotations)), each Galois key generated only up to the highest level
+    /// it serves ([`rotation_levels`](Self::rotation_levels),
+    /// [`conjugation_level`](Self::conjugation_level)). The relinearization key stays full: EvalMod
+    /// multiplies from the top of its levels down.
+    pub fn generate_keys(&self, kg: &mut KeyGenerator<'_>, sk: &SecretKey) -> EvaluationKeys {
+        EvaluationKeys::generate_leveled(
+            &self.ctx,
+            kg,
+            sk,
+            true,
+            &self.rotation_levels(),
+            Some(self.conjugation_level()),
+        )
     }
 
     /// Slot count of the ciphertexts this bootstrapper handles.

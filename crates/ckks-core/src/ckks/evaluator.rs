@@ -76,6 +76,16 @@ impl EvaluationKeys {
         }
     }
 
+    /// Drops the uniform halves of every Galois key from memory
+    /// ([`SwitchingKey::drop_uniform_halves`](crate::rlwe::SwitchingKey::drop_uniform_halves)):
+    /// about half their memory, for one ChaCha20 expansion of each used `a_j` limb per
+    /// rotation. The relinearization key keeps both halves.
+    pub fn drop_galois_uniform_halves(&mut self) {
+        self.galois
+            .values_mut()
+            .for_each(GaloisKey::drop_uniform_halves);
+    }
+
     /// Bytes the keys occupy in memory (evaluation form, both halves of every digit).
     pub fn memory_bytes(&self) -> usize {
         self.relin.as_ref().map_or(0, |r| r.0.memory_bytes())
@@ -732,7 +742,7 @@ impl Evaluator {
                 let key = self.galois_key(g)?;
                 let perm = self.ring().galois_permutation(g);
                 let dec = dec.as_ref().expect("decomposed when some element is not 1");
-                let mut c0 = self.ring().zero(a.c[0].basis, a.c[0].form);
+                let mut c0 = self.ring().scratch(a.c[0].basis, a.c[0].form);
                 self.ring().permute_into(&a.c[0], &perm, &mut c0);
                 self.switch_decomposed(c0, None, dec, &key.key, Some(&perm), a)
             })

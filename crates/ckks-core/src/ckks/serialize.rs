@@ -347,12 +347,22 @@ pub(crate) struct WireSwitchingKey {
 }
 
 pub(crate) fn encode_swk(ctx: &Context, k: &SwitchingKey, compressed: bool) -> WireSwitchingKey {
+    let held = k.has_uniform_halves();
     WireSwitchingKey {
         seed: k.seed,
         digits: k
             .digits
             .iter()
-            .map(|[b, a]| encode_pair(ctx, b, a, compressed))
+            .enumerate()
+            .map(|(j, [b, a])| {
+                if compressed || held {
+                    encode_pair(ctx, b, a, compressed)
+                } else {
+                    // the unseeded form of a key whose uniform halves were dropped
+                    let a = uniform_from_seed(ctx.ring(), b.basis, &digit_seed(&k.seed, j));
+                    encode_pair(ctx, b, &a, false)
+                }
+            })
             .collect(),
     }
 }

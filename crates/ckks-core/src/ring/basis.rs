@@ -18,7 +18,7 @@
 //! Sums of products are accumulated lazily in `u128`: primes are below 2^62, so up to 16
 //! products fit before a reduction is due.
 
-use super::{for_each_limb, Basis, Form, Modulus, Ring, RnsPoly};
+use super::{for_each_limb, simd, Basis, Form, Modulus, Ring, RnsPoly};
 use rayon::prelude::*;
 
 /// Precomputed constants to extend residues from a source basis to any prime of a ring.
@@ -274,14 +274,18 @@ impl BasisExtender {
 /// (`w_j` in Montgomery form gives the plain sum); needs `Σ_j max(rows[j]) < 2^64`.
 ///
 /// The rows are one contiguous block, so for a fixed term count every row is a constant
-/// offset from one pointer and the weights stay in registers.
+/// offset from one pointer and the weights stay in registers (scalar path); on AVX2 machines
+/// `ring::simd` computes all but the last `len mod 4` outputs.
 fn dot_montgomery(m: &Modulus, rows: &[[u64; BLOCK]], w: &[u64], out: &mut [u64]) {
     fn fixed<const K: usize>(m: &Modulus, rows: &[[u64; BLOCK]], w: &[u64], out: &mut [u64]) {
         let rows: &[[u64; BLOCK]; K] = rows.try_into().expect("K rows");
         let w: [u64; K] = std::array::from_fn(|j| w[j]);
         let len = out.len().min(BLOCK);
         let out = &mut out[..len];
-        for (c, o) in out.iter_mut().enumerate() {
+        // AVX2 for the leading multiple of 4, the scalar loop for the rest (or all)
+        let slices: [&[u64]; K] = std::array::from_fn(|j| &rows[j][..len]);
+        let done = simd::dot_const_avx2(m, slices, w, out);
+        for (c, o) in out.iter_mut().enumerate().skip(done) {
             let mut acc = 0u128;
             for j in 0..K {
                 acc += rows[j][c] as u128 * w[j] as u128;
@@ -358,12 +362,13 @@ pub(crate) fn div_round_eval(
     debug_assert_eq!(a.form, Form::Eval);
     let n = ring.n();
     let in_basis = a.basis;
-    let mut low = a.data[drop.start * n..drop.end * n].to_vec();
+    let mut low = super::pool::take_copy(&a.data[drop.start * n..drop.end * n]);
     let raw = ext.expects_raw_intt();
     for_each_limb(&mut low, n, |i, l| {
         ring.intt_limb_scaled(in_basis, drop.start + i, l, raw)
     });
-    let mut out = ring.zero(out_basis, Form::Eval);
+    // every coefficient is written by the conversion
+    let mut out = ring.scratch(out_basis, Form::Eval);
     let mut outs: Vec<&mut [u64]> = out.data.chunks_mut(n).collect();
     ext.extend(&low, n, target_ids, &mut outs, Conversion::CenteredExact);
     for_each_limb(&mut out.data, n, |i, o| {
@@ -376,6 +381,7 @@ pub(crate) fn div_round_eval(
             *o = m.mul_shoup(m.sub(x, *o), w, ws);
         }
     });
+    super::pool::give(low);
     out
 }
 

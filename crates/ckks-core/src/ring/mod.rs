@@ -5,17 +5,22 @@
 //! * [`poly`]: RNS polynomials and their bases.
 //! * [`basis`]: fast basis extension (ModUp) and division by the special modulus (ModDown).
 //! * [`sampler`]: uniform, ternary and Gaussian sampling from ChaCha20.
+//! * [`pool`]: reuse of large polynomial buffers.
+//! * `simd`: AVX2 Montgomery sums of products (basis conversion, key inner products).
 //!
 //! The NTT itself is `tfhe-ntt`'s `prime64::Plan`, one per prime, shared process-wide.
 
 pub mod basis;
 pub mod modulus;
 pub mod poly;
+pub mod pool;
 pub mod primes;
 pub mod sampler;
+pub(crate) mod simd;
 
 pub use modulus::Modulus;
 pub use poly::{Basis, Form, RnsPoly};
+pub use pool::{buffer_pool_bytes, set_buffer_pool_limit};
 
 use rayon::prelude::*;
 use std::collections::HashMap;
@@ -227,6 +232,12 @@ impl Ring {
         RnsPoly::zero(self.n, basis, form)
     }
 
+    /// A polynomial over `basis` with unspecified contents, for outputs that the caller
+    /// writes in full (no zeroing pass; see [`pool`]).
+    pub(crate) fn scratch(&self, basis: Basis, form: Form) -> RnsPoly {
+        RnsPoly::scratch(self.n, basis, form)
+    }
+
     /// A polynomial from signed coefficients, reduced modulo every prime of `basis`.
     pub fn from_signed(&self, coeffs: &[i64], basis: Basis) -> RnsPoly {
         let mut out = self.zero(basis, Form::Coeff);
@@ -387,7 +398,8 @@ impl Ring {
 
     /// The Galois automorphism `a(X) -> a(X^g)` for odd `g`, in either form.
     pub fn automorphism(&self, a: &RnsPoly, g: u64) -> RnsPoly {
-        let mut out = self.zero(a.basis, a.form);
+        // both forms write every coefficient (`j -> j g mod 2N` is a signed permutation)
+        let mut out = self.scratch(a.basis, a.form);
         match a.form {
             Form::Coeff => {
                 let two_n = 2 * self.n as u64;

@@ -52,6 +52,12 @@ impl Modulus {
         self.p
     }
 
+    /// `p^{-1} mod 2^64` (the Montgomery constant of [`Modulus::redc`]).
+    #[inline(always)]
+    pub(crate) fn p_inv(&self) -> u64 {
+        self.p_inv
+    }
+
     /// Number of bits of the modulus.
     pub fn bits(&self) -> u32 {
         self.bits

@@ -1,6 +1,6 @@
 //! RNS polynomials: one residue polynomial ("limb") per prime, stored contiguously.
 
-use rayon::prelude::*;
+use super::pool;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroize;
 
@@ -70,20 +70,11 @@ impl std::fmt::Debug for RnsPoly {
     }
 }
 
-/// Words from which buffers are filled on all threads (below, one thread writes them).
-const PAR_FILL: usize = 1 << 16;
-
-/// A vector of `len` words from `word(i)`, written in parallel when large: a multi-megabyte
-/// polynomial is otherwise zeroed or copied by one thread (`memset`, `memcpy`), a serial
-/// part that caps the speed-up of every parallel operation that allocates its output.
-fn par_fill(len: usize, word: impl Fn(usize) -> u64 + Sync + Send) -> Vec<u64> {
-    let mut data = Vec::with_capacity(len);
-    if len >= PAR_FILL {
-        data.par_extend((0..len).into_par_iter().map(word));
-    } else {
-        data.extend((0..len).map(word));
+/// Large buffers go back to the [`pool`] for reuse.
+impl Drop for RnsPoly {
+    fn drop(&mut self) {
+        pool::give(std::mem::take(&mut self.data));
     }
-    data
 }
 
 impl Clone for RnsPoly {
@@ -92,7 +83,7 @@ impl Clone for RnsPoly {
             n: self.n,
             basis: self.basis,
             form: self.form,
-            data: par_fill(self.data.len(), |i| self.data[i]),
+            data: pool::take_copy(&self.data),
         }
     }
 }
@@ -104,7 +95,17 @@ impl RnsPoly {
             n,
             basis,
             form,
-            data: par_fill(n * basis.len(), |_| 0),
+            data: pool::take_zeroed(n * basis.len()),
+        }
+    }
+
+    /// A polynomial with unspecified contents (a reused buffer), for outputs written in full.
+    pub(crate) fn scratch(n: usize, basis: Basis, form: Form) -> Self {
+        Self {
+            n,
+            basis,
+            form,
+            data: pool::take(n * basis.len()),
         }
     }
 

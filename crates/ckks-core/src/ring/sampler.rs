@@ -32,15 +32,20 @@ fn global_index(basis: Basis, i: usize, l_plus_1: usize) -> u64 {
 
 /// The uniform polynomial over `basis` expanded from `seed` (taken to be in evaluation form).
 pub fn uniform_from_seed(ring: &Ring, basis: Basis, seed: &[u8; 32]) -> RnsPoly {
-    let mut out = ring.zero(basis, Form::Eval);
-    let l1 = ring.q().len();
+    let mut out = ring.scratch(basis, Form::Eval);
     for_each_limb(&mut out.data, ring.n(), |i, limb| {
-        let mut rng = ChaCha20Rng::from_seed(*seed);
-        rng.set_stream(global_index(basis, i, l1));
-        let p = ring.modulus(basis, i).value();
-        limb.iter_mut().for_each(|x| *x = rng.gen_range(0..p));
+        uniform_limb(ring, basis, i, seed, limb)
     });
     out
+}
+
+/// Limb `i` of [`uniform_from_seed`]`(ring, basis, seed)` alone (its own ChaCha20 stream), for
+/// switching keys whose uniform halves are regenerated on use.
+pub(crate) fn uniform_limb(ring: &Ring, basis: Basis, i: usize, seed: &[u8; 32], limb: &mut [u64]) {
+    let mut rng = ChaCha20Rng::from_seed(*seed);
+    rng.set_stream(global_index(basis, i, ring.q().len()));
+    let p = ring.modulus(basis, i).value();
+    limb.iter_mut().for_each(|x| *x = rng.gen_range(0..p));
 }
 
 /// A fresh 32-byte seed from a cryptographic RNG.

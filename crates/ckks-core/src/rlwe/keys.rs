@@ -67,7 +67,26 @@ impl SwitchingKey {
         self.digits.len()
     }
 
-    /// Bytes it occupies in memory (evaluation form, both halves of every digit).
+    /// Drops the uniform halves `a_j` from memory: they are expanded again from the key's
+    /// seed, limb by limb, inside every key switch that uses the key (the same words, so
+    /// results do not change). Halves the key's memory; the cost is one ChaCha20 word per
+    /// coefficient of every `a_j` limb at each use (see `docs/results/ckks-core.md`).
+    pub fn drop_uniform_halves(&mut self) {
+        for [_, a] in &mut self.digits {
+            a.data = Vec::new();
+        }
+    }
+
+    /// Whether the uniform halves are held in memory (see
+    /// [`drop_uniform_halves`](Self::drop_uniform_halves)).
+    pub fn has_uniform_halves(&self) -> bool {
+        self.digits
+            .iter()
+            .all(|[b, a]| a.data.len() == b.data.len())
+    }
+
+    /// Bytes it occupies in memory (evaluation form, both halves of every digit unless the
+    /// uniform halves were dropped).
     pub fn memory_bytes(&self) -> usize {
         self.digits
             .iter()
@@ -108,6 +127,11 @@ impl GaloisKey {
     /// Bytes it occupies in memory.
     pub fn key_memory_bytes(&self) -> usize {
         self.key.memory_bytes()
+    }
+
+    /// [`SwitchingKey::drop_uniform_halves`] for this key.
+    pub fn drop_uniform_halves(&mut self) {
+        self.key.drop_uniform_halves();
     }
 }
 

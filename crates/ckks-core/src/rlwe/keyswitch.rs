@@ -21,9 +21,11 @@
 //! shared by many automorphisms, which permute the decomposed digits in evaluation form (a
 //! Galois automorphism commutes with the digit decomposition up to a multiple of `Q_j`).
 
-use super::keys::SwitchingKey;
+use super::keys::{digit_seed, SwitchingKey};
 use crate::error::{CkksError, Result};
 use crate::ring::basis::{div_round_eval, BasisExtender, Conversion};
+use crate::ring::sampler::uniform_limb;
+use crate::ring::simd::{self, KeyTerms};
 use crate::ring::Modulus;
 use crate::ring::{for_each_limb, Basis, Form, Ring, RnsPoly};
 use rayon::prelude::*;
@@ -166,7 +168,8 @@ impl KeySwitcher {
                         }
                     })
                     .collect();
-                let mut out = ring.zero(ext_basis, Form::Eval);
+                // every limb is written: the digit's own limbs here, the others by `extend`
+                let mut out = ring.scratch(ext_basis, Form::Eval);
                 out.data[start * n..end * n].copy_from_slice(&d.data[start * n..end * n]);
                 let mut outs: Vec<&mut [u64]> = out
                     .data
@@ -219,7 +222,11 @@ impl KeySwitcher {
                 level: kq.saturating_sub(1),
             });
         }
-        let mut out = [ring.zero(basis, Form::Eval), ring.zero(basis, Form::Eval)];
+        // `dot_pair` writes every coefficient
+        let mut out = [
+            ring.scratch(basis, Form::Eval),
+            ring.scratch(basis, Form::Eval),
+        ];
         let [out_b, out_a] = &mut out;
         let work = |(i, (ob, oa)): (usize, (&mut [u64], &mut [u64]))| {
             // limb i of the Q_ℓ P basis is limb `key_i` of the key's full Q P basis
@@ -235,15 +242,32 @@ impl KeySwitcher {
                     .map(|k| &k[half].data[key_i * n..(key_i + 1) * n])
                     .collect()
             };
+            // uniform halves dropped from memory: this limb of each used digit's `a_j`,
+            // expanded again from the digit's seed
+            let regenerated = (!key.has_uniform_halves()).then(|| {
+                let mut buf = crate::ring::pool::take(dec.digits.len() * n);
+                for (j, limb) in buf.chunks_mut(n).enumerate() {
+                    let key_basis = key.digits[j][0].basis;
+                    uniform_limb(ring, key_basis, key_i, &digit_seed(&key.seed, j), limb);
+                }
+                buf
+            });
+            let a_limbs = match &regenerated {
+                Some(buf) => buf.chunks(n).collect(),
+                None => key_limb(1),
+            };
             dot_pair(
                 ring.modulus(basis, i),
                 &digits,
                 &key_limb(0),
-                &key_limb(1),
+                &a_limbs,
                 perm,
                 ob,
                 oa,
             );
+            if let Some(buf) = regenerated {
+                crate::ring::pool::give(buf);
+            }
         };
         if n * basis.len() >= 1 << 13 {
             out_b
@@ -289,8 +313,9 @@ impl KeySwitcher {
         let ring = &self.ring;
         let n = ring.n();
         let level = c.basis.q - 1;
-        let mut out = ring.zero(Basis::qp(level, self.k()), Form::Eval);
+        let mut out = ring.scratch(Basis::qp(level, self.k()), Form::Eval);
         let q_part = (level + 1) * n;
+        crate::ring::pool::fill_zero(&mut out.data[q_part..]);
         for_each_limb(&mut out.data[..q_part], n, |i, o| {
             let m = ring.q()[i];
             let p_mod = ring
@@ -388,7 +413,9 @@ const REDC_TERMS: usize = 4;
 /// `(Σ_j d_j b_j, Σ_j d_j a_j) · 2^-64` pointwise for one limb (`d_j` read through `perm` if
 /// given), both halves in one pass over the digits, with one Montgomery reduction per output
 /// and per [`REDC_TERMS`] digits (digit counts up to 4, and up to 8 for primes below
-/// `2^64 / D`, get a fixed-size loop with one reduction that keeps the limbs in registers). The factor `2^-64` is folded into ModDown's constants.
+/// `2^64 / D`, run the AVX2 kernel `ring::simd::dot_pair` with one reduction; digits read
+/// through a permutation are gathered block by block first). The factor `2^-64` is folded
+/// into ModDown's constants.
 fn dot_pair(
     m: &Modulus,
     digits: &[&[u64]],
@@ -398,39 +425,64 @@ fn dot_pair(
     out_b: &mut [u64],
     out_a: &mut [u64],
 ) {
+    /// Coefficients per block when the digits are read through a permutation (gathered into
+    /// a stack buffer first, so that the vector kernel reads them contiguously).
+    const GATHER: usize = 512;
+    /// AVX2 for the leading multiple of 4 coefficients, the scalar loop for the rest.
+    fn run<const D: usize>(m: &Modulus, t: KeyTerms<'_, D>, out_b: &mut [u64], out_a: &mut [u64]) {
+        let done = simd::dot_pair_avx2(m, t, (&mut *out_b, &mut *out_a));
+        for c in done..out_b.len() {
+            let (mut sb, mut sa) = (0u128, 0u128);
+            for j in 0..D {
+                let x = t.d[j][c] as u128;
+                sb += x * t.b[j][c] as u128;
+                sa += x * t.a[j][c] as u128;
+            }
+            out_b[c] = m.redc(sb);
+            out_a[c] = m.redc(sa);
+        }
+    }
     #[allow(clippy::too_many_arguments)]
     fn fixed<const D: usize>(
         m: &Modulus,
         digits: &[&[u64]],
         b: &[&[u64]],
         a: &[&[u64]],
-        index: impl Fn(usize) -> usize,
+        perm: Option<&[u32]>,
         out_b: &mut [u64],
         out_a: &mut [u64],
     ) {
         let n = out_b.len();
-        let d: [&[u64]; D] = std::array::from_fn(|j| &digits[j][..n]);
         let b: [&[u64]; D] = std::array::from_fn(|j| &b[j][..n]);
         let a: [&[u64]; D] = std::array::from_fn(|j| &a[j][..n]);
         let out_a = &mut out_a[..n];
-        for c in 0..n {
-            let k = index(c);
-            let (mut sb, mut sa) = (0u128, 0u128);
-            for j in 0..D {
-                let x = d[j][k] as u128;
-                sb += x * b[j][c] as u128;
-                sa += x * a[j][c] as u128;
+        match perm {
+            None => {
+                let d = std::array::from_fn(|j| &digits[j][..n]);
+                run::<D>(m, KeyTerms { d, b, a }, out_b, out_a)
             }
-            out_b[c] = m.redc(sb);
-            out_a[c] = m.redc(sa);
+            Some(p) => {
+                let mut buf = [[0u64; GATHER]; D];
+                for s in (0..n).step_by(GATHER) {
+                    let e = (s + GATHER).min(n);
+                    for (row, d) in buf.iter_mut().zip(digits) {
+                        for (x, &k) in row.iter_mut().zip(&p[s..e]) {
+                            *x = d[k as usize];
+                        }
+                    }
+                    let terms = KeyTerms {
+                        d: std::array::from_fn(|j| &buf[j][..e - s]),
+                        b: std::array::from_fn(|j| &b[j][s..e]),
+                        a: std::array::from_fn(|j| &a[j][s..e]),
+                    };
+                    run::<D>(m, terms, &mut out_b[s..e], &mut out_a[s..e]);
+                }
+            }
         }
     }
     macro_rules! dispatch {
         ($d:literal) => {
-            match perm {
-                Some(p) => fixed::<$d>(m, digits, b, a, |c| p[c] as usize, out_b, out_a),
-                None => fixed::<$d>(m, digits, b, a, |c| c, out_b, out_a),
-            }
+            fixed::<$d>(m, digits, b, a, perm, out_b, out_a)
         };
     }
     // D p^2 < p 2^64: one reduction for all digits when D p < 2^64 (p < 2^61: up to 8)
