@@ -792,16 +792,18 @@ impl Compiler<'_> {
         }
         let [mut a, mut b, c] = coef;
         // (not when the product would bootstrap the scaled value: the bootstrap's error
-        // would grow by 1 / √|a| on the way back)
+        // would grow by 1 / r on the way back)
         if flush_first && st.level > self.product_depth() && product_form(&a, &b, self.max_shift) {
-            if let Some(p) = st.pending.take() {
-                // the linear step outputs u = √|a| x instead of x, and
-                // a x² + b x + c = sgn(a) · u ⊙ (u + sgn(a) b / √|a|) + c
-                let root: Vec<f64> = a.iter().map(|a| a.abs().sqrt()).collect();
+            if let Some((r, p)) = self
+                .product_scaling(&a, st.level - 1)
+                .and_then(|r| Some((r, st.pending.take()?)))
+            {
+                // the linear step outputs u = r x instead of x, and
+                // a x² + b x + c = (a / r²) u² + (b / r) u + c
                 let zero = vec![0.0; a.len()];
-                st.pending = Some(AffineMap::diagonal(&root, &zero).compose(&p));
-                b = b.iter().zip(&root).map(|(b, r)| b / r).collect();
-                a = a.iter().map(|a| a.signum()).collect();
+                st.pending = Some(AffineMap::diagonal(&r, &zero).compose(&p));
+                b = b.iter().zip(&r).map(|(b, r)| b / r).collect();
+                a = a.iter().zip(&r).map(|(a, r)| a / (r * r)).collect();
             }
         }
         if flush_first {
@@ -1133,22 +1135,55 @@ impl Compiler<'_> {
         1 + usize::from(self.bts.is_some())
     }
 
-    /// The per-element `√|a|` by which the output of a linear step is scaled for the
-    /// quadratic activation `next`, when that activation takes the product form (see
-    /// [`Compiler::activation`]).
-    fn product_prescale(&self, next: Option<&Layer>, shape: Shape) -> Option<Vec<f64>> {
+    /// The per-element factor `r` by which a linear step landing on `level` scales its output
+    /// `x` for a product-form activation with quadratic coefficients `a` (the activation then
+    /// has `a / r²` and `b / r`), or `None` when no scaling pays.
+    ///
+    /// The product's error has two parts: the linear step's own noise `ε ≈ 1/Δ` in `u = r x`,
+    /// carried to the output by the derivative `≈ b / r`, and the next layer's diagonal
+    /// rounding `1 / s_d` times the product `|y| ≈ r² |b / a|`, with
+    /// `s_d = Δ q_ℓ / s_y = q_ℓ q_{ℓ-1} / Δ`. Their sum `|b| (1 / (r Δ) + r² / (|a| s_d))` is
+    /// least at `r = (|a| s_d / 2Δ)^{1/3}`, kept within `[min(√|a|, 1), 1]`. At the full-size
+    /// working scale (`Δ = 2^45` under 50-bit primes: `s_d / Δ = 2^10`) this is `r = 1` for
+    /// any `|a| >= 2^-9`; with `Δ` equal to the primes it is close to `√|a|`.
+    fn product_scaling(&self, a: &[f64], level: usize) -> Option<Vec<f64>> {
+        let sd_over_delta = self.q(level) * self.q(level - 1) / (self.delta * self.delta);
+        let r: Vec<f64> = a
+            .iter()
+            .map(|a| {
+                let a = a.abs();
+                (a * sd_over_delta / 2.0)
+                    .cbrt()
+                    .clamp(a.sqrt().min(1.0), 1.0)
+            })
+            .collect();
+        r.iter().any(|&r| r < 1.0).then_some(r)
+    }
+
+    /// [`Compiler::product_scaling`] for the quadratic activation `next` (if it is one and
+    /// takes the product form) of a tensor of `shape`, landing on `level`.
+    fn product_prescale(
+        &self,
+        next: Option<&Layer>,
+        shape: Shape,
+        level: usize,
+    ) -> Option<Vec<f64>> {
         let [a, b, _] = match next? {
             Layer::Quadratic(q) => Self::quadratic_coeffs(q, shape),
             Layer::Square => Self::quadratic_coeffs(&Quadratic::per_layer(1.0, 0.0, 0.0), shape),
             _ => return None,
         };
-        product_form(&a, &b, self.max_shift).then(|| a.iter().map(|a| a.abs().sqrt()).collect())
+        if !product_form(&a, &b, self.max_shift) {
+            return None;
+        }
+        self.product_scaling(&a, level)
     }
 
     /// `body(x) + shortcut(x)`: both branches flushed to the same layout at scale `Δ`, the
     /// higher one dropped to the lower level. When the next layer is a quadratic activation in
-    /// product form, both branches output `√|a| ⊙ (·)` and the sum carries the pending map
-    /// `(·) / √|a|`, which the activation folds into its coefficients.
+    /// product form, both branches may output `r ⊙ (·)` ([`Compiler::product_scaling`]) and
+    /// the sum carries the pending map `(·) / r`, which the activation folds into its
+    /// coefficients.
     fn residual(
         &mut self,
         name: &str,
@@ -1173,9 +1208,12 @@ impl Compiler<'_> {
         // product (each branch's flush costs one), so that the scaled sum is not what a
         // bootstrap refreshes
         let body_flushed = b.pending.is_some() || !self.exact(b.scale);
-        let prescale = self
-            .product_prescale(next, b.shape)
-            .filter(|_| body_flushed && b.level.min(s.level) > self.product_depth());
+        let lowest = b.level.min(s.level);
+        let prescale = if body_flushed && lowest > self.product_depth() {
+            self.product_prescale(next, b.shape, lowest - 1)
+        } else {
+            None
+        };
         let zero = vec![0.0; b.shape.len()];
         for x in [&mut b, &mut s] {
             if let Some(r) = &prescale {
