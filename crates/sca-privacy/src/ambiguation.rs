@@ -30,7 +30,7 @@ use rand_chacha::ChaCha20Rng;
 use crate::codec::Codes;
 use crate::config::SparsityKind;
 use crate::error::{Result, ScaError};
-use crate::sparse::{top_s_among, top_s_support, SupportKey};
+use crate::sparse::{order_key, top_s_among, top_s_support, SupportKey};
 
 /// Empirical distribution of one sign's magnitudes (sorted).
 #[derive(Clone, Debug, Default)]
@@ -507,16 +507,6 @@ fn rank_map(values: &mut [f32], target: &Side, rng: &mut ChaCha20Rng) {
     for (r, &k) in order.iter().enumerate() {
         let u = (r as f64 + rng.gen::<f64>()) / n;
         values[(k & 0xFFFF_FFFF) as usize] = target.quantile(u.min(1.0));
-    }
-}
-
-/// A `u32` whose unsigned order is `f32::total_cmp`'s order of `x`.
-fn order_key(x: f32) -> u32 {
-    let b = x.to_bits();
-    if b >> 31 == 1 {
-        !b
-    } else {
-        b | 0x8000_0000
     }
 }
 

@@ -141,38 +141,62 @@ pub fn top_s_support(v: &[f32], s: usize, kind: SparsityKind, out: &mut [u8]) {
 /// still free, as a decoy layer needs ([`crate::ambiguation::ambiguate_with_decoys`]).
 pub fn top_s_among(v: &[f32], candidates: &mut [u8], kind: SparsityKind, out: &mut [u8]) {
     let s = out.len();
-    // Total orders (value, then the lower index first), so selecting the first `s` gives
-    // the same set as a full sort would.
+    // One integer key per candidate, `(order of the value) << 8 | (255 - index)`: sorting the
+    // keys in decreasing order is the order "larger value first, then lower index first"
+    // (a total order), so selecting the first `s` gives the same set as a full sort would,
+    // with integer comparisons only.
+    let mut keys = [0u64; 256];
+    let keys = &mut keys[..candidates.len()];
+    for (k, &i) in keys.iter_mut().zip(candidates.iter()) {
+        let x = v[i as usize];
+        let order = match kind {
+            // |x| is non-negative: its bits are already ordered (NaN above infinity, as
+            // `total_cmp` has it).
+            SparsityKind::Magnitude => x.abs().to_bits(),
+            SparsityKind::Signed => order_key(x),
+        };
+        *k = ((order as u64) << 8) | (255 - i as u64);
+    }
+    let descending = |a: &u64, b: &u64| b.cmp(a);
+    let index = |k: u64| (255 - (k & 0xFF)) as u8;
     match kind {
         SparsityKind::Magnitude => {
-            let by_magnitude = |a: &u8, b: &u8| {
-                v[*b as usize]
-                    .abs()
-                    .total_cmp(&v[*a as usize].abs())
-                    .then(a.cmp(b))
-            };
-            if s < candidates.len() {
-                candidates.select_nth_unstable_by(s, by_magnitude);
+            if s < keys.len() {
+                keys.select_nth_unstable_by(s, descending);
             }
-            out.copy_from_slice(&candidates[..s]);
+            for (o, &k) in out.iter_mut().zip(keys.iter()) {
+                *o = index(k);
+            }
         }
         SparsityKind::Signed => {
             let h = s / 2;
-            let descending =
-                |a: &u8, b: &u8| v[*b as usize].total_cmp(&v[*a as usize]).then(a.cmp(b));
-            if h < candidates.len() {
-                candidates.select_nth_unstable_by(h, descending);
+            if h < keys.len() {
+                keys.select_nth_unstable_by(h, descending);
             }
-            out[..h].copy_from_slice(&candidates[..h]);
-            let rest = &mut candidates[h..];
+            let rest = &mut keys[h..];
             let k = rest.len() - (s - h);
             if k < rest.len() {
                 rest.select_nth_unstable_by(k, descending);
             }
-            out[h..].copy_from_slice(&rest[k..]);
+            let (top, bottom) = (&keys[..h], &keys[h + k..]);
+            for (o, &key) in out.iter_mut().zip(top.iter().chain(bottom)) {
+                *o = index(key);
+            }
         }
     }
     out.sort_unstable();
+    // The keys carry the support (secret): wipe them.
+    keys.zeroize();
+}
+
+/// A `u32` whose unsigned order is `f32::total_cmp`'s order of `x`.
+pub fn order_key(x: f32) -> u32 {
+    let b = x.to_bits();
+    if b >> 31 == 1 {
+        !b
+    } else {
+        b | 0x8000_0000
+    }
 }
 
 /// The secret key: the true support of every code vector. Zeroized on drop.
