@@ -66,9 +66,9 @@ pub struct CompileOptions {
     /// Largest `|b / a|` for the one-level product form `a · x ⊙ (x + b/a) + c` of a quadratic
     /// activation (default `2^16`). The product grows as `|x| |b/a|`: with `|x| <= 8` it stays
     /// below `2^19`, far inside the headroom `q_{ℓ-1} / s` of the level it lands on (at least
-    /// two primes, as the planner leaves a level to apply the pending map), and the next
-    /// layer's diagonals, encoded at `Δ q_{ℓ-1} / s`, round it to about `|y| s / (2 Δ q_{ℓ-1})`
-    /// (`2^-37` at the full-size working scale `2^45` with 50-bit primes).
+    /// two primes, as the planner leaves a level to apply the pending map). The next layer's
+    /// diagonal rounding grows with the product; the planner's input scaling
+    /// (`Compiler::product_scaling`) balances it against the convolution's own noise.
     pub max_shift: f64,
     /// Bytes of encoded diagonals the plan may hold; the linear steps past this budget keep
     /// their diagonals as slot values and encode them during inference
@@ -747,6 +747,14 @@ impl Compiler<'_> {
         })
     }
 
+    /// Scales the output of the pending map element-wise by `r` (for a product-form activation,
+    /// [`Compiler::product_scaling`]).
+    fn scale_output(&self, st: &mut Sym, r: &[f64], name: &str) {
+        let shape = st.shape;
+        let map = AffineMap::diagonal(r, &vec![0.0; r.len()]);
+        self.compose(st, map, shape, name, "scale");
+    }
+
     /// Folds a linear layer into the pending map.
     fn compose(&self, st: &mut Sym, map: AffineMap, shape: Shape, name: &str, kind: &str) {
         st.pending = Some(match st.pending.take() {
@@ -794,14 +802,10 @@ impl Compiler<'_> {
         // (not when the product would bootstrap the scaled value: the bootstrap's error
         // would grow by 1 / r on the way back)
         if flush_first && st.level > self.product_depth() && product_form(&a, &b, self.max_shift) {
-            if let Some((r, p)) = self
-                .product_scaling(&a, st.level - 1)
-                .and_then(|r| Some((r, st.pending.take()?)))
-            {
+            if let Some(r) = self.product_scaling(&a, st.level - 1) {
                 // the linear step outputs u = r x instead of x, and
                 // a x² + b x + c = (a / r²) u² + (b / r) u + c
-                let zero = vec![0.0; a.len()];
-                st.pending = Some(AffineMap::diagonal(&r, &zero).compose(&p));
+                self.scale_output(st, &r, name);
                 b = b.iter().zip(&r).map(|(b, r)| b / r).collect();
                 a = a.iter().zip(&r).map(|(a, r)| a / (r * r)).collect();
             }
@@ -857,6 +861,19 @@ impl Compiler<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The per-element coefficients of a quadratic activation layer (`Square` is `x²`), or
+    /// `None` for any other layer.
+    fn activation_coeffs(layer: &Layer, shape: Shape) -> Option<[Vec<f64>; 3]> {
+        match layer {
+            Layer::Quadratic(q) => Some(Self::quadratic_coeffs(q, shape)),
+            Layer::Square => Some(Self::quadratic_coeffs(
+                &Quadratic::per_layer(1.0, 0.0, 0.0),
+                shape,
+            )),
+            _ => None,
+        }
     }
 
     fn quadratic_coeffs(q: &Quadratic, shape: Shape) -> [Vec<f64>; 3] {
@@ -958,15 +975,11 @@ impl Compiler<'_> {
                 st.shape = out;
                 st.strides = None;
             }
-            Layer::Quadratic(q) => {
-                self.activation(st, Self::quadratic_coeffs(q, x), steps, name)?
+            Layer::Quadratic(_) | Layer::Square => {
+                let coef = Self::activation_coeffs(layer, x)
+                    .ok_or_else(|| HeNnError::Plan(format!("{name}: not an activation")))?;
+                self.activation(st, coef, steps, name)?
             }
-            Layer::Square => self.activation(
-                st,
-                Self::quadratic_coeffs(&Quadratic::per_layer(1.0, 0.0, 0.0), x),
-                steps,
-                name,
-            )?,
             Layer::ApproxSigmoid(s) => self.polynomial(st, &s.coeffs, None, steps, name)?,
             Layer::SqueezeExcitation(se) => {
                 self.flush(st, None, steps, name)?;
@@ -1168,11 +1181,7 @@ impl Compiler<'_> {
         shape: Shape,
         level: usize,
     ) -> Option<Vec<f64>> {
-        let [a, b, _] = match next? {
-            Layer::Quadratic(q) => Self::quadratic_coeffs(q, shape),
-            Layer::Square => Self::quadratic_coeffs(&Quadratic::per_layer(1.0, 0.0, 0.0), shape),
-            _ => return None,
-        };
+        let [a, b, _] = Self::activation_coeffs(next?, shape)?;
         if !product_form(&a, &b, self.max_shift) {
             return None;
         }
@@ -1214,12 +1223,9 @@ impl Compiler<'_> {
         } else {
             None
         };
-        let zero = vec![0.0; b.shape.len()];
-        for x in [&mut b, &mut s] {
-            if let Some(r) = &prescale {
-                let shape = x.shape;
-                self.compose(x, AffineMap::diagonal(r, &zero), shape, name, "scale");
-            }
+        if let Some(r) = &prescale {
+            self.scale_output(&mut b, r, name);
+            self.scale_output(&mut s, r, name);
         }
         self.flush(&mut b, None, &mut body_steps, &format!("{name}.body"))?;
         self.flush(
@@ -1243,7 +1249,7 @@ impl Compiler<'_> {
         ));
         let unscale = prescale.map(|r| {
             let inv: Vec<f64> = r.iter().map(|r| 1.0 / r).collect();
-            AffineMap::diagonal(&inv, &zero)
+            AffineMap::diagonal(&inv, &vec![0.0; inv.len()])
         });
         *st = Sym {
             level,

@@ -17,6 +17,11 @@ fn inputs(init: &mut RandomInit, shape: Shape, count: usize) -> Vec<Tensor> {
         .collect()
 }
 
+/// The kind of every step of the plan, in order.
+fn step_kinds(plan: &Plan) -> Vec<String> {
+    plan.trace().into_iter().map(|s| s.kind).collect()
+}
+
 /// Runs the plan on `xs` (one ciphertext) and compares with the reference.
 fn check(model: &Model, plan: &Plan, xs: &[Tensor], min_bits: f64) -> PrecisionStats {
     let ctx = plan.context().clone();
@@ -127,7 +132,7 @@ fn two_level_and_affine_activation_forms_match_the_reference() {
     };
     let plan = EncryptedModel::compile(&model, &params, &options).unwrap();
     println!("{}", plan.report());
-    let kinds: Vec<String> = plan.trace().into_iter().map(|s| s.kind).collect();
+    let kinds = step_kinds(&plan);
     assert_eq!(kinds.iter().filter(|k| *k == "quadratic").count(), 2);
     let xs = inputs(&mut rng, model.input, 1);
     check(&model, &plan, &xs, 18.0);
@@ -154,7 +159,7 @@ fn near_linear_quadratics_take_one_level() {
     let plan =
         EncryptedModel::compile(&model, &params, &CompileOptions::default().batch(2)).unwrap();
     println!("{}", plan.report());
-    let kinds: Vec<String> = plan.trace().into_iter().map(|s| s.kind).collect();
+    let kinds = step_kinds(&plan);
     assert_eq!(
         kinds.iter().filter(|k| *k == "quadratic-product").count(),
         2,
@@ -163,7 +168,7 @@ fn near_linear_quadratics_take_one_level() {
     // conv, product, conv, product, pooling + dense: five levels (seven with two-level forms)
     assert_eq!(plan.input_level() - plan.output_level(), 5);
     let xs = inputs(&mut rng, model.input, 2);
-    // measured 29.3 min bits (two-level forms: 30.8; the product without the sqrt|a| scaling
+    // measured 29.3 min bits (two-level forms: 30.8; the product without the input scaling
     // folded into the convolutions: 22.4, i.e. log2 |b/a| bits lost to the next layer's rounding)
     check(&model, &plan, &xs, 26.0);
 }
@@ -251,7 +256,7 @@ fn small_resnet_with_bootstraps_matches_the_reference() {
     println!("{}", plan.report());
     assert!(plan.bootstraps() >= 2, "{}", plan.report());
     // an unnormalized quadratic product is never what a bootstrap refreshes
-    let kinds: Vec<String> = plan.trace().into_iter().map(|s| s.kind).collect();
+    let kinds = step_kinds(&plan);
     assert!(kinds.iter().any(|k| k == "quadratic-product"));
     for w in kinds.windows(2) {
         assert!(
