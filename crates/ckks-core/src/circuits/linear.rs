@@ -92,11 +92,6 @@ fn period<T: PartialEq>(v: &[T]) -> usize {
     p
 }
 
-/// `v` repeated to `slots` values.
-fn tiled<T: Copy>(v: &[T], slots: usize) -> Vec<T> {
-    (0..slots).map(|i| v[i % v.len()]).collect()
-}
-
 /// A plaintext matrix, precomputed (diagonals rotated, and encoded unless deferred) for one
 /// level and scale.
 #[derive(Clone, Debug)]
@@ -222,9 +217,11 @@ impl LinearTransform {
             // rot_{-shift}(d)[s] = d[s - shift]
             let rotated: Vec<Complex64> =
                 (0..slots).map(|s| d[(s + slots - shift) % slots]).collect();
+            // one period: a diagonal repeating every `p` slots encodes at the cost of `p`
+            let one = &rotated[..period(&rotated)];
             let diagonal = match storage {
-                DiagonalStorage::Encoded => Diagonal::Encoded(ctx.encode_over(
-                    &rotated,
+                DiagonalStorage::Encoded => Diagonal::Encoded(ctx.encode_periodic_over(
+                    one,
                     slots,
                     level,
                     hoisting == Hoisting::Double,
@@ -232,7 +229,6 @@ impl LinearTransform {
                 )?),
                 DiagonalStorage::Deferred => {
                     check_encodable(ctx, &rotated, level, scale)?;
-                    let one = &rotated[..period(&rotated)];
                     if one.iter().all(|v| v.im == 0.0) {
                         Diagonal::Real(one.iter().map(|v| v.re).collect())
                     } else {
@@ -441,9 +437,8 @@ impl LinearTransform {
     fn plaintext<'a>(&self, d: &'a Diagonal) -> Result<Cow<'a, Plaintext>> {
         let encode = |v: &[Complex64]| {
             let with_p = self.hoisting == Hoisting::Double;
-            let values = tiled(v, self.slots);
             self.ctx
-                .encode_over(&values, self.slots, self.level, with_p, self.scale)
+                .encode_periodic_over(v, self.slots, self.level, with_p, self.scale)
         };
         Ok(match d {
             Diagonal::Encoded(pt) => Cow::Borrowed(pt),
@@ -489,7 +484,6 @@ mod tests {
         assert_eq!(period(&[1, 2, 3, 4]), 4);
         assert_eq!(period(&[5; 8]), 1);
         assert_eq!(period(&[1, 2, 1, 3]), 4);
-        assert_eq!(tiled(&[1, 2], 6), vec![1, 2, 1, 2, 1, 2]);
     }
 
     #[test]

@@ -5,7 +5,7 @@ use super::params::Parameters;
 use super::{Ciphertext, Plaintext};
 use crate::error::{CkksError, Result};
 use crate::ring::basis::BasisExtender;
-use crate::ring::{for_each_limb, Basis, Form, Modulus, Ring, RnsPoly};
+use crate::ring::{Basis, Form, Modulus, Ring, RnsPoly};
 use crate::rlwe::{KeyGenerator, KeySwitcher};
 use num_complex::Complex64;
 use rayon::prelude::*;
@@ -168,9 +168,9 @@ impl Context {
         let mut v = vec![Complex64::new(0.0, 0.0); slots];
         v[..values.len()].copy_from_slice(values);
         self.0.fft.inverse(&mut v);
-        let n = self.params().n();
-        let gap = n / (2 * slots);
-        let mut coeffs = vec![0i128; n];
+        // The encoding is a polynomial in `X^{N/2n}` (n = slots): coefficient `i` of that
+        // polynomial is `Re v_i` and coefficient `n + i` is `Im v_i`, times the scale.
+        let mut coeffs = vec![0i128; 2 * slots];
         // |coefficient| must stay below Q_ℓ / 2 and inside i128.
         let log_q: f64 = self.params().q()[..=level]
             .iter()
@@ -178,7 +178,7 @@ impl Context {
             .sum();
         let limit = (log_q - 1.0).min(126.0).exp2();
         for (i, c) in v.iter().enumerate() {
-            for (pos, x) in [(i * gap, c.re), (i * gap + n / 2, c.im)] {
+            for (pos, x) in [(i, c.re), (i + slots, c.im)] {
                 let y = (x * scale).round();
                 if !y.is_finite() || y.abs() >= limit {
                     return Err(CkksError::EncodingOverflow(format!(
@@ -195,15 +195,32 @@ impl Context {
         } else {
             Basis::q(level)
         };
-        let mut poly = ring.zero(basis, Form::Coeff);
-        for_each_limb(&mut poly.data, n, |i, limb| {
-            let m = ring.modulus(basis, i);
-            for (o, &c) in limb.iter_mut().zip(&coeffs) {
-                *o = m.reduce_i128(c);
-            }
-        });
-        ring.ntt(&mut poly);
+        let poly = ring.ntt_sparse(basis, 2 * slots, |m, j| m.reduce_i128(coeffs[j]));
         Ok(Plaintext { poly, scale, slots })
+    }
+
+    /// Encodes, into `slots` slots, the vector that repeats `period` (a power-of-two number
+    /// of values dividing `slots`) across them: the encoding of `period` in `period.len()`
+    /// slots, read with `slots` slots (a polynomial in `X^{N/2p}` decodes to its `p` slots
+    /// repeated). Costs a size-`p` FFT and size-`2p` NTTs instead of size `N/2` and `N`.
+    pub(crate) fn encode_periodic_over(
+        &self,
+        period: &[Complex64],
+        slots: usize,
+        level: usize,
+        with_p: bool,
+        scale: f64,
+    ) -> Result<Plaintext> {
+        self.check_slots(period.len(), slots)?;
+        if !period.len().is_power_of_two() {
+            return Err(CkksError::InvalidParameters(format!(
+                "a period of {} values does not divide {slots} slots",
+                period.len()
+            )));
+        }
+        let mut pt = self.encode_over(period, period.len(), level, with_p, scale)?;
+        pt.slots = slots;
+        Ok(pt)
     }
 
     /// Encodes real values (imaginary parts zero).
@@ -309,4 +326,39 @@ fn half_product(q: &[Modulus], m: &Modulus) -> u64 {
         .iter()
         .fold(1u64, |acc, x| m.mul(acc, m.reduce(x.value())));
     m.mul(m.sub(d, 1), m.inv(2).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ckks::insecure_test_params;
+
+    /// A period encoded sparsely decodes, with all the slots, to the period repeated, and
+    /// to the same values as the full-slot encoding of the repeated vector.
+    #[test]
+    fn periodic_encoding_repeats_its_period() {
+        let ctx = Context::new(&insecure_test_params(11, 3).unwrap()).unwrap();
+        let slots = ctx.params().max_slots();
+        let scale = 2f64.powi(40);
+        for p in [1usize, 2, 8, 64, 256, slots] {
+            let period: Vec<Complex64> = (0..p)
+                .map(|i| Complex64::new((i as f64 * 0.7).sin(), (i as f64 * 0.3).cos() - 0.5))
+                .collect();
+            let tiled: Vec<Complex64> = (0..slots).map(|i| period[i % p]).collect();
+            let sparse = ctx
+                .encode_periodic_over(&period, slots, 2, false, scale)
+                .unwrap();
+            let full = ctx.encode_over(&tiled, slots, 2, false, scale).unwrap();
+            assert_eq!(sparse.slots, slots);
+            let (a, b) = (ctx.decode(&sparse).unwrap(), ctx.decode(&full).unwrap());
+            for ((x, y), want) in a.iter().zip(&b).zip(&tiled) {
+                assert!((x - want).norm() < 1e-9, "period {p}: {x} vs {want}");
+                assert!((x - y).norm() < 1e-9, "period {p}: {x} vs {y}");
+            }
+        }
+        let odd = vec![Complex64::new(1.0, 0.0); 3];
+        assert!(ctx
+            .encode_periodic_over(&odd, slots, 2, false, scale)
+            .is_err());
+    }
 }

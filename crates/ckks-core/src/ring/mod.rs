@@ -132,6 +132,8 @@ pub struct Ring {
     /// Inverse of `eval_exp`, indexed by `(e - 1) / 2`.
     exp_index: Vec<u32>,
     galois_perm: RwLock<HashMap<u64, Arc<Vec<u32>>>>,
+    /// `(prime, n')` -> the gather of [`Ring::ntt_sparse`] (equal ones shared).
+    sparse_maps: RwLock<HashMap<(u64, usize), Arc<Vec<u32>>>>,
 }
 
 impl std::fmt::Debug for Ring {
@@ -170,6 +172,7 @@ impl Ring {
             eval_exp,
             exp_index,
             galois_perm: RwLock::new(HashMap::new()),
+            sparse_maps: RwLock::new(HashMap::new()),
         })
     }
 
@@ -294,6 +297,109 @@ impl Ring {
         let basis = a.basis;
         for_each_limb(&mut a.data, self.n, |i, l| self.intt_limb(basis, i, l));
         a.form = Form::Coeff;
+    }
+
+    /// The evaluation form over `basis` of a polynomial in `X^g` only,
+    /// `a(X) = b(X^g)` with `b` of degree `< n' = N / g`, given by `coeff(m, j)`: the
+    /// coefficient `b_j` reduced modulo `m`.
+    ///
+    /// **Sparse NTT.** `a(ψ^e) = b((ψ^g)^e)` and `ψ^g` is a primitive `2n'`-th root of unity,
+    /// so the `N` evaluations of `a` are the `n'` evaluations of `b` (a negacyclic NTT of
+    /// size `n'`), each repeated `g` times: one small NTT and a gather per limb instead of a
+    /// size-`N` NTT, `g` times less arithmetic. This is the shape of every plaintext encoded
+    /// with `n < N/2` slots (`g = N/2n`), e.g. a diagonal that repeats with period `n`.
+    /// Falls back to the full NTT when `n' < 16` or no plan of size `n'` exists.
+    pub(crate) fn ntt_sparse<F>(&self, basis: Basis, n_small: usize, coeff: F) -> RnsPoly
+    where
+        F: Fn(&Modulus, usize) -> u64 + Sync,
+    {
+        let n = self.n;
+        let g = n / n_small.max(1);
+        let maps: Option<Vec<(Arc<Plan>, Arc<Vec<u32>>)>> =
+            (n_small >= 16 && n_small < n && n_small.is_power_of_two())
+                .then(|| {
+                    (0..basis.len())
+                        .map(|i| self.sparse_map(basis, i, n_small))
+                        .collect::<Option<Vec<_>>>()
+                })
+                .flatten();
+        let mut out = self.scratch(basis, Form::Eval);
+        match maps {
+            Some(maps) => for_each_limb(&mut out.data, n, |i, limb| {
+                let m = self.modulus(basis, i);
+                let (plan, map) = &maps[i];
+                let mut small: Vec<u64> = (0..n_small).map(|j| coeff(m, j)).collect();
+                plan.fwd(&mut small);
+                for (o, &k) in limb.iter_mut().zip(map.iter()) {
+                    *o = small[k as usize];
+                }
+            }),
+            None => for_each_limb(&mut out.data, n, |i, limb| {
+                let m = self.modulus(basis, i);
+                limb.fill(0);
+                for j in 0..n / g {
+                    limb[j * g] = coeff(m, j);
+                }
+                self.ntt_limb(basis, i, limb);
+            }),
+        }
+        out
+    }
+
+    /// The size-`n'` plan of limb `i`'s prime and the gather `k -> j` with
+    /// `NTT_N(b(X^g))[k] = NTT_{n'}(b)[j]`, found by transforming `X` with both plans
+    /// (`NTT_N(X)[k]^g` is the point of slot `k` as a `2n'`-th root of unity).
+    fn sparse_map(
+        &self,
+        basis: Basis,
+        i: usize,
+        n_small: usize,
+    ) -> Option<(Arc<Plan>, Arc<Vec<u32>>)> {
+        let m = *self.modulus(basis, i);
+        let key = (m.value(), n_small);
+        let small_plan = plan_for(n_small, m.value()).ok()?;
+        if let Some(map) = self
+            .sparse_maps
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Some((small_plan, map.clone()));
+        }
+        let mut x_small = vec![0u64; n_small];
+        x_small[1] = 1;
+        small_plan.fwd(&mut x_small);
+        let index: HashMap<u64, u32> = x_small
+            .iter()
+            .enumerate()
+            .map(|(j, &v)| (v, j as u32))
+            .collect();
+        let mut x = vec![0u64; self.n];
+        x[1] = 1;
+        self.plan(basis, i).fwd(&mut x);
+        let g = self.n / n_small;
+        let map: Option<Vec<u32>> = x
+            .iter()
+            .map(|&v| {
+                let mut p = v;
+                let mut e = g;
+                while e > 1 {
+                    p = m.mul(p, p);
+                    e /= 2;
+                }
+                index.get(&p).copied()
+            })
+            .collect();
+        let map = map?;
+        let mut maps = self.sparse_maps.write().unwrap_or_else(|e| e.into_inner());
+        // primes whose plans order their roots alike share one gather
+        let shared = maps
+            .iter()
+            .find(|((_, len), other)| *len == n_small && ***other == map)
+            .map(|(_, other)| other.clone());
+        let map = shared.unwrap_or_else(|| Arc::new(map));
+        maps.insert(key, map.clone());
+        Some((small_plan, map))
     }
 
     /// `a += b`.
@@ -560,6 +666,29 @@ mod tests {
             r.ntt(&mut b);
             r.intt(&mut b);
             prop_assert_eq!(a, b);
+        }
+
+        /// The sparse NTT of `b(X^g)` equals the full NTT of that polynomial, for every
+        /// `g` (including the fallbacks `n' < 16` and `g = 1`).
+        #[test]
+        fn sparse_ntt_equals_the_full_ntt(seed in any::<u64>(), logn in 5u32..12, logg in 0u32..5) {
+            let n = 1usize << logn;
+            let r = ring(n);
+            let basis = Basis::qp(2, 2);
+            let small = n >> logg.min(logn);
+            let b = random_poly(&r, basis, seed);
+            let got = r.ntt_sparse(basis, small, |m, j| {
+                let i = (0..basis.len()).find(|&i| r.modulus(basis, i).value() == m.value()).unwrap();
+                b.limb(i)[j]
+            });
+            let mut want = r.zero(basis, Form::Coeff);
+            for i in 0..basis.len() {
+                for j in 0..small {
+                    want.limb_mut(i)[j * (n / small)] = b.limb(i)[j];
+                }
+            }
+            r.ntt(&mut want);
+            prop_assert_eq!(got, want);
         }
 
         #[test]
