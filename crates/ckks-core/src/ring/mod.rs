@@ -87,6 +87,12 @@ fn dot_dispatch(m: &Modulus, o: &mut [u64], x: &[&[u64]], w: Factors<'_>) {
     by_count!(1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16);
 }
 
+/// Gathers of [`Ring::ntt_sparse`] by `(prime, n')`.
+type SparseMaps = RwLock<HashMap<(u64, usize), Arc<Vec<u32>>>>;
+
+/// A size-`n'` NTT plan and the gather of [`Ring::ntt_sparse`] for one prime.
+type SparsePlan = (Arc<Plan>, Arc<Vec<u32>>);
+
 /// NTT plans by `(N, p)`.
 type PlanCache = Mutex<HashMap<(usize, u64), Arc<Plan>>>;
 
@@ -133,7 +139,7 @@ pub struct Ring {
     exp_index: Vec<u32>,
     galois_perm: RwLock<HashMap<u64, Arc<Vec<u32>>>>,
     /// `(prime, n')` -> the gather of [`Ring::ntt_sparse`] (equal ones shared).
-    sparse_maps: RwLock<HashMap<(u64, usize), Arc<Vec<u32>>>>,
+    sparse_maps: SparseMaps,
 }
 
 impl std::fmt::Debug for Ring {
@@ -315,7 +321,7 @@ impl Ring {
     {
         let n = self.n;
         let g = n / n_small.max(1);
-        let maps: Option<Vec<(Arc<Plan>, Arc<Vec<u32>>)>> =
+        let maps: Option<Vec<SparsePlan>> =
             (n_small >= 16 && n_small < n && n_small.is_power_of_two())
                 .then(|| {
                     (0..basis.len())
