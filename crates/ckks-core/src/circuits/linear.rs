@@ -399,13 +399,12 @@ impl LinearTransform {
         let mut acc: Option<[RnsPoly; 2]> = None;
         for (&j, terms) in &self.giant {
             let pts = self.plaintexts(terms)?;
-            let inner: [RnsPoly; 2] = std::array::from_fn(|k| {
-                let mut out = ring.zero(basis, Form::Eval);
-                let xs: Vec<&RnsPoly> = terms.iter().map(|(i, _)| &rotated[i][k]).collect();
-                let pts: Vec<&RnsPoly> = pts.iter().map(|pt| &pt.poly).collect();
-                ring.sum_of_products(&mut out, &xs, Weights::Polys(&pts));
-                out
-            });
+            let mut inner: [RnsPoly; 2] = std::array::from_fn(|_| ring.zero(basis, Form::Eval));
+            let xs: [Vec<&RnsPoly>; 2] =
+                std::array::from_fn(|k| terms.iter().map(|(i, _)| &rotated[i][k]).collect());
+            let pts: Vec<&RnsPoly> = pts.iter().map(|pt| &pt.poly).collect();
+            let [c0, c1] = &mut inner;
+            ring.sums_of_products([c0, c1], [&xs[0], &xs[1]], Weights::Polys(&pts));
             let term = if j == 0 {
                 inner
             } else {

@@ -8,7 +8,7 @@
 use super::{Ciphertext, Context, Plaintext};
 use crate::error::{CkksError, Result};
 use crate::ring::basis::div_round_eval;
-use crate::ring::{for_each_limb, Basis, RnsPoly, Weights};
+use crate::ring::{for_each_limb, Basis, Form, RnsPoly, Weights};
 use crate::rlwe::{
     Decomposed, GaloisKey, KeyGenerator, RelinearizationKey, SecretKey, SwitchingKey,
 };
@@ -310,6 +310,33 @@ impl Evaluator {
         Ok(())
     }
 
+    /// The `parts` polynomials `Σ_t x_{k,t} ⊙ w_t` (`xs(k)` the terms' `k`-th halves): a pair
+    /// at once (each weight read once for both halves), any further part alone.
+    fn sums_of_halves<'a>(
+        &self,
+        basis: Basis,
+        form: Form,
+        parts: usize,
+        xs: impl Fn(usize) -> Vec<&'a RnsPoly>,
+        weights: Weights<'_>,
+    ) -> Vec<RnsPoly> {
+        let ring = self.ring();
+        let mut out: Vec<RnsPoly> = (0..parts).map(|_| ring.zero(basis, form)).collect();
+        let mut k = 0;
+        for chunk in out.chunks_mut(2) {
+            match chunk {
+                [a, b] => {
+                    let (x0, x1) = (xs(k), xs(k + 1));
+                    ring.sums_of_products([a, b], [&x0, &x1], weights);
+                }
+                [a] => ring.sum_of_products(a, &xs(k), weights),
+                _ => {}
+            }
+            k += chunk.len();
+        }
+        out
+    }
+
     /// `Σ_t a_t · pt_t` slot-wise, in one pass with lazy reduction
     /// ([`Ring::sum_of_products`](crate::ring::Ring)): no temporary ciphertext per term.
     /// Every ciphertext is at the plaintexts' level with the same degree, and every product
@@ -327,17 +354,14 @@ impl Evaluator {
                 return Err(CkksError::Degree(a.degree(), first.degree()));
             }
         }
-        let basis = first.c[0].basis;
-        let c = (0..first.c.len())
-            .map(|k| {
-                let mut out = self.ring().zero(basis, first.c[0].form);
-                let xs: Vec<&RnsPoly> = terms.iter().map(|(a, _)| &a.c[k]).collect();
-                let pts: Vec<&RnsPoly> = terms.iter().map(|(_, pt)| &pt.poly).collect();
-                self.ring()
-                    .sum_of_products(&mut out, &xs, Weights::Polys(&pts));
-                out
-            })
-            .collect();
+        let pts: Vec<&RnsPoly> = terms.iter().map(|(_, pt)| &pt.poly).collect();
+        let c = self.sums_of_halves(
+            first.c[0].basis,
+            first.c[0].form,
+            first.c.len(),
+            |k| terms.iter().map(|(a, _)| &a.c[k]).collect(),
+            Weights::Polys(&pts),
+        );
         Ok(Ciphertext {
             c,
             scale,
@@ -386,15 +410,13 @@ impl Evaluator {
                 .collect();
             weights.push(residues);
         }
-        let c = (0..first.0.c.len())
-            .map(|k| {
-                let mut out = self.ring().zero(basis, first.0.c[k].form);
-                let xs: Vec<&RnsPoly> = terms.iter().map(|(a, _)| &a.c[k]).collect();
-                self.ring()
-                    .sum_of_products(&mut out, &xs, Weights::Scalars(&weights));
-                out
-            })
-            .collect();
+        let c = self.sums_of_halves(
+            basis,
+            first.0.c[0].form,
+            first.0.c.len(),
+            |k| terms.iter().map(|(a, _)| &a.c[k]).collect(),
+            Weights::Scalars(&weights),
+        );
         Ok(Ciphertext {
             c,
             scale,

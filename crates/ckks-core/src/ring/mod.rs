@@ -52,33 +52,50 @@ enum Factors<'a> {
     Scalars(&'a [u64]),
 }
 
-/// `o[c] += Σ_t x_t[c] w_t[c] mod m` for at most [`LAZY_TERMS`] terms, with the term count a
-/// compile-time constant (the limbs stay in registers, no bounds checks in the loop).
-fn dot_dispatch(m: &Modulus, o: &mut [u64], x: &[&[u64]], w: Factors<'_>) {
-    fn fixed<const K: usize>(m: &Modulus, o: &mut [u64], x: &[&[u64]], w: Factors<'_>) {
-        let n = o.len();
-        let x: [&[u64]; K] = std::array::from_fn(|t| &x[t][..n]);
+/// `o_h[c] += Σ_t x_{h,t}[c] w_t[c] mod m` for `H` outputs sharing the factors `w_t` (the two
+/// halves of a ciphertext times the same plaintexts: each factor is read once for both), for
+/// at most [`LAZY_TERMS`] terms, with the term count a compile-time constant (the limbs stay
+/// in registers, no bounds checks in the loop).
+fn dot_dispatch<const H: usize>(
+    m: &Modulus,
+    o: &mut [&mut [u64]; H],
+    x: [&[&[u64]]; H],
+    w: Factors<'_>,
+) {
+    fn fixed<const K: usize, const H: usize>(
+        m: &Modulus,
+        o: &mut [&mut [u64]; H],
+        x: [&[&[u64]]; H],
+        w: Factors<'_>,
+    ) {
+        let n = o.iter().map(|o| o.len()).min().unwrap_or(0);
+        let x: [[&[u64]; K]; H] = std::array::from_fn(|h| std::array::from_fn(|t| &x[h][t][..n]));
         match w {
             Factors::Limbs(w) => {
                 let w: [&[u64]; K] = std::array::from_fn(|t| &w[t][..n]);
-                for (c, o) in o.iter_mut().enumerate() {
-                    let acc: u128 = (0..K).map(|t| x[t][c] as u128 * w[t][c] as u128).sum();
-                    *o = m.add(*o, m.reduce_u128(acc));
+                for c in 0..n {
+                    let wc: [u128; K] = std::array::from_fn(|t| w[t][c] as u128);
+                    for h in 0..H {
+                        let acc: u128 = (0..K).map(|t| x[h][t][c] as u128 * wc[t]).sum();
+                        o[h][c] = m.add(o[h][c], m.reduce_u128(acc));
+                    }
                 }
             }
             Factors::Scalars(w) => {
                 let w: [u128; K] = std::array::from_fn(|t| w[t] as u128);
-                for (c, o) in o.iter_mut().enumerate() {
-                    let acc: u128 = (0..K).map(|t| x[t][c] as u128 * w[t]).sum();
-                    *o = m.add(*o, m.reduce_u128(acc));
+                for h in 0..H {
+                    for (c, o) in o[h][..n].iter_mut().enumerate() {
+                        let acc: u128 = (0..K).map(|t| x[h][t][c] as u128 * w[t]).sum();
+                        *o = m.add(*o, m.reduce_u128(acc));
+                    }
                 }
             }
         }
     }
     macro_rules! by_count {
         ($($k:literal)*) => {
-            match x.len() {
-                $($k => fixed::<$k>(m, o, x, w),)*
+            match x[0].len() {
+                $($k => fixed::<$k, H>(m, o, x, w),)*
                 // groups hold 1 to LAZY_TERMS terms: only an empty group lands here
                 _ => {}
             }
@@ -462,7 +479,19 @@ impl Ring {
     /// polynomial weight) may have more ciphertext limbs than `out`: limb `i` of `out` reads
     /// the same prime's limb of every operand (dropping levels for free).
     pub(crate) fn sum_of_products(&self, out: &mut RnsPoly, xs: &[&RnsPoly], weights: Weights<'_>) {
-        let (n, basis) = (self.n, out.basis);
+        self.sums_of_products([out], [xs], weights);
+    }
+
+    /// [`sum_of_products`](Self::sum_of_products) for `H` outputs with the same weights,
+    /// `out_h = Σ_t x_{h,t} ⊙ w_t`, in one pass: each weight limb is loaded once for all `H`
+    /// (a ciphertext's two halves times the same plaintexts).
+    pub(crate) fn sums_of_products<const H: usize>(
+        &self,
+        out: [&mut RnsPoly; H],
+        xs: [&[&RnsPoly]; H],
+        weights: Weights<'_>,
+    ) {
+        let (n, basis) = (self.n, out[0].basis);
         fn limb(src: &RnsPoly, basis: Basis, i: usize) -> &[u64] {
             debug_assert!(src.basis.q >= basis.q && src.basis.p >= basis.p);
             let j = if i < basis.q {
@@ -472,24 +501,42 @@ impl Ring {
             };
             &src.data[j * src.n..(j + 1) * src.n]
         }
-        for_each_limb(&mut out.data, n, |i, o| {
+        debug_assert!(out.iter().all(|o| o.basis == basis));
+        let terms = xs[0].len();
+        debug_assert!(xs.iter().all(|x| x.len() == terms));
+        let mut chunks = out.map(|o| o.data.chunks_mut(n));
+        let limbs: Vec<[&mut [u64]; H]> = (0..basis.len())
+            .map(|_| std::array::from_fn(|h| chunks[h].next().expect("one chunk per limb")))
+            .collect();
+        let run = |(i, mut o): (usize, [&mut [u64]; H])| {
             let m = self.modulus(basis, i);
-            o.fill(0);
-            for (g, group) in xs.chunks(LAZY_TERMS).enumerate() {
-                let x: Vec<&[u64]> = group.iter().map(|p| limb(p, basis, i)).collect();
-                let range = g * LAZY_TERMS..g * LAZY_TERMS + group.len();
+            o.iter_mut().for_each(|o| o.fill(0));
+            for g in 0..terms.div_ceil(LAZY_TERMS) {
+                let range = g * LAZY_TERMS..(g * LAZY_TERMS + LAZY_TERMS).min(terms);
+                let x: [Vec<&[u64]>; H] = std::array::from_fn(|h| {
+                    xs[h][range.clone()]
+                        .iter()
+                        .map(|p| limb(p, basis, i))
+                        .collect()
+                });
+                let x: [&[&[u64]]; H] = std::array::from_fn(|h| x[h].as_slice());
                 match weights {
                     Weights::Polys(w) => {
                         let w: Vec<&[u64]> = w[range].iter().map(|p| limb(p, basis, i)).collect();
-                        dot_dispatch(m, o, &x, Factors::Limbs(&w));
+                        dot_dispatch(m, &mut o, x, Factors::Limbs(&w));
                     }
                     Weights::Scalars(w) => {
                         let w: Vec<u64> = w[range].iter().map(|s| s[i]).collect();
-                        dot_dispatch(m, o, &x, Factors::Scalars(&w));
+                        dot_dispatch(m, &mut o, x, Factors::Scalars(&w));
                     }
                 }
             }
-        });
+        };
+        if H * basis.len() * n >= PAR_THRESHOLD && basis.len() > 1 {
+            limbs.into_par_iter().enumerate().for_each(run);
+        } else {
+            limbs.into_iter().enumerate().for_each(run);
+        }
     }
 
     fn zip_assign<F>(&self, a: &mut RnsPoly, b: &RnsPoly, f: F)
