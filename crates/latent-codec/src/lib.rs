@@ -16,12 +16,14 @@
 //! - [`codes`]: [`Latent`] and [`CodeIndices`], 10 bits per index at 1024 codes.
 //! - [`train`]: the training step, codebook usage and perplexity, dead-code
 //!   re-initialisation, resumable checkpoints; [`data`]: crops of the real samples (4 held out)
-//!   and synthetic phantoms; [`eval`]: PSNR/SSIM/MAE and timings.
+//!   and synthetic phantoms; [`eval`]: PSNR/SSIM/MAE and timings; [`average`]: the mean
+//!   of several snapshots' weights.
 //!
 //! Runs on burn's pure-Rust Flex CPU backend ([`codec::cpu`]).
 
 #![warn(missing_docs)]
 
+pub mod average;
 pub mod cli;
 pub mod codec;
 pub mod codes;
