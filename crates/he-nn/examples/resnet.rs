@@ -12,9 +12,11 @@
 //!
 //! Options: `model=resnet20|resnet20-se|resnet20-1conv|resnet32|...` (random weights, seeded;
 //! SE with reduction 4), `level=` input level (default: the top of the chain), `logscale=`
-//! working scale (default 45), `budget=` MiB of encoded diagonals (default 512; the rest are
+//! working scale (default 45), `budget=` MiB of encoded diagonals (default 0; the rest are
 //! encoded during inference), `bts=encoded|deferred` how the bootstrapper holds its
-//! CoeffToSlot / SlotToCoeff diagonals (default deferred), `seed=`.
+//! CoeffToSlot / SlotToCoeff diagonals (default deferred), `compact=<level>|none` the lowest
+//! level whose bootstrapping-only Galois keys keep only seeds for their uniform halves
+//! (default: CoeffToSlot's levels), `seed=`.
 
 use ckks_core::circuits::{BootstrapConfig, BootstrapPreset, DiagonalStorage};
 use ckks_core::ckks::{Decryptor, Encryptor, PrecisionStats};
@@ -94,6 +96,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(mib) = budget {
         options = options.encoded_budget(mib << 20);
+    }
+    match opt("compact=") {
+        None => {}
+        Some("none") => options = options.no_compact_keys(),
+        Some(l) => options = options.compact_keys_from(l.parse()?),
     }
     if let (Some(storage), Some(config)) = (bts_storage, options.bootstrap) {
         options = options.bootstrap(BootstrapConfig {

@@ -51,14 +51,19 @@ impl Plan {
     pub fn generate_keys(&self, sk: &SecretKey) -> ServerKeys {
         let mut kg = self.ctx.key_generator();
         let steps: Vec<(i64, usize)> = self.rotation_levels.iter().map(|(&r, &l)| (r, l)).collect();
-        let keys = EvaluationKeys::generate_leveled(
+        let mut keys = EvaluationKeys::generate_leveled(
             &self.ctx,
             &mut kg,
             sk,
             true,
             &steps,
-            self.needs_conjugation().then_some(self.ctx.max_level()),
+            self.needs_conjugation().then_some(self.conjugation_level),
         );
+        if self.compact_keys_from.is_some() {
+            keys.drop_galois_uniform_halves_where(|k| {
+                self.compacted(k.galois_element(), k.level())
+            });
+        }
         let encapsulation = self
             .needs_encapsulation
             .then(|| EncapsulationKeys::generate(&mut kg, sk, 32));
@@ -73,13 +78,25 @@ impl Plan {
     pub fn key_memory_bytes(&self) -> usize {
         let p = self.ctx.params();
         let top = self.ctx.max_level();
+        // a compacted key holds its `b` halves only
+        let galois_bytes = |g: u64, l: usize| {
+            let bytes = p.switching_key_bytes(l);
+            if self.compacted(g, l.min(top)) {
+                bytes / 2
+            } else {
+                bytes
+            }
+        };
         let galois: usize = self
             .rotation_levels
-            .values()
-            .map(|&l| p.switching_key_bytes(l))
+            .iter()
+            .map(|(&r, &l)| galois_bytes(self.ctx.galois_element_for_rotation(r), l))
             .sum();
         let boot = if self.needs_conjugation() {
-            p.switching_key_bytes(top)
+            galois_bytes(
+                self.ctx.galois_element_for_conjugation(),
+                self.conjugation_level,
+            )
         } else {
             0
         };
@@ -89,6 +106,17 @@ impl Plan {
             0
         };
         p.switching_key_bytes(top) + galois + boot + encapsulation
+    }
+
+    /// Whether the Galois key of element `g` at `level` is generated compacted
+    /// ([`CompileOptions::compact_keys_from`](crate::CompileOptions::compact_keys_from)):
+    /// a bootstrapping key at or above that level that no network step rotates with.
+    fn compacted(&self, g: u64, level: usize) -> bool {
+        let network = self
+            .network_rotations
+            .iter()
+            .any(|&r| self.ctx.galois_element_for_rotation(r) == g);
+        self.compact_keys_from.is_some_and(|from| level >= from) && !network
     }
 
     /// Packs up to [`batch`](Plan::batch) inputs into one ciphertext at the plan's input

@@ -81,6 +81,12 @@ pub struct CompileOptions {
     /// error costs precision as `1 / Δ`; `Δ ≈ q_0 / 2^13` balances the two for activations
     /// of a few units.
     pub scale: Option<f64>,
+    /// The bootstrapper's Galois keys of this level and above that no linear step of the
+    /// network uses keep only the seeds of their uniform halves and regenerate them in each
+    /// rotation (`ckks_core::ckks::EvaluationKeys::drop_galois_uniform_halves_where`): half
+    /// the memory of the largest keys, CoeffToSlot's at the top of the chain, used once per
+    /// bootstrap, for one ChaCha20 expansion per use (default: none).
+    pub compact_keys_from: Option<usize>,
 }
 
 impl Default for CompileOptions {
@@ -92,6 +98,7 @@ impl Default for CompileOptions {
             max_shift: 65536.0,
             encoded_budget: 1 << 30,
             scale: None,
+            compact_keys_from: None,
         }
     }
 }
@@ -99,8 +106,10 @@ impl Default for CompileOptions {
 impl CompileOptions {
     /// The memory-lean options for a bootstrapping set at full size (see docs/he-nn.md): its
     /// circuit with CoeffToSlot/SlotToCoeff diagonals deferred, the working scale
-    /// `Δ = 2^(round(log2 q_0) - 13)` (bootstrapping headroom; `2^45` for `BTS-N16-L9`) and
-    /// 512 MiB of encoded diagonals.
+    /// `Δ = 2^(round(log2 q_0) - 13)` (bootstrapping headroom; `2^45` for `BTS-N16-L9`),
+    /// every convolution diagonal encoded during inference (a periodic diagonal costs one
+    /// period's FFT and NTTs, see `ckks_core::circuits::linear`), and the keys that only
+    /// CoeffToSlot uses (its levels at the top of the chain) compacted.
     pub fn full_size(set: &BootstrapParameters) -> Self {
         let log_q0 = (set.params.q()[0] as f64).log2().round() as i32;
         Self::default()
@@ -109,7 +118,10 @@ impl CompileOptions {
                 ..set.config
             })
             .scale(2f64.powi(log_q0 - 13))
-            .encoded_budget(512 << 20)
+            .encoded_budget(0)
+            .compact_keys_from(
+                (set.params.max_level() + 1).saturating_sub(set.config.cts_levels.max(1)),
+            )
     }
 
     /// With `batch` inputs per ciphertext.
@@ -135,6 +147,17 @@ impl CompileOptions {
     /// With at most `bytes` of encoded diagonals (the rest deferred).
     pub fn encoded_budget(mut self, bytes: usize) -> Self {
         self.encoded_budget = bytes;
+        self
+    }
+    /// With the Galois keys of `level` and above compacted (see
+    /// [`compact_keys_from`](Self::compact_keys_from)).
+    pub fn compact_keys_from(mut self, level: usize) -> Self {
+        self.compact_keys_from = Some(level);
+        self
+    }
+    /// With every key held whole.
+    pub fn no_compact_keys(mut self) -> Self {
+        self.compact_keys_from = None;
         self
     }
 }
@@ -245,6 +268,12 @@ pub struct Plan {
     pub(crate) bootstraps: usize,
     /// Bytes held by the linear steps' diagonals (encoded or deferred).
     pub(crate) diagonal_bytes: usize,
+    /// Galois keys of this level and above are compacted, unless the network uses them.
+    pub(crate) compact_keys_from: Option<usize>,
+    /// Rotations the network's own steps use (their keys are never compacted).
+    pub(crate) network_rotations: std::collections::BTreeSet<i64>,
+    /// Level of the bootstrapper's conjugation key.
+    pub(crate) conjugation_level: usize,
 }
 
 /// Entry point of the encrypted executor.
@@ -348,11 +377,16 @@ impl EncryptedModel {
         c.flush(&mut st, Some(&output_layout), &mut steps, "output")?;
         let (mut rotation_levels, bootstraps, diagonal_bytes) =
             (c.rotations, c.bootstraps, c.diagonal_bytes);
-        // a plan that never bootstraps needs none of the bootstrapper's keys
+        let network_rotations = rotation_levels.keys().copied().collect();
+        // a plan that never bootstraps needs none of the bootstrapper's keys; the others
+        // reach the highest level either uses them at (SlotToCoeff's run below EvalMod)
+        let mut conjugation_level = ctx.max_level();
         if let Some(b) = bootstrapper.as_ref().filter(|_| bootstraps > 0) {
-            for r in b.rotations() {
-                rotation_levels.insert(r, ctx.max_level());
+            for (r, l) in b.rotation_levels() {
+                let e = rotation_levels.entry(r).or_insert(l);
+                *e = (*e).max(l);
             }
+            conjugation_level = b.conjugation_level();
         }
         let rotations = rotation_levels.keys().copied().collect();
         let plan = Plan {
@@ -375,6 +409,9 @@ impl EncryptedModel {
             rotation_levels,
             bootstraps,
             diagonal_bytes,
+            compact_keys_from: options.compact_keys_from,
+            conjugation_level,
+            network_rotations,
         };
         Ok(plan)
     }

@@ -247,11 +247,13 @@ fn small_resnet_with_bootstraps_matches_the_reference() {
     let mut rng = RandomInit::new(3);
     let model = small_resnet(&mut rng);
     let params = bootstrapping_params(SecretDistribution::Ternary);
-    // inputs start at the bootstrapper's output level, so the chain forces bootstraps
+    // inputs start at the bootstrapper's output level, so the chain forces bootstraps; the
+    // CoeffToSlot keys (the top of the chain) keep only their seeds' uniform halves
     let options = CompileOptions::default()
         .batch(4)
         .bootstrap(bootstrap_config())
-        .input_level(3);
+        .input_level(3)
+        .compact_keys_from(params.max_level());
     let plan = EncryptedModel::compile(&model, &params, &options).unwrap();
     println!("{}", plan.report());
     assert!(plan.bootstraps() >= 2, "{}", plan.report());
@@ -271,6 +273,10 @@ fn small_resnet_with_bootstraps_matches_the_reference() {
         plan.generate_keys(&sk).memory_bytes(),
         plan.key_memory_bytes()
     );
+    let whole = EncryptedModel::compile(&model, &params, &options.clone().no_compact_keys())
+        .unwrap()
+        .key_memory_bytes();
+    assert!(plan.key_memory_bytes() < whole, "compaction saves memory");
     let xs = inputs(&mut rng, model.input, 4);
     // measured 26.5 min / 28.2 mean bits with the arcsine (15.0 / 15.4 without)
     check(&model, &plan, &xs, 22.0);
@@ -398,5 +404,10 @@ fn full_size_options_leave_bootstrapping_headroom() {
         options.bootstrap.map(|c| c.diagonals),
         Some(ckks_core::circuits::DiagonalStorage::Deferred)
     );
-    assert_eq!(options.encoded_budget, 512 << 20);
+    assert_eq!(options.encoded_budget, 0);
+    // CoeffToSlot's levels are the top of the chain
+    assert_eq!(
+        options.compact_keys_from,
+        Some(set.params.max_level() + 1 - set.config.cts_levels)
+    );
 }

@@ -81,8 +81,17 @@ impl EvaluationKeys {
     /// about half their memory, for one ChaCha20 expansion of each used `a_j` limb per
     /// rotation. The relinearization key keeps both halves.
     pub fn drop_galois_uniform_halves(&mut self) {
+        self.drop_galois_uniform_halves_where(|_| true);
+    }
+
+    /// [`drop_galois_uniform_halves`](Self::drop_galois_uniform_halves) for the Galois keys
+    /// that `select` picks only: typically the largest keys (`dnum (ℓ + 1 + K)` limbs per
+    /// half, at the top of the chain) of rotations used once per bootstrap, while the keys of
+    /// frequent rotations stay whole.
+    pub fn drop_galois_uniform_halves_where(&mut self, select: impl Fn(&GaloisKey) -> bool) {
         self.galois
             .values_mut()
+            .filter(|k| select(k))
             .for_each(GaloisKey::drop_uniform_halves);
     }
 
