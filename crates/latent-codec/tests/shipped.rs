@@ -7,7 +7,7 @@ use latent_codec::data::real_split;
 use latent_codec::{Codec, Latent};
 use med_data::metrics::psnr;
 
-const PSNR_FLOOR_DB: f64 = 25.6;
+const PSNR_FLOOR_DB: f64 = 25.8;
 
 #[test]
 fn shipped_f8_round_trip_above_floor() {
@@ -24,6 +24,7 @@ fn shipped_f8_round_trip_above_floor() {
     let back = Latent::from_bytes(&latent.to_bytes()).unwrap();
     let rec = codec.decode(&back).unwrap();
     let p = psnr(img, &rec, 1.0).unwrap();
+    eprintln!("{}: PSNR {p:.2} dB", held_out[0].id);
     assert!(
         p >= PSNR_FLOOR_DB,
         "{}: PSNR {p:.2} dB below the floor {PSNR_FLOOR_DB}",
