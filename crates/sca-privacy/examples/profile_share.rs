@@ -1,5 +1,5 @@
 //! Time the stages of share and reveal of a 256x256 held-out real X-ray (single thread with
-//! `RAYON_NUM_THREADS=1`; wall times on a shared machine).
+//! `RAYON_NUM_THREADS=1`; process CPU time, ms, so that other processes' load does not count).
 //!
 //! ```text
 //! RAYON_NUM_THREADS=1 cargo run --profile test -p sca-privacy --example profile_share
@@ -10,20 +10,33 @@
 //!     target/debug/examples/profile_share once
 //! ```
 
-use std::time::Instant;
-
 use rand::SeedableRng;
 use rand_chacha::ChaCha20Rng;
-use sca_privacy::ambiguation::{ambiguate, ambiguate_with_decoys, Ambiguation};
+use sca_privacy::ambiguation::{
+    ambiguate, ambiguate_with_layers, Ambiguation, DecoyLayer, DecoySource,
+};
 use sca_privacy::codec::cpu;
 use sca_privacy::data::real_split;
 use sca_privacy::keys::{code_hash, RecipientSecret};
-use sca_privacy::share::{decoy_images, obfuscate, reveal, share, without_top, PublicCode};
+use sca_privacy::share::{
+    decoy_images, obfuscate, reveal, share, tile_permutation, transformed_tiles, PublicCode,
+};
 use sca_privacy::sparse::sparsify;
+use sca_privacy::stats::cpu_time_ms;
 use sca_privacy::{Result, Sca};
 
+/// A stopwatch of CPU time.
+#[derive(Clone, Copy)]
+struct Instant(f64);
+
+impl Instant {
+    fn now() -> Self {
+        Self(cpu_time_ms())
+    }
+}
+
 fn ms(t: Instant) -> f64 {
-    t.elapsed().as_secs_f64() * 1e3
+    cpu_time_ms() - t.0
 }
 
 fn main() -> Result<()> {
@@ -32,6 +45,11 @@ fn main() -> Result<()> {
     let img = &held[0].image;
     let alice = RecipientSecret::generate("alice")?;
     let amb = Ambiguation::default_for(64, 16);
+    let phantom = Ambiguation::Decoys {
+        count: 3,
+        images: 1,
+        source: DecoySource::Phantom,
+    };
     if std::env::args().nth(1).as_deref() == Some("once") {
         let shared = share(&sca, img, amb, &[alice.public()])?;
         let back = reveal(&sca, &shared.public_bytes, &shared.keys, &alice)?;
@@ -55,12 +73,27 @@ fn main() -> Result<()> {
         let t = Instant::now();
         let both = sca.encode_dense_all(&[img.clone(), decoy[0].clone()])?;
         let t_enc2 = ms(t);
+        let t = Instant::now();
+        let own = transformed_tiles(img, 64, &mut rng)?;
+        let t_own = ms(t);
         let layers: Vec<_> = (0..3)
-            .map(|k| without_top(&both[1], k * 16, sca.config().kind))
+            .map(|k| DecoyLayer {
+                source: 0,
+                block: k,
+                tiles: tile_permutation(16, &mut rng),
+            })
             .collect();
         let t = Instant::now();
-        let _ = ambiguate_with_decoys(&sparse, &key, sca.config().kind, &layers, &mut rng)?;
+        let _ = ambiguate_with_layers(
+            &sparse,
+            &key,
+            sca.config().kind,
+            &both[1..],
+            &layers,
+            &mut rng,
+        )?;
         let t_decoys = ms(t);
+        let _ = own;
         let t = Instant::now();
         let packed = key.pack()?;
         let t_pack = ms(t);
@@ -81,12 +114,15 @@ fn main() -> Result<()> {
         let shared = share(&sca, img, amb, &[alice.public()])?;
         let t_share = ms(t);
         let t = Instant::now();
+        let _ = share(&sca, img, phantom, &[alice.public()])?;
+        let t_share_ph = ms(t);
+        let t = Instant::now();
         let _ = reveal(&sca, &shared.public_bytes, &shared.keys, &alice)?;
         let t_rev = ms(t);
         println!(
-            "rep {rep}: encode {t_enc:.1} (with a decoy {t_enc2:.1}) phantom {t_phantom:.1} sparsify {t_sp:.1} \
-             i.i.d. ambiguate {t_amb:.1} decoy ambiguate {t_decoys:.1} pack {t_pack:.1} \
-             serialize {t_ser:.1} hash {t_hash:.1} parse {t_parse:.1} decode {t_dec:.1} | share {t_share:.1} reveal {t_rev:.1} ({} key bytes)",
+            "rep {rep}: encode {t_enc:.1} (with a decoy {t_enc2:.1}) phantom {t_phantom:.1} own tiles {t_own:.1} sparsify {t_sp:.1} \
+             i.i.d. ambiguate {t_amb:.1} 3 decoy layers {t_decoys:.1} pack {t_pack:.1} \
+             serialize {t_ser:.1} hash {t_hash:.1} parse {t_parse:.1} decode {t_dec:.1} | share {t_share:.1} (phantom decoys {t_share_ph:.1}) reveal {t_rev:.1} ({} key bytes)",
             packed.len()
         );
     }

@@ -12,6 +12,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::ScaConfig;
 use crate::error::{read_file, write_file, Result, ScaError};
+use crate::fast::FastPasses;
 use crate::format::{corrupted, put_section, seal, take_section, unseal};
 use crate::model::ScaAutoencoder;
 
@@ -123,6 +124,7 @@ pub struct Sca {
     model: ScaAutoencoder,
     device: Device,
     fingerprint: [u8; 16],
+    fast: std::sync::Arc<FastPasses>,
 }
 
 fn record_error(what: &str, e: RecordError) -> ScaError {
@@ -255,11 +257,13 @@ impl Sca {
         config.validate()?;
         let device = cpu();
         let model = model.valid().to_device(&device);
+        let fast = std::sync::Arc::new(FastPasses::new(&config, &model)?);
         let mut s = Self {
             config,
             model,
             device,
             fingerprint: [0; 16],
+            fast,
         };
         s.fingerprint = fingerprint(&s.to_bytes()?);
         Ok(s)
@@ -298,11 +302,13 @@ impl Sca {
             parse_module_bytes(bytes, WEIGHTS_MAGIC, "sca-privacy weights", what)?;
         config.validate()?;
         let model = apply_record(ScaAutoencoder::new(&config, device), record, what)?;
+        let fast = std::sync::Arc::new(FastPasses::new(&config, &model)?);
         Ok(Self {
             config,
             model,
             device: device.clone(),
             fingerprint: fingerprint(bytes),
+            fast,
         })
     }
 
@@ -329,9 +335,26 @@ impl Sca {
         Ok(all.remove(0))
     }
 
-    /// [`encode_dense`](Self::encode_dense) of several images of the same size in one
-    /// forward pass (their tiles in one batch).
+    /// [`encode_dense`](Self::encode_dense) of several images of the same size, by the
+    /// [`FastPasses`] (one thread, tile by tile).
     pub fn encode_dense_all(&self, imgs: &[GrayImage]) -> Result<Vec<Codes>> {
+        let first = imgs
+            .first()
+            .ok_or_else(|| ScaError::InvalidArgument("no image to encode".into()))?;
+        if imgs
+            .iter()
+            .any(|i| (i.width(), i.height()) != (first.width(), first.height()))
+        {
+            return Err(ScaError::InvalidArgument(
+                "images of different sizes in one batch".into(),
+            ));
+        }
+        imgs.iter().map(|i| self.fast.encode(i)).collect()
+    }
+
+    /// [`encode_dense_all`](Self::encode_dense_all) by the `burn` model in one forward pass
+    /// (their tiles in one batch): the reference the fast passes are tested against.
+    pub fn encode_dense_all_burn(&self, imgs: &[GrayImage]) -> Result<Vec<Codes>> {
         let first = imgs
             .first()
             .ok_or_else(|| ScaError::InvalidArgument("no image to encode".into()))?;
@@ -424,8 +447,15 @@ impl Sca {
         Ok(t.swap_dims(2, 3))
     }
 
-    /// Decode codes (sparse, purified or public as they are) into an image in `[0, 1]`.
+    /// Decode codes (sparse, purified or public as they are) into an image in `[0, 1]`, by
+    /// the [`FastPasses`] (one thread, tile by tile).
     pub fn decode(&self, codes: &Codes) -> Result<GrayImage> {
+        self.check_layout(&codes.layout)?;
+        self.fast.decode(codes)
+    }
+
+    /// [`decode`](Self::decode) by the `burn` model (the reference of the fast passes).
+    pub fn decode_burn(&self, codes: &Codes) -> Result<GrayImage> {
         let z = self.codes_tensor(codes)?;
         let out = self.model.decode(z, self.config.code_side());
         tiles_to_image(out, codes.layout.tiles_x, codes.layout.tiles_y)

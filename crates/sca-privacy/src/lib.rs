@@ -8,6 +8,8 @@
 //!   projection into `G` code maps of `M`-dimensional vectors, S-sparsity, decoder tied to
 //!   the projection) and the attacker's U-Net-like [`model::InversionNet`].
 //! - [`codec`]: [`Sca`], weight files, whole images by 64x64 tiles, [`Codes`].
+//! - [`fast`]: the encoder and decoder inference passes without `burn` (im2col + `gemm`,
+//!   one thread), used by sharing and revealing.
 //! - [`sparse`]: the top-S operator, supports, [`sparse::SupportKey`] packed in the
 //!   combinatorial number system (`ceil(log2 C(M, S_x))` bits per vector).
 //! - [`ambiguation`]: S_n ambiguation entries per vector from ChaCha20: decoy layers (the
@@ -40,6 +42,7 @@ pub mod codec;
 pub mod config;
 pub mod data;
 pub mod error;
+pub mod fast;
 pub mod format;
 pub mod keys;
 pub mod model;

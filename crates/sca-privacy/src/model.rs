@@ -46,6 +46,11 @@ impl ResBlock {
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         x.clone() + self.conv2.forward(relu(self.conv1.forward(x)))
     }
+
+    /// Its two convolutions (for [`crate::fast::FastPasses`]).
+    pub fn convs(&self) -> (&Conv2d, &Conv2d) {
+        (&self.conv1, &self.conv2)
+    }
 }
 
 fn trunk(blocks: &[ResBlock], mut x: Tensor<4>) -> Tensor<4> {
@@ -129,6 +134,17 @@ impl ScaAutoencoder {
             factor: cfg.factor,
             groups: cfg.groups,
         }
+    }
+
+    /// Its layers: encoder input convolution, encoder blocks, decoder blocks, decoder output
+    /// convolution (for [`crate::fast::FastPasses`]).
+    pub fn layers(&self) -> (&Conv2d, &[ResBlock], &[ResBlock], &Conv2d) {
+        (
+            &self.enc_in,
+            &self.enc_blocks,
+            &self.dec_blocks,
+            &self.dec_out,
+        )
     }
 
     /// Dense codes `[b, G, M, h*w]` of tiles `[b, 1, P, P]` in `[-1, 1]` (before sparsity).

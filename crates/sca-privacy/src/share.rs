@@ -11,7 +11,9 @@ use zeroize::Zeroize;
 
 use med_data::phantom::PhantomGenerator;
 
-use crate::ambiguation::{ambiguate_with, ambiguate_with_decoys, Ambiguation};
+use crate::ambiguation::{
+    ambiguate_with, ambiguate_with_layers, Ambiguation, DecoyLayer, DecoySource,
+};
 use crate::codec::{CodeLayout, Codes, Sca};
 use crate::config::SparsityKind;
 use crate::error::{Result, ScaError};
@@ -122,29 +124,34 @@ pub fn obfuscate(
             let codes = ambiguate_with(&sparse, &key, noise as usize, matching, &mut rng)?;
             (dense, codes, key)
         }
-        Ambiguation::Decoys { count, images } => {
+        Ambiguation::Decoys {
+            count,
+            images,
+            source,
+        } => {
+            let n = images.clamp(1, count.max(1)) as usize;
             let mut imgs = vec![img.clone()];
-            imgs.extend(decoy_images(
-                img,
-                images.clamp(1, count.max(1)) as usize,
-                &mut rng,
-            )?);
+            match source {
+                DecoySource::Phantom => imgs.extend(decoy_images(img, n, &mut rng)?),
+                DecoySource::OwnTiles => {
+                    for _ in 0..n {
+                        imgs.push(transformed_tiles(img, cfg.patch, &mut rng)?);
+                    }
+                }
+            }
             let mut dense = sca.encode_dense_all(&imgs)?;
             let sources = dense.split_off(1);
             let dense = dense.remove(0);
-            let decoys = (0..count as usize)
-                .map(|k| {
-                    let mut d = without_top(
-                        &sources[k % sources.len()],
-                        (k / sources.len()) * cfg.sparsity,
-                        cfg.kind,
-                    );
-                    shuffle_tiles(&mut d, &mut rng);
-                    d
+            let layers = (0..count as usize)
+                .map(|k| DecoyLayer {
+                    source: k % sources.len(),
+                    block: k / sources.len(),
+                    tiles: tile_permutation(dense.layout.tiles(), &mut rng),
                 })
                 .collect::<Vec<_>>();
             let (sparse, key) = sparsify(&dense, cfg.sparsity, cfg.kind)?;
-            let codes = ambiguate_with_decoys(&sparse, &key, cfg.kind, &decoys, &mut rng)?;
+            let codes =
+                ambiguate_with_layers(&sparse, &key, cfg.kind, &sources, &layers, &mut rng)?;
             (dense, codes, key)
         }
     };
@@ -196,6 +203,54 @@ pub fn shuffle_tiles(codes: &mut Codes, rng: &mut ChaCha20Rng) {
             a[j * block..(j + 1) * block].swap_with_slice(&mut b[..block]);
         }
     }
+}
+
+/// A uniformly random permutation of `n` tiles, drawn as [`shuffle_tiles`] draws it:
+/// `perm[t]` is the tile that [`shuffle_tiles`] with the same generator state moves to `t`.
+pub fn tile_permutation(n: usize, rng: &mut ChaCha20Rng) -> Vec<u32> {
+    let mut perm: Vec<u32> = (0..n as u32).collect();
+    for i in (1..n).rev() {
+        let j = rng.gen_range(0..=i);
+        perm.swap(i, j);
+    }
+    perm
+}
+
+/// The image with every `patch x patch` tile under its own uniformly drawn non-identity
+/// symmetry of the square (the 7 rotations and reflections other than the identity): an
+/// X-ray's own texture, statistics and intensities, in no tile the true content in place.
+/// The decoy image of [`DecoySource::OwnTiles`].
+pub fn transformed_tiles(img: &GrayImage, patch: u32, rng: &mut ChaCha20Rng) -> Result<GrayImage> {
+    let (w, h) = (img.width(), img.height());
+    if patch == 0 || !w.is_multiple_of(patch) || !h.is_multiple_of(patch) {
+        return Err(ScaError::BadImageSize {
+            width: w,
+            height: h,
+            patch,
+        });
+    }
+    let (wu, p) = (w as usize, patch as usize);
+    let src = img.data();
+    let mut out = vec![0f32; src.len()];
+    for ty in 0..(h / patch) as usize {
+        for tx in 0..(w / patch) as usize {
+            // 1..=7: bit 0 transposes, bit 1 mirrors x, bit 2 mirrors y.
+            let d = rng.gen_range(1..8u32);
+            for y in 0..p {
+                for x in 0..p {
+                    let (mut a, mut b) = if d & 1 == 1 { (y, x) } else { (x, y) };
+                    if d & 2 == 2 {
+                        a = p - 1 - a;
+                    }
+                    if d & 4 == 4 {
+                        b = p - 1 - b;
+                    }
+                    out[(ty * p + y) * wu + tx * p + x] = src[(ty * p + b) * wu + tx * p + a];
+                }
+            }
+        }
+    }
+    Ok(GrayImage::new(w, h, out)?)
 }
 
 /// `count` decoy images of `like`'s size: SYNTHETIC chest phantoms
@@ -316,16 +371,20 @@ pub enum SupportGuess {
     /// The S_x nonzero entries whose `ln |x|` is closest to the vector's median `ln |x|`
     /// (an attacker who noticed that true values are neither the largest nor the smallest).
     MiddleMagnitude,
+    /// S_x of the nonzero entries drawn uniformly at random (fixed seed): no information at
+    /// all, the chance baseline of the other guesses, in recovery and in what it decodes to.
+    Random,
 }
 
 impl SupportGuess {
     /// All guesses.
-    pub const ALL: [SupportGuess; 5] = [
+    pub const ALL: [SupportGuess; 6] = [
         Self::TopMagnitude,
         Self::TopBottom,
         Self::Bottom,
         Self::SmallestMagnitude,
         Self::MiddleMagnitude,
+        Self::Random,
     ];
 
     /// Short name.
@@ -336,6 +395,7 @@ impl SupportGuess {
             Self::Bottom => "bottom-S",
             Self::SmallestMagnitude => "smallest-S |x|",
             Self::MiddleMagnitude => "middle-S |x|",
+            Self::Random => "random S (chance)",
         }
     }
 
@@ -344,6 +404,7 @@ impl SupportGuess {
         let s = public.header.sparsity as usize;
         let l = public.header.layout;
         let mut supports = vec![0u8; l.vectors() * s];
+        let mut rng = ChaCha20Rng::seed_from_u64(0x5CA);
         for (v, x) in public.codes.vectors().enumerate() {
             let out = &mut supports[v * s..(v + 1) * s];
             match self {
@@ -386,6 +447,17 @@ impl SupportGuess {
                         }
                     };
                     ranked_support(x, score, out)
+                }
+                Self::Random => {
+                    // Uniform scores on the nonzero entries: a uniform S_x-subset of them.
+                    let u: Vec<f32> = x
+                        .iter()
+                        .map(|&v| if v == 0.0 { -1.0 } else { rng.gen::<f32>() })
+                        .collect();
+                    let mut idx: Vec<u8> = (0..x.len() as u8).collect();
+                    idx.sort_by(|&a, &b| u[b as usize].total_cmp(&u[a as usize]));
+                    out.copy_from_slice(&idx[..s]);
+                    out.sort_unstable();
                 }
             }
         }
@@ -514,5 +586,41 @@ mod tests {
             }
         }
         assert_eq!(without_top(&c, 0, SparsityKind::Magnitude), c);
+    }
+
+    #[test]
+    fn own_tiles_are_moved_symmetries_of_each_tile() {
+        let img = GrayImage::from_fn(8, 4, |x, y| {
+            ((x * 37 + y * 11 + x * x * y) % 23) as f32 / 23.0
+        })
+        .unwrap();
+        let mut rng = ChaCha20Rng::from_seed([3; 32]);
+        let t = transformed_tiles(&img, 4, &mut rng).unwrap();
+        for tile in 0..2u32 {
+            let a = img.crop(tile * 4, 0, 4, 4).unwrap();
+            let b = t.crop(tile * 4, 0, 4, 4).unwrap();
+            // These tiles have no symmetry: a non-identity transform changes them ...
+            assert_ne!(a.data(), b.data());
+            // ... and keeps their pixels.
+            let mut x = a.data().to_vec();
+            let mut y = b.data().to_vec();
+            x.sort_by(f32::total_cmp);
+            y.sort_by(f32::total_cmp);
+            assert_eq!(x, y);
+        }
+        assert!(transformed_tiles(&img, 3, &mut rng).is_err());
+        // The permutation draws as the shuffle does.
+        let c = codes();
+        let mut d = c.clone();
+        shuffle_tiles(&mut d, &mut ChaCha20Rng::from_seed([7; 32]));
+        let perm = tile_permutation(c.layout.tiles(), &mut ChaCha20Rng::from_seed([7; 32]));
+        let block = c.layout.values() / c.layout.tiles();
+        for (t, &src) in perm.iter().enumerate() {
+            let src = src as usize;
+            assert_eq!(
+                d.values[t * block..(t + 1) * block],
+                c.values[src * block..(src + 1) * block]
+            );
+        }
     }
 }

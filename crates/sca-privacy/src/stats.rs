@@ -48,6 +48,20 @@ pub fn q_ks(t: f64) -> f64 {
     (2.0 * sum).clamp(0.0, 1.0)
 }
 
+/// CPU time of this process (all its threads) in milliseconds, `CLOCK_PROCESS_CPUTIME_ID`.
+/// With one working thread (`RAYON_NUM_THREADS=1`, the fast passes use one) this is the
+/// single-thread cost of the work in between two readings, without the time the process
+/// waited for a CPU on a loaded machine.
+pub fn cpu_time_ms() -> f64 {
+    let mut t = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `t` is a valid `timespec` for the call to write.
+    unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut t) };
+    t.tv_sec as f64 * 1e3 + t.tv_nsec as f64 * 1e-6
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

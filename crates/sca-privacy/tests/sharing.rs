@@ -210,3 +210,47 @@ fn shipped_weights_of_every_sparsity_load_and_reconstruct() {
         Err(ScaError::UnsupportedVersion { .. } | ScaError::Corrupted { .. })
     ));
 }
+
+/// The fast inference passes (im2col + gemm, `sca_privacy::fast`) that share and reveal use
+/// compute what the `burn` model computes, up to the order of floating-point sums.
+#[test]
+fn fast_passes_match_burn() {
+    let sca = Sca::shipped(16, &cpu()).unwrap();
+    let (_, held) = real_split().unwrap();
+    let img = &held[0].image;
+    let fast = sca.encode_dense(img).unwrap();
+    let slow = sca
+        .encode_dense_all_burn(std::slice::from_ref(img))
+        .unwrap()
+        .remove(0);
+    assert_eq!(fast.layout, slow.layout);
+    let scale = slow.values.iter().fold(0f32, |a, v| a.max(v.abs()));
+    let err = fast
+        .values
+        .iter()
+        .zip(&slow.values)
+        .fold(0f32, |a, (x, y)| a.max((x - y).abs()));
+    assert!(err <= 1e-5 * scale, "encoder: max error {err} of {scale}");
+    // The same supports, but for entries that tie within rounding.
+    let (sf, kf) = sparsify(&fast, 16, SparsityKind::Magnitude).unwrap();
+    let (_, ks) = sparsify(&slow, 16, SparsityKind::Magnitude).unwrap();
+    let same = (0..fast.layout.vectors())
+        .filter(|&v| kf.support(v) == ks.support(v))
+        .count();
+    assert!(
+        same * 1000 >= 999 * fast.layout.vectors(),
+        "{same} supports agree"
+    );
+    let a = sca.decode(&sf).unwrap();
+    let b = sca.decode_burn(&sf).unwrap();
+    let err = a
+        .data()
+        .iter()
+        .zip(b.data())
+        .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+    assert!(err < 1e-4, "decoder: max pixel error {err}");
+    // A wrongly shaped code is refused by both.
+    let mut bad = sf.clone();
+    bad.values.pop();
+    assert!(sca.decode(&bad).is_err());
+}

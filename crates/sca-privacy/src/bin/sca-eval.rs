@@ -26,7 +26,7 @@ use sca_privacy::share::{
     chance_recovery, key_bits_per_vector, obfuscate, reconstruct, reveal, share, support_recovery,
     uncertainty_bits_per_vector, within_vector_ranks, SupportGuess,
 };
-use sca_privacy::stats::ks_two_sample;
+use sca_privacy::stats::{cpu_time_ms, ks_two_sample};
 use sca_privacy::{Result, Sca};
 
 #[derive(Parser, Debug)]
@@ -90,9 +90,15 @@ fn main() -> Result<()> {
         let s_n = amb.noise(s);
         eprintln!("S_x = {s}: {}", amb.name());
         let attacker = match &args.attacks {
-            Some(d) => Some(Attacker::load(
-                d.join(format!("attack-s{s}/attack-s{s}.sca")),
-            )?),
+            Some(d) => {
+                let path = d.join(format!("attack-s{s}/attack-s{s}.sca"));
+                if path.exists() {
+                    Some(Attacker::load(path)?)
+                } else {
+                    eprintln!("S_x = {s}: no inversion attack at {}", path.display());
+                    None
+                }
+            }
             None => None,
         };
         let mut auth = Vec::new();
@@ -224,15 +230,27 @@ fn main() -> Result<()> {
         let img = &held[0].image;
         let mut ts = Vec::new();
         let mut tr = Vec::new();
+        let (mut cs, mut cr) = (Vec::new(), Vec::new());
         for _ in 0..args.reps.max(1) {
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), cpu_time_ms());
             let shared = share(&sca, img, amb, std::slice::from_ref(&alice.public()))?;
+            cs.push(cpu_time_ms() - c);
             ts.push(t.elapsed().as_secs_f64() * 1e3);
-            let t = Instant::now();
+            let (t, c) = (Instant::now(), cpu_time_ms());
             let _ = reveal(&sca, &shared.public_bytes, &shared.keys, &alice)?;
+            cr.push(cpu_time_ms() - c);
             tr.push(t.elapsed().as_secs_f64() * 1e3);
         }
-        time_rows += &format!("| {s} | {:.1} | {:.1} |\n", median(ts), median(tr));
+        let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
+        time_rows += &format!(
+            "| {s} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |\n",
+            min(&cs),
+            median(cs.clone()),
+            median(ts),
+            min(&cr),
+            median(cr.clone()),
+            median(tr)
+        );
         eprintln!("S_x = {s} done");
     }
     println!("## Authorized reconstruction, 4 held-out real X-rays (mean)\n");
@@ -252,10 +270,10 @@ fn main() -> Result<()> {
         "| S_x | ambiguation | D max | p min | p median |\n|---|---|---|---|---|\n{rank_rows}"
     );
     println!(
-        "## Timings, 256x256, one recipient, median of {} (ms)\n",
+        "## Timings, 256x256, one recipient, {} repetitions (ms; CPU = process CPU time, wall = elapsed)\n",
         args.reps
     );
-    println!("| S_x | share | reveal |\n|---|---|---|\n{time_rows}");
+    println!("| S_x | share CPU min | share CPU median | share wall median | reveal CPU min | reveal CPU median | reveal wall median |\n|---|---|---|---|---|---|---|\n{time_rows}");
     if let Some(f) = &args.figure {
         let title = [
             "PRIMIS SPARSE CODES: ORIGINAL / AUTHORIZED / ATTACKS",
