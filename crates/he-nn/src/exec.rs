@@ -59,11 +59,7 @@ impl Plan {
             &steps,
             self.needs_conjugation().then_some(self.conjugation_level),
         );
-        if self.compact_keys_from.is_some() {
-            keys.drop_galois_uniform_halves_where(|k| {
-                self.compacted(k.galois_element(), k.level())
-            });
-        }
+        keys.drop_galois_uniform_halves_where(|k| self.compacted(k.galois_element(), k.level()));
         let encapsulation = self
             .needs_encapsulation
             .then(|| EncapsulationKeys::generate(&mut kg, sk, 32));
@@ -112,11 +108,8 @@ impl Plan {
     /// ([`CompileOptions::compact_keys_from`](crate::CompileOptions::compact_keys_from)):
     /// a bootstrapping key at or above that level that no network step rotates with.
     fn compacted(&self, g: u64, level: usize) -> bool {
-        let network = self
-            .network_rotations
-            .iter()
-            .any(|&r| self.ctx.galois_element_for_rotation(r) == g);
-        self.compact_keys_from.is_some_and(|from| level >= from) && !network
+        self.compact_keys_from.is_some_and(|from| level >= from)
+            && !self.network_galois.contains(&g)
     }
 
     /// Packs up to [`batch`](Plan::batch) inputs into one ciphertext at the plan's input

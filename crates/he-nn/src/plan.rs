@@ -270,8 +270,9 @@ pub struct Plan {
     pub(crate) diagonal_bytes: usize,
     /// Galois keys of this level and above are compacted, unless the network uses them.
     pub(crate) compact_keys_from: Option<usize>,
-    /// Rotations the network's own steps use (their keys are never compacted).
-    pub(crate) network_rotations: std::collections::BTreeSet<i64>,
+    /// Galois elements of the rotations the network's own steps use (their keys are never
+    /// compacted).
+    pub(crate) network_galois: std::collections::BTreeSet<u64>,
     /// Level of the bootstrapper's conjugation key.
     pub(crate) conjugation_level: usize,
 }
@@ -375,19 +376,22 @@ impl EncryptedModel {
             c.replicated(Layout::compact(output_shape, span)?)
         };
         c.flush(&mut st, Some(&output_layout), &mut steps, "output")?;
-        let (mut rotation_levels, bootstraps, diagonal_bytes) =
-            (c.rotations, c.bootstraps, c.diagonal_bytes);
-        let network_rotations = rotation_levels.keys().copied().collect();
+        let network_galois = c
+            .rotations
+            .keys()
+            .map(|&r| ctx.galois_element_for_rotation(r))
+            .collect();
         // a plan that never bootstraps needs none of the bootstrapper's keys; the others
         // reach the highest level either uses them at (SlotToCoeff's run below EvalMod)
         let mut conjugation_level = ctx.max_level();
-        if let Some(b) = bootstrapper.as_ref().filter(|_| bootstraps > 0) {
+        if let Some(b) = bootstrapper.as_ref().filter(|_| c.bootstraps > 0) {
             for (r, l) in b.rotation_levels() {
-                let e = rotation_levels.entry(r).or_insert(l);
-                *e = (*e).max(l);
+                c.use_rotations(&[r], l);
             }
             conjugation_level = b.conjugation_level();
         }
+        let (rotation_levels, bootstraps, diagonal_bytes) =
+            (c.rotations, c.bootstraps, c.diagonal_bytes);
         let rotations = rotation_levels.keys().copied().collect();
         let plan = Plan {
             needs_encapsulation: bootstraps > 0 && params.secret() == SecretDistribution::Ternary,
@@ -411,7 +415,7 @@ impl EncryptedModel {
             diagonal_bytes,
             compact_keys_from: options.compact_keys_from,
             conjugation_level,
-            network_rotations,
+            network_galois,
         };
         Ok(plan)
     }

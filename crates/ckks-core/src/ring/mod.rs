@@ -372,12 +372,7 @@ impl Ring {
     /// The size-`n'` plan of limb `i`'s prime and the gather `k -> j` with
     /// `NTT_N(b(X^g))[k] = NTT_{n'}(b)[j]`, found by transforming `X` with both plans
     /// (`NTT_N(X)[k]^g` is the point of slot `k` as a `2n'`-th root of unity).
-    fn sparse_map(
-        &self,
-        basis: Basis,
-        i: usize,
-        n_small: usize,
-    ) -> Option<(Arc<Plan>, Arc<Vec<u32>>)> {
+    fn sparse_map(&self, basis: Basis, i: usize, n_small: usize) -> Option<SparsePlan> {
         let m = *self.modulus(basis, i);
         let key = (m.value(), n_small);
         let small_plan = plan_for(n_small, m.value()).ok()?;
