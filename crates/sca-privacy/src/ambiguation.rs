@@ -458,21 +458,7 @@ pub fn ambiguate_with_layers(
 ) -> Result<Codes> {
     let l = codes.layout;
     let (m, s) = (l.code_dim as usize, key.sparsity as usize);
-    if key.layout != l
-        || decoys
-            .iter()
-            .any(|d| d.layout != l || d.values.len() != l.values())
-    {
-        return Err(ScaError::KeyMismatch(
-            "key, code and decoy shapes differ".into(),
-        ));
-    }
-    if (1 + layers.len()) * s > m {
-        return Err(ScaError::InvalidConfig(format!(
-            "{} decoy layers of S_x = {s} and the true one exceed M = {m}",
-            layers.len()
-        )));
-    }
+    check_layers(codes, key, decoys, layers.len())?;
     let n_tiles = l.tiles();
     if layers.iter().any(|d| {
         d.source >= decoys.len()
@@ -490,12 +476,7 @@ pub fn ambiguate_with_layers(
     let groups = l.groups as usize;
     // Per code map: the distribution of the true vectors' scales and of their shapes.
     let targets = true_targets(codes, key)?;
-    let mut taken = vec![false; l.values()];
-    for v in 0..l.vectors() {
-        for &i in key.support(v) {
-            taken[v * m + i as usize] = true;
-        }
-    }
+    let mut taken = support_mask(key);
     // The operator's order of every vector of every decoy that a layer uses.
     let mut orders: Vec<Vec<u8>> = vec![Vec::new(); decoys.len()];
     for d in layers {
@@ -731,30 +712,11 @@ pub mod direct {
     ) -> Result<Codes> {
         let l = codes.layout;
         let (m, s) = (l.code_dim as usize, key.sparsity as usize);
-        if key.layout != l
-            || decoys
-                .iter()
-                .any(|d| d.layout != l || d.values.len() != l.values())
-        {
-            return Err(ScaError::KeyMismatch(
-                "key, code and decoy shapes differ".into(),
-            ));
-        }
-        if (1 + decoys.len()) * s > m {
-            return Err(ScaError::InvalidConfig(format!(
-                "{} decoy layers of S_x = {s} and the true one exceed M = {m}",
-                decoys.len()
-            )));
-        }
+        check_layers(codes, key, decoys, decoys.len())?;
         let groups = l.groups as usize;
         // Per code map: the distribution of the true vectors' scales and of their shapes.
         let targets = true_targets(codes, key)?;
-        let mut taken = vec![false; l.values()];
-        for v in 0..l.vectors() {
-            for &i in key.support(v) {
-                taken[v * m + i as usize] = true;
-            }
-        }
+        let mut taken = support_mask(key);
         let mut out = codes.clone();
         let mut buf = [0u8; 256];
         let mut chosen = vec![0u8; s];
@@ -834,6 +796,43 @@ pub mod direct {
         }
         Ok(out)
     }
+}
+
+/// Fails unless `key` and every decoy have the layout of `codes`, and `layers` decoy layers
+/// of `S_x` values fit beside the true one in `M` (shared by both implementations of
+/// [`ambiguate_with_layers`]).
+fn check_layers(codes: &Codes, key: &SupportKey, decoys: &[Codes], layers: usize) -> Result<()> {
+    let l = codes.layout;
+    let (m, s) = (l.code_dim as usize, key.sparsity as usize);
+    if key.layout != l
+        || decoys
+            .iter()
+            .any(|d| d.layout != l || d.values.len() != l.values())
+    {
+        return Err(ScaError::KeyMismatch(
+            "key, code and decoy shapes differ".into(),
+        ));
+    }
+    if (1 + layers) * s > m {
+        return Err(ScaError::InvalidConfig(format!(
+            "{layers} decoy layers of S_x = {s} and the true one exceed M = {m}"
+        )));
+    }
+    Ok(())
+}
+
+/// `true` at every value the key's true support holds (code vector `v`, entry `i` at
+/// `v M + i`).
+fn support_mask(key: &SupportKey) -> Vec<bool> {
+    let l = key.layout;
+    let m = l.code_dim as usize;
+    let mut taken = vec![false; l.values()];
+    for v in 0..l.vectors() {
+        for &i in key.support(v) {
+            taken[v * m + i as usize] = true;
+        }
+    }
+    taken
 }
 
 /// The scale `r_v = sqrt(mean x^2)` of every set of `s` consecutive `values`.

@@ -186,6 +186,25 @@ pub fn tensor_values<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
         .map_err(|e| ScaError::InvalidArgument(format!("{e:?}")))
 }
 
+/// Fails unless a `width x height` image cuts into at most 1024 x 1024 tiles of `patch`
+/// pixels (both sides nonzero multiples of the patch).
+pub(crate) fn check_tiling(width: u32, height: u32, patch: u32) -> Result<()> {
+    if width == 0
+        || height == 0
+        || !width.is_multiple_of(patch)
+        || !height.is_multiple_of(patch)
+        || width / patch > 1024
+        || height / patch > 1024
+    {
+        return Err(ScaError::BadImageSize {
+            width,
+            height,
+            patch,
+        });
+    }
+    Ok(())
+}
+
 /// Tiles of `img` (sides multiples of `patch`) as `[tiles, 1, patch, patch]` in `[-1, 1]`.
 pub fn image_to_tiles(
     img: &GrayImage,
@@ -193,19 +212,7 @@ pub fn image_to_tiles(
     device: &Device,
 ) -> Result<(Tensor<4>, u16, u16)> {
     let (w, h) = (img.width(), img.height());
-    if w == 0
-        || h == 0
-        || !w.is_multiple_of(patch)
-        || !h.is_multiple_of(patch)
-        || w / patch > 1024
-        || h / patch > 1024
-    {
-        return Err(ScaError::BadImageSize {
-            width: w,
-            height: h,
-            patch,
-        });
-    }
+    check_tiling(w, h, patch)?;
     let (tx, ty, p) = (w / patch, h / patch, patch as usize);
     let mut data = Vec::with_capacity((w * h) as usize);
     for t in 0..(tx * ty) {

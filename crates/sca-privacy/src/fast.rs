@@ -179,19 +179,7 @@ impl FastPasses {
     /// [`crate::Sca::encode_dense`].
     pub fn encode(&self, img: &GrayImage) -> Result<Codes> {
         let (w, h, p) = (img.width() as usize, img.height() as usize, self.patch);
-        if w == 0
-            || h == 0
-            || !w.is_multiple_of(p)
-            || !h.is_multiple_of(p)
-            || w / p > 1024
-            || h / p > 1024
-        {
-            return Err(ScaError::BadImageSize {
-                width: w as u32,
-                height: h as u32,
-                patch: p as u32,
-            });
-        }
+        crate::codec::check_tiling(img.width(), img.height(), p as u32)?;
         let (tx, ty) = (w / p, h / p);
         let (f, side, c, g, m) = (
             self.factor,
