@@ -121,6 +121,15 @@ proptest! {
         assert_close(&x.iter().map(|p| p * c).collect::<Vec<_>>(), &dec(&mulc), 18.0)?;
         let mul3 = dec(&f.eval.mul_integer(&cx, -3).unwrap());
         assert_close(&x.iter().map(|p| p * -3.0).collect::<Vec<_>>(), &mul3, 19.0)?;
+        // relabelling by a real factor: c x at scale s / |c|, no level spent
+        if c.re.abs() > 1e-3 {
+            let rel = f.eval.relabel(&cx, c.re).unwrap();
+            prop_assert_eq!(rel.level(), cx.level());
+            prop_assert!((rel.scale() * c.re.abs() / cx.scale() - 1.0).abs() < 1e-12);
+            assert_close(&x.iter().map(|p| p * c.re).collect::<Vec<_>>(), &dec(&rel), 19.0)?;
+        }
+        prop_assert!(f.eval.relabel(&cx, 0.0).is_err());
+        prop_assert!(f.eval.relabel(&cx, f64::NAN).is_err());
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! client's key generation, `encrypt_input` and `decrypt_logits`.
 
 use crate::error::{HeNnError, Result};
-use crate::plan::{Op, Plan, Step, StepInfo};
+use crate::plan::{CubicGate, Op, Plan, Step, StepInfo};
 use crate::reference::Tensor;
 use ckks_core::circuits::{EncapsulationKeys, PolynomialEvaluator};
 use ckks_core::ckks::{Ciphertext, Decryptor, Encryptor, EvaluationKeys, Evaluator};
@@ -359,14 +359,76 @@ impl Plan {
                 gate,
                 x_steps,
                 level,
+                cubic,
             } => {
                 let g = self.run(gate, ct.clone(), keys, rec)?;
                 let x = self.run(x_steps, ct, keys, rec)?;
-                eval.rescale(&eval.mul_relin(
-                    &eval.drop_to_level(&x, *level)?,
-                    &eval.drop_to_level(&g, *level)?,
-                )?)?
+                match cubic {
+                    Some(k) => cubic_gate(eval, &x, &g, k, *level, self.scale)?,
+                    None => eval.rescale(&eval.mul_relin(
+                        &eval.drop_to_level(&x, *level)?,
+                        &eval.drop_to_level(&g, *level)?,
+                    )?)?,
+                }
             }
         })
     }
+}
+
+/// [`CubicGate`]: `x ⊙ p(y) = c_0' x + (x ⊙ w) ⊙ (c_1' + c_3 w²)` for `w` (the shifted `y`)
+/// from level `ℓ` to `ℓ - 2`, at scale exactly `delta`.
+///
+/// Scales: `A = x ⊙ w` lands on `s_x s_w / q_ℓ`, `w²` on `s_w² / q_ℓ`, read as `c_3 w²` at
+/// `s_w² / (q_ℓ |c_3|)`; their product's rescale gives `s_x s_w³ / (q_ℓ² q_{ℓ-1} |c_3|)`,
+/// which is `delta` once the factor with a level to spare has been brought to the scale that
+/// solves this equation (a product by the constant 1, then a rescale).
+fn cubic_gate(
+    eval: &Evaluator,
+    x: &Ciphertext,
+    w: &Ciphertext,
+    k: &CubicGate,
+    level: usize,
+    delta: f64,
+) -> Result<Ciphertext> {
+    let q = |l: usize| eval.context().params().q()[l] as f64;
+    if level < 2 {
+        return Err(HeNnError::Plan(format!("a cubic gate at level {level}")));
+    }
+    let c3 = k.c3.abs();
+    // a ciphertext at `scale`, level `level`, from `ct` one level or more above
+    let rescaled = |ct: &Ciphertext, scale: f64| -> Result<Ciphertext> {
+        let up = eval.drop_to_level(ct, level + 1)?;
+        let one = eval.mul_const_with_scale(
+            &up,
+            Complex64::new(1.0, 0.0),
+            scale * q(level + 1) / ct.scale(),
+        )?;
+        Ok(eval.rescale(&one)?)
+    };
+    let (x, w) = if x.level() > level {
+        let sw = w.scale();
+        let sx = delta * q(level - 1) * q(level) * q(level) * c3 / (sw * sw * sw);
+        (rescaled(x, sx)?, eval.drop_to_level(w, level)?)
+    } else if w.level() > level {
+        let sx = x.scale();
+        let sw = (delta * q(level) * q(level) * q(level - 1) * c3 / sx).cbrt();
+        (eval.drop_to_level(x, level)?, rescaled(w, sw)?)
+    } else {
+        return Err(HeNnError::Plan(format!(
+            "a cubic gate at level {level} with factors at levels {} and {}",
+            x.level(),
+            w.level()
+        )));
+    };
+    let xw = eval.mul_relin_rescale(&x, &w)?;
+    let w2 = eval.square_relin_rescale(&w)?;
+    let d = eval.add_const(&eval.relabel(&w2, k.c3)?, Complex64::new(k.c1, 0.0))?;
+    let cubic = eval.mul_relin_rescale(&xw, &d)?;
+    let x1 = eval.drop_to_level(&x, level - 1)?;
+    let constant = eval.mul_const_with_scale(
+        &x1,
+        Complex64::new(k.c0, 0.0),
+        delta * q(level - 1) / x1.scale(),
+    )?;
+    Ok(eval.add(&eval.rescale(&constant)?, &cubic)?)
 }

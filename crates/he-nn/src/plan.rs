@@ -26,13 +26,16 @@
 //! not all elements) the activation is evaluated as `x ⊙ (a x + b) + c` in two levels with
 //! exact scales. A pending element-wise affine map of a linear layer before an activation is
 //! folded into its coefficients.
-//! **The cubic sigmoid** goes through `ckks_core`'s `PolynomialEvaluator` (2 levels, exact
+//! **The cubic sigmoid**, as a layer of its own, goes through `ckks_core`'s `PolynomialEvaluator` (2 levels, exact
 //! output scale `Δ`).
 //!
 //! **Residual adds** flush both branches to the same layout at scale `Δ` and drop the higher
 //! one to the lower level. **Squeeze-and-excitation**: the pooling and the first dense layer
 //! are one matrix (rotations sum over the slots), the second dense layer and the broadcast
-//! over `H x W` another, then the gate multiplies the input.
+//! over `H x W` another, then the gate multiplies the input: for a cubic sigmoid `p`, the
+//! gate `x ⊙ p(y)` is one two-level step ([`CubicGate`]: `x ⊙ p(y) = c_0' x + (x ⊙ w) ⊙
+//! (c_1' + c_3 w²)` with `w = y + c_2 / 3c_3`) instead of the sigmoid's two levels and the
+//! product's one, so an SE block costs five levels (pool + dense, quadratic, dense, gate).
 //!
 //! **Bootstrapping** is inserted right before a step that needs more levels than the
 //! ciphertext has (greedy, as late as possible: for a chain of steps this gives the fewest
@@ -189,12 +192,65 @@ pub(crate) enum Op {
         shortcut: Vec<Step>,
         level: usize,
     },
-    /// `x' ⊙ gate(x)` with `x' = x_steps(x)`, both dropped to `level` before the product.
+    /// `x' ⊙ gate(x)` with `x' = x_steps(x)`, both dropped to `level` before the product;
+    /// with `cubic`, `x' ⊙ p(gate(x))` for that cubic, from `level` to `level - 2`.
     Gate {
         gate: Vec<Step>,
         x_steps: Vec<Step>,
         level: usize,
+        cubic: Option<CubicGate>,
     },
+}
+
+/// The gate `x ⊙ p(y)` of a cubic `p(y) = c_0 + c_1 y + c_2 y² + c_3 y³` with `c_3 ≠ 0`, in
+/// two levels instead of the three of `p` followed by the product.
+///
+/// With `w = y + h`, `h = c_2 / 3c_3` (added by the linear step that computes `y`), `p` is
+/// the depressed cubic `p(y) = c_0' + w (c_1' + c_3 w²)` with `c_0' = p(-h)`, `c_1' = p'(-h)`.
+/// So `x ⊙ p(y) = c_0' x + (x ⊙ w) ⊙ (c_1' + c_3 w²)`: the products `x ⊙ w` and `w²` at
+/// level `ℓ`, then one product at `ℓ - 1`; `c_3` is folded into the scale of `w²`
+/// (`Evaluator::relabel`), `c_0'` into a constant product of `x`. The output scale is `Δ`
+/// exactly: one factor, one level above `ℓ`, first gets the scale that makes the last
+/// product's rescale land on `Δ` (a product by the constant 1 at the right scale).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct CubicGate {
+    /// `h = c_2 / 3c_3`.
+    pub(crate) shift: f64,
+    /// `c_0' = p(-h)`.
+    pub(crate) c0: f64,
+    /// `c_1' = p'(-h)`.
+    pub(crate) c1: f64,
+    /// `c_3`.
+    pub(crate) c3: f64,
+}
+
+impl CubicGate {
+    /// The depressed form of `[c_0, c_1, c_2, c_3]`, or `None` when `c_3 = 0`.
+    pub(crate) fn new(c: &[f64; 4]) -> Option<Self> {
+        let [c0, c1, c2, c3] = *c;
+        if c3 == 0.0 || !c.iter().all(|x| x.is_finite()) {
+            return None;
+        }
+        let h = c2 / (3.0 * c3);
+        let p = |y: f64| ((c3 * y + c2) * y + c1) * y + c0;
+        let dp = |y: f64| (3.0 * c3 * y + 2.0 * c2) * y + c1;
+        Some(Self {
+            shift: h,
+            c0: p(-h),
+            c1: dp(-h),
+            c3,
+        })
+    }
+
+    /// The level of the first products for factors at levels `lx` and `lw`: the lower one,
+    /// if the other has a level to spare for its change of scale; one lower on a tie.
+    pub(crate) fn level(lx: usize, lw: usize) -> usize {
+        if lx == lw {
+            lx.saturating_sub(1)
+        } else {
+            lx.min(lw)
+        }
+    }
 }
 
 /// A step with its planned levels.
@@ -448,6 +504,11 @@ fn product_form(a: &[f64], b: &[f64], max_shift: f64) -> bool {
         .all(|(&a, &b)| a != 0.0 && (b / a).abs() <= max_shift)
 }
 
+/// Whether two scales are equal up to rounding.
+fn same_scale(a: f64, b: f64) -> bool {
+    (a / b - 1.0).abs() < 1e-9
+}
+
 fn step(name: &str, kind: &str, level_in: usize, level_out: usize, op: Op) -> Step {
     Step {
         info: StepInfo {
@@ -560,8 +621,20 @@ impl Compiler<'_> {
         steps: &mut Vec<Step>,
         name: &str,
     ) -> Result<()> {
+        self.flush_at(st, target, self.delta, steps, name)
+    }
+
+    /// [`Compiler::flush`] to the output scale `scale`.
+    fn flush_at(
+        &mut self,
+        st: &mut Sym,
+        target: Option<&Layout>,
+        scale: f64,
+        steps: &mut Vec<Step>,
+        name: &str,
+    ) -> Result<()> {
         let same_layout = target.is_none_or(|t| *t == st.layout);
-        if st.pending.is_none() && same_layout && self.exact(st.scale) {
+        if st.pending.is_none() && same_layout && same_scale(st.scale, scale) {
             return Ok(());
         }
         let out = match target {
@@ -587,7 +660,7 @@ impl Compiler<'_> {
                 Op::Bootstrap,
             ));
             st.level -= 1;
-            st.scale = self.delta;
+            st.scale = scale;
             st.layout = out;
             st.junk = false;
             st.raw = false;
@@ -608,11 +681,11 @@ impl Compiler<'_> {
             &diagonals,
             self.slots,
             l,
-            self.delta * self.q(l) / st.scale,
+            scale * self.q(l) / st.scale,
             storage,
         )?;
         self.diagonal_bytes += lt.memory_bytes();
-        let bias = self.encode(&out, &map.bias, l - 1, self.delta)?;
+        let bias = self.encode(&out, &map.bias, l - 1, scale)?;
         let mut s = step(&label, "linear", l, l - 1, Op::Linear { lt, bias });
         if let Op::Linear { lt, .. } = &s.op {
             s.info.rotations = lt.rotations().len();
@@ -621,7 +694,7 @@ impl Compiler<'_> {
         s.info.diagonals = diagonals.len();
         steps.push(s);
         st.level = l - 1;
-        st.scale = self.delta;
+        st.scale = scale;
         st.layout = out;
         st.junk = false;
         st.raw = false;
@@ -1050,6 +1123,17 @@ impl Compiler<'_> {
                     &act,
                 )?;
                 let expand = format!("{name}.expand");
+                // with the two-level cubic gate, the linear step adds the shift of its
+                // depressed form
+                let cubic = CubicGate::new(&se.sigmoid.coeffs);
+                let shift = |c: &Self, g: &mut Sym| {
+                    if let Some(k) = cubic.filter(|k| k.shift != 0.0) {
+                        let n = g.shape.len();
+                        let map = AffineMap::diagonal(&vec![1.0; n], &vec![k.shift; n]);
+                        c.compose(g, map, g.shape, &expand, "shift");
+                    }
+                };
+                let sw = cubic.map_or(self.delta, |k| self.cubic_gate_scale(&k, st.level, g.level));
                 match (
                     Self::pixel_strides(&st.layout),
                     Self::channel_slots(&st.layout, x, x.c),
@@ -1064,7 +1148,8 @@ impl Compiler<'_> {
                             &expand,
                             "dense",
                         );
-                        self.flush(&mut g, Some(&base), &mut gate, &expand)?;
+                        shift(self, &mut g);
+                        self.flush_at(&mut g, Some(&base), sw, &mut gate, &expand)?;
                         let broadcast = format!("{name}.broadcast");
                         self.rotate_sum(
                             &mut g,
@@ -1078,40 +1163,61 @@ impl Compiler<'_> {
                     _ => {
                         let excite = AffineMap::broadcast(x).compose(&AffineMap::dense(&se.expand));
                         self.compose(&mut g, excite, x, &expand, "dense+broadcast");
-                        self.flush(&mut g, Some(&st.layout), &mut gate, name)?;
+                        shift(self, &mut g);
+                        self.flush_at(&mut g, Some(&st.layout), sw, &mut gate, name)?;
                     }
                 }
-                self.polynomial(
-                    &mut g,
-                    &se.sigmoid.coeffs,
-                    Some((st.level, st.scale)),
-                    &mut gate,
-                    &format!("{name}.sigmoid"),
-                )?;
-                // the product needs one level on both factors; the one left lower (the gate,
-                // unless it was bootstrapped) is refreshed if it has none
                 let mut x_steps = Vec::new();
                 let gate_name = format!("{name}.gate");
-                if g.level <= st.level {
-                    self.ensure(&mut g, 1, &mut gate, &gate_name)?;
-                } else {
-                    self.ensure(st, 1, &mut x_steps, &gate_name)?;
-                }
-                let level = g.level.min(st.level);
                 let level_in = st.level;
+                let (level, level_out) = match cubic {
+                    Some(_) => {
+                        // the lower factor (either, on a tie) is refreshed until the products
+                        // have two levels
+                        while CubicGate::level(st.level, g.level) < 2 {
+                            if g.level <= st.level {
+                                self.ensure(&mut g, 3, &mut gate, &gate_name)?;
+                            } else {
+                                self.ensure(st, 3, &mut x_steps, &gate_name)?;
+                            }
+                        }
+                        let level = CubicGate::level(st.level, g.level);
+                        st.scale = self.delta;
+                        (level, level - 2)
+                    }
+                    None => {
+                        self.polynomial(
+                            &mut g,
+                            &se.sigmoid.coeffs,
+                            Some((st.level, st.scale)),
+                            &mut gate,
+                            &format!("{name}.sigmoid"),
+                        )?;
+                        // the product needs one level on both factors; the one left lower (the
+                        // gate, unless it was bootstrapped) is refreshed if it has none
+                        if g.level <= st.level {
+                            self.ensure(&mut g, 1, &mut gate, &gate_name)?;
+                        } else {
+                            self.ensure(st, 1, &mut x_steps, &gate_name)?;
+                        }
+                        let level = g.level.min(st.level);
+                        st.scale = g.scale * st.scale / self.q(level);
+                        (level, level - 1)
+                    }
+                };
                 steps.push(step(
                     name,
                     "gate",
                     level_in,
-                    level - 1,
+                    level_out,
                     Op::Gate {
                         gate,
                         x_steps,
                         level,
+                        cubic,
                     },
                 ));
-                st.level = level - 1;
-                st.scale = g.scale * st.scale / self.q(level);
+                st.level = level_out;
             }
             Layer::Residual { body, shortcut } => {
                 if self.entry_bootstrap_pays(name, body, shortcut, st) {
@@ -1178,9 +1284,26 @@ impl Compiler<'_> {
         }
     }
 
+    /// The output scale of the linear step computing a [`CubicGate`]'s `w` from a tensor at
+    /// level `lg`, for `x` at level `lx`: when the gate then needs no bootstrap and adjusts
+    /// `x`, the scale that gives `x` and `w` the same scale `(Δ |c_3| q_ℓ² q_{ℓ-1})^{1/4}`
+    /// at the products' level `ℓ` (the two factors share the bits the constraint
+    /// `s_x s_w³ = Δ |c_3| q_ℓ² q_{ℓ-1}` leaves); otherwise `Δ`.
+    fn cubic_gate_scale(&self, k: &CubicGate, lx: usize, lg: usize) -> f64 {
+        let Some(lw) = lg.checked_sub(1) else {
+            return self.delta;
+        };
+        let l = CubicGate::level(lx, lw);
+        if l >= 2 && l == lw && lx > l {
+            (self.delta * k.c3.abs() * self.q(l) * self.q(l) * self.q(l - 1)).powf(0.25)
+        } else {
+            self.delta
+        }
+    }
+
     /// Whether `scale` is the working scale `Δ` (up to rounding).
     fn exact(&self, scale: f64) -> bool {
-        (scale / self.delta - 1.0).abs() < 1e-9
+        same_scale(scale, self.delta)
     }
 
     /// Levels the product form of a quadratic needs: one, and with bootstrapping one more to

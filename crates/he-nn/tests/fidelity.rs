@@ -117,6 +117,37 @@ fn squeeze_excitation_matches_the_reference() {
 }
 
 #[test]
+fn the_se_gate_takes_two_levels_for_any_cubic_sigmoid() {
+    // c_2 != 0 (shifted into the expand step's bias), the default c_2 = 0, and a sigmoid
+    // without cubic term (the polynomial-then-product path: three levels)
+    for (coeffs, gate_levels) in [
+        ([0.5, 0.2, 0.03, -0.004], 5),
+        ([0.5, 0.15012, 0.0, -0.001593], 5),
+        ([0.45, 0.2, 0.01, 0.0], 6),
+    ] {
+        let mut rng = RandomInit::new(3);
+        let mut model = se_model(&mut rng);
+        match &mut model.layers[2] {
+            Layer::SqueezeExcitation(se) => se.sigmoid.coeffs = coeffs,
+            other => panic!("not an SE layer: {other:?}"),
+        }
+        let params = insecure_test_params(11, 10).unwrap();
+        let plan = EncryptedModel::compile(&model, &params, &CompileOptions::default()).unwrap();
+        let trace = plan.trace();
+        let gate = trace.iter().find(|s| s.kind == "gate").unwrap();
+        // pool + dense, quadratic, dense, then the gate's own levels
+        assert_eq!(
+            gate.level_in - gate.level_out,
+            gate_levels,
+            "{coeffs:?}: {}",
+            plan.report()
+        );
+        let xs = inputs(&mut rng, model.input, 1);
+        check(&model, &plan, &xs, 22.0);
+    }
+}
+
+#[test]
 fn two_level_and_affine_activation_forms_match_the_reference() {
     let mut rng = RandomInit::new(5);
     let mut model = se_model(&mut rng);

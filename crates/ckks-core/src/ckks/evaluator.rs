@@ -494,6 +494,24 @@ impl Evaluator {
         self.mul_const_with_scale(a, c, q)
     }
 
+    /// `a` read as an encryption of `c · m` (for `a` encrypting `m` at scale `Δ`): the same
+    /// polynomials labelled with scale `Δ / |c|`, negated when `c < 0`. A multiplication by a
+    /// constant that costs no level and adds no noise, since `Δ m = (Δ / c)(c m)`; what it
+    /// changes is which scale later additions must match (Bossuat et al., Eurocrypt 2021,
+    /// §4, fold constants into scales the same way).
+    pub fn relabel(&self, a: &Ciphertext, c: f64) -> Result<Ciphertext> {
+        self.ctx.check_ciphertext(a)?;
+        if !(c.is_finite() && c != 0.0 && (a.scale / c.abs()).is_normal()) {
+            return Err(CkksError::InvalidParameters(format!(
+                "relabelling by {c} at scale 2^{:.1}",
+                a.scale.log2()
+            )));
+        }
+        let mut out = if c < 0.0 { self.negate(a)? } else { a.clone() };
+        out.scale = a.scale / c.abs();
+        Ok(out)
+    }
+
     /// `a · k` for an integer `k`; the scale is unchanged.
     pub fn mul_integer(&self, a: &Ciphertext, k: i64) -> Result<Ciphertext> {
         self.ctx.check_ciphertext(a)?;
