@@ -419,3 +419,27 @@ fn galois_keys_without_uniform_halves_give_identical_rotations() {
         );
     }
 }
+
+#[test]
+fn steps_sharing_a_galois_element_share_one_key() {
+    let f = fixture();
+    let top = f.ctx.max_level();
+    let s = SLOTS as i64;
+    // 3 and 3 - slots are one element (the higher level wins), 0 and slots need no key,
+    // levels above the top are capped
+    let steps = [(3, 1), (3 - s, 2), (0, 3), (s, 1), (-1, top + 5)];
+    let levels = EvaluationKeys::galois_levels(&f.ctx, &steps, Some(0));
+    let want: std::collections::BTreeMap<u64, usize> = [
+        (f.ctx.galois_element_for_rotation(3), 2),
+        (f.ctx.galois_element_for_rotation(-1), top),
+        (f.ctx.galois_element_for_conjugation(), 0),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(levels, want);
+    let mut kg = f.ctx.key_generator();
+    let keys = EvaluationKeys::generate_leveled(&f.ctx, &mut kg, &f.sk, false, &steps, Some(0));
+    let made: std::collections::BTreeMap<u64, usize> =
+        keys.galois.iter().map(|(&g, k)| (g, k.level())).collect();
+    assert_eq!(made, want);
+}

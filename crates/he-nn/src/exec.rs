@@ -50,13 +50,12 @@ impl Plan {
     /// Generates the server keys the plan needs for the secret key `sk`.
     pub fn generate_keys(&self, sk: &SecretKey) -> ServerKeys {
         let mut kg = self.ctx.key_generator();
-        let steps: Vec<(i64, usize)> = self.rotation_levels.iter().map(|(&r, &l)| (r, l)).collect();
         let mut keys = EvaluationKeys::generate_leveled(
             &self.ctx,
             &mut kg,
             sk,
             true,
-            &steps,
+            &self.rotation_steps(),
             self.needs_conjugation().then_some(self.conjugation_level),
         );
         keys.drop_galois_uniform_halves_where(|k| self.compacted(k.galois_element(), k.level()));
@@ -69,39 +68,40 @@ impl Plan {
         }
     }
 
+    /// `(rotation, level)` for every rotation key.
+    fn rotation_steps(&self) -> Vec<(i64, usize)> {
+        self.rotation_levels.iter().map(|(&r, &l)| (r, l)).collect()
+    }
+
     /// Bytes the keys of [`generate_keys`](Self::generate_keys) will occupy in memory
     /// (relinearization, level-limited Galois and conjugation keys, encapsulation keys).
     pub fn key_memory_bytes(&self) -> usize {
         let p = self.ctx.params();
         let top = self.ctx.max_level();
+        // the keys generate_keys makes: one per Galois element, at the highest level asked;
         // a compacted key holds its `b` halves only
-        let galois_bytes = |g: u64, l: usize| {
-            let bytes = p.switching_key_bytes(l);
-            if self.compacted(g, l.min(top)) {
-                bytes / 2
-            } else {
-                bytes
-            }
-        };
-        let galois: usize = self
-            .rotation_levels
-            .iter()
-            .map(|(&r, &l)| galois_bytes(self.ctx.galois_element_for_rotation(r), l))
+        let levels = EvaluationKeys::galois_levels(
+            &self.ctx,
+            &self.rotation_steps(),
+            self.needs_conjugation().then_some(self.conjugation_level),
+        );
+        let galois: usize = levels
+            .into_iter()
+            .map(|(g, l)| {
+                let bytes = p.switching_key_bytes(l);
+                if self.compacted(g, l) {
+                    bytes / 2
+                } else {
+                    bytes
+                }
+            })
             .sum();
-        let boot = if self.needs_conjugation() {
-            galois_bytes(
-                self.ctx.galois_element_for_conjugation(),
-                self.conjugation_level,
-            )
-        } else {
-            0
-        };
         let encapsulation = if self.needs_encapsulation {
             p.switching_key_bytes(0) + p.switching_key_bytes(top)
         } else {
             0
         };
-        p.switching_key_bytes(top) + galois + boot + encapsulation
+        p.switching_key_bytes(top) + galois + encapsulation
     }
 
     /// Whether the Galois key of element `g` at `level` is generated compacted

@@ -743,8 +743,18 @@ impl Compiler<'_> {
     }
 
     /// Records that `rotations` are used at `level` (each key must reach its highest level).
+    /// Steps are kept as one representative per Galois element (`r mod N/2` in
+    /// `(-N/4, N/4]`; none for 0): `-N/4` and `N/4` share a key.
     fn use_rotations(&mut self, rotations: &[i64], level: usize) {
+        let n = self.ctx.params().max_slots() as i64;
         for &r in rotations {
+            let mut r = r.rem_euclid(n);
+            if r == 0 {
+                continue;
+            }
+            if r > n / 2 {
+                r -= n;
+            }
             let e = self.rotations.entry(r).or_insert(level);
             *e = (*e).max(level);
         }

@@ -27,6 +27,11 @@ fn check(model: &Model, plan: &Plan, xs: &[Tensor], min_bits: f64) -> PrecisionS
     let ctx = plan.context().clone();
     let sk = ctx.key_generator().secret_key(None);
     let server = plan.generate_keys(&sk);
+    assert_eq!(
+        server.memory_bytes(),
+        plan.key_memory_bytes(),
+        "planned key memory"
+    );
     let mut enc = Encryptor::with_secret_key(&ctx, &sk);
     let ct = plan.encrypt_input(&mut enc, xs).unwrap();
     let (out, trace) = plan.infer_traced(&ct, &server).unwrap();

@@ -56,6 +56,24 @@ impl EvaluationKeys {
         steps: &[(i64, usize)],
         conjugate: Option<usize>,
     ) -> Self {
+        EvaluationKeys {
+            relin: relin.then(|| kg.relinearization_key(sk)),
+            galois: Self::galois_levels(ctx, steps, conjugate)
+                .into_iter()
+                .map(|(g, l)| (g, kg.galois_key_at(sk, g, l)))
+                .collect(),
+        }
+    }
+
+    /// The Galois keys [`generate_leveled`](Self::generate_leveled) makes: each Galois element
+    /// of the steps and the conjugation with the level of its key, the highest any of them
+    /// asks for (capped at the top level). Steps that differ by a multiple of the slot count
+    /// share one element; a step of 0 (element 1) needs no key.
+    pub fn galois_levels(
+        ctx: &Context,
+        steps: &[(i64, usize)],
+        conjugate: Option<usize>,
+    ) -> BTreeMap<u64, usize> {
         let mut levels: BTreeMap<u64, usize> = BTreeMap::new();
         let elements = steps
             .iter()
@@ -63,17 +81,11 @@ impl EvaluationKeys {
             .chain(conjugate.map(|l| (ctx.galois_element_for_conjugation(), l)));
         for (g, l) in elements {
             if g != 1 {
-                let e = levels.entry(g).or_insert(l);
-                *e = (*e).max(l);
+                let e = levels.entry(g).or_insert(0);
+                *e = (*e).max(l.min(ctx.max_level()));
             }
         }
-        EvaluationKeys {
-            relin: relin.then(|| kg.relinearization_key(sk)),
-            galois: levels
-                .into_iter()
-                .map(|(g, l)| (g, kg.galois_key_at(sk, g, l.min(ctx.max_level()))))
-                .collect(),
-        }
+        levels
     }
 
     /// Drops the uniform halves of every Galois key from memory
