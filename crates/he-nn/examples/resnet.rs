@@ -16,7 +16,8 @@
 //! encoded during inference), `bts=encoded|deferred` how the bootstrapper holds its
 //! CoeffToSlot / SlotToCoeff diagonals (default deferred), `compact=<level>|none` the lowest
 //! level whose bootstrapping-only Galois keys keep only seeds for their uniform halves
-//! (default: CoeffToSlot's levels), `seed=`.
+//! (default: CoeffToSlot's levels), `seed=`, `full-slot-bootstrap` (bootstrap all `N/2` slots
+//! instead of the tensors' period).
 
 use ckks_core::circuits::{BootstrapConfig, BootstrapPreset, DiagonalStorage};
 use ckks_core::ckks::{Decryptor, Encryptor, PrecisionStats};
@@ -110,6 +111,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     if let Some(l) = opt("level=") {
         options = options.input_level(l.parse()?);
+    }
+    if args.iter().any(|a| a == "full-slot-bootstrap") {
+        options = options.full_slot_bootstrap();
     }
     println!(
         "model {} (random weights, seed {seed}), input {}, 14 outputs",

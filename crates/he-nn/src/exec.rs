@@ -341,7 +341,10 @@ impl Plan {
                 let bts = self.bootstrapper.as_ref().ok_or_else(|| {
                     HeNnError::Plan("a bootstrap step in a plan without bootstrapper".into())
                 })?;
-                bts.bootstrap(eval, keys.encapsulation.as_ref(), &ct)?
+                // the plan's ciphertexts repeat every bts.slots() slots (a sparse view)
+                let view = eval.with_slots(&ct, bts.slots())?;
+                let out = bts.bootstrap(eval, keys.encapsulation.as_ref(), &view)?;
+                eval.with_slots(&out, ct.slots())?
             }
             Op::Residual {
                 body,

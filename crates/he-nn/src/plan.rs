@@ -90,6 +90,13 @@ pub struct CompileOptions {
     /// the memory of the largest keys, CoeffToSlot's at the top of the chain, used once per
     /// bootstrap, for one ChaCha20 expansion per use (default: none).
     pub compact_keys_from: Option<usize>,
+    /// Bootstrap with as few slots as the bootstrapped tensors allow (default): with one
+    /// input per ciphertext every tensor repeats with a period `P` (cyclic replication,
+    /// [`crate::layout`]), so when every bootstrapped tensor has `P < N/2` the plan
+    /// bootstraps `P`-slot views of its ciphertexts (`ckks_core`'s sparse bootstrapping:
+    /// one EvalMod instead of two, smaller CoeffToSlot / SlotToCoeff transforms), with `P`
+    /// the largest such period. `false`: always full slots.
+    pub sparse_bootstrap: bool,
 }
 
 impl Default for CompileOptions {
@@ -102,6 +109,7 @@ impl Default for CompileOptions {
             encoded_budget: 1 << 30,
             scale: None,
             compact_keys_from: None,
+            sparse_bootstrap: true,
         }
     }
 }
@@ -161,6 +169,12 @@ impl CompileOptions {
     /// With every key held whole.
     pub fn no_compact_keys(mut self) -> Self {
         self.compact_keys_from = None;
+        self
+    }
+    /// With every bootstrap over the full slots (see
+    /// [`sparse_bootstrap`](Self::sparse_bootstrap)).
+    pub fn full_slot_bootstrap(mut self) -> Self {
+        self.sparse_bootstrap = false;
         self
     }
 }
@@ -389,6 +403,7 @@ impl EncryptedModel {
             max_shift: options.max_shift,
             rotations: BTreeMap::new(),
             bootstraps: 0,
+            bootstrap_period: 0,
             encoded_budget: options.encoded_budget,
             replicate,
             dry: false,
@@ -432,22 +447,35 @@ impl EncryptedModel {
             c.replicated(Layout::compact(output_shape, span)?)
         };
         c.flush(&mut st, Some(&output_layout), &mut steps, "output")?;
-        let network_galois = c
-            .rotations
+        let Compiler {
+            rotations: mut rotation_levels,
+            bootstraps,
+            bootstrap_period,
+            diagonal_bytes,
+            ..
+        } = c;
+        let network_galois = rotation_levels
             .keys()
             .map(|&r| ctx.galois_element_for_rotation(r))
             .collect();
         // a plan that never bootstraps needs none of the bootstrapper's keys; the others
         // reach the highest level either uses them at (SlotToCoeff's run below EvalMod)
+        let bootstrapper = match (bootstrapper, options.bootstrap) {
+            (Some(b), Some(config)) if bootstraps > 0 => Some(sparse_bootstrapper(
+                &ctx,
+                b,
+                config,
+                options.sparse_bootstrap.then_some(bootstrap_period),
+            )?),
+            _ => None,
+        };
         let mut conjugation_level = ctx.max_level();
-        if let Some(b) = bootstrapper.as_ref().filter(|_| c.bootstraps > 0) {
+        if let Some(b) = bootstrapper.as_ref() {
             for (r, l) in b.rotation_levels() {
-                c.use_rotations(&[r], l);
+                use_rotations(&mut rotation_levels, slots, &[r], l);
             }
             conjugation_level = b.conjugation_level();
         }
-        let (rotation_levels, bootstraps, diagonal_bytes) =
-            (c.rotations, c.bootstraps, c.diagonal_bytes);
         let rotations = rotation_levels.keys().copied().collect();
         let plan = Plan {
             needs_encapsulation: bootstraps > 0 && params.secret() == SecretDistribution::Ternary,
@@ -464,7 +492,7 @@ impl EncryptedModel {
             output_level: st.level,
             scale: delta,
             steps,
-            bootstrapper: bootstrapper.filter(|_| bootstraps > 0),
+            bootstrapper,
             rotations,
             rotation_levels,
             bootstraps,
@@ -475,6 +503,49 @@ impl EncryptedModel {
         };
         Ok(plan)
     }
+}
+
+/// Records in `used` (rotation step -> highest level) that `rotations` are used at `level`
+/// (each key must reach its highest level), for `slots = N/2` slots. Steps are kept as one
+/// representative per Galois element (`r mod N/2` in `(-N/4, N/4]`; none for 0): `-N/4`
+/// and `N/4` share a key.
+fn use_rotations(used: &mut BTreeMap<i64, usize>, slots: usize, rotations: &[i64], level: usize) {
+    let n = slots as i64;
+    for &r in rotations {
+        let mut r = r.rem_euclid(n);
+        if r == 0 {
+            continue;
+        }
+        if r > n / 2 {
+            r -= n;
+        }
+        let e = used.entry(r).or_insert(level);
+        *e = (*e).max(level);
+    }
+}
+
+/// The bootstrapper for ciphertexts whose values repeat every `period` slots: `full` itself
+/// when `period` is `None` or the full slot count, else the circuit of `config` over
+/// `period` slots (same chain, so the same output level the plan was made with).
+fn sparse_bootstrapper(
+    ctx: &Context,
+    full: Bootstrapper,
+    config: BootstrapConfig,
+    period: Option<usize>,
+) -> Result<Bootstrapper> {
+    let Some(n) = period.filter(|&n| n < full.slots()) else {
+        return Ok(full);
+    };
+    let sparse = Bootstrapper::with_slots(ctx, config, n)
+        .map_err(|e| HeNnError::Plan(format!("bootstrapping {n} slots: {e}")))?;
+    if sparse.output_level() != full.output_level() {
+        return Err(HeNnError::Plan(format!(
+            "bootstrapping {n} slots ends at level {}, full slots at {}",
+            sparse.output_level(),
+            full.output_level()
+        )));
+    }
+    Ok(sparse)
 }
 
 struct Compiler<'a> {
@@ -488,6 +559,8 @@ struct Compiler<'a> {
     /// Rotation step -> highest level it is used at.
     rotations: BTreeMap<i64, usize>,
     bootstraps: usize,
+    /// Largest period (slots after which the values repeat) of a bootstrapped ciphertext.
+    bootstrap_period: usize,
     encoded_budget: usize,
     /// Replicate tensors cyclically across the slots (one input per ciphertext).
     replicate: bool,
@@ -574,6 +647,13 @@ impl Compiler<'_> {
         ));
         st.level = bts.output_level();
         self.bootstraps += 1;
+        // one input per ciphertext: the layout's copies fill the slots
+        let period = if self.batch == 1 {
+            st.layout.period
+        } else {
+            self.slots
+        };
+        self.bootstrap_period = self.bootstrap_period.max(period);
         Ok(())
     }
 
@@ -742,22 +822,9 @@ impl Compiler<'_> {
         found.into_iter().collect()
     }
 
-    /// Records that `rotations` are used at `level` (each key must reach its highest level).
-    /// Steps are kept as one representative per Galois element (`r mod N/2` in
-    /// `(-N/4, N/4]`; none for 0): `-N/4` and `N/4` share a key.
+    /// Records that `rotations` are used at `level` ([`use_rotations`]).
     fn use_rotations(&mut self, rotations: &[i64], level: usize) {
-        let n = self.ctx.params().max_slots() as i64;
-        for &r in rotations {
-            let mut r = r.rem_euclid(n);
-            if r == 0 {
-                continue;
-            }
-            if r > n / 2 {
-                r -= n;
-            }
-            let e = self.rotations.entry(r).or_insert(level);
-            *e = (*e).max(level);
-        }
+        use_rotations(&mut self.rotations, self.slots, rotations, level);
     }
 
     /// `x + rot(x, s)` for each step `s` in turn (no level): with steps `δ, 2δ, ..., 2^{j-1} δ`
@@ -1252,6 +1319,7 @@ impl Compiler<'_> {
             max_shift: self.max_shift,
             rotations: BTreeMap::new(),
             bootstraps: 0,
+            bootstrap_period: 0,
             encoded_budget: 0,
             replicate: self.replicate,
             dry: true,
@@ -1530,7 +1598,7 @@ impl Plan {
     /// A text table of the plan: one row per step.
     pub fn report(&self) -> String {
         let mut s = format!(
-            "plan '{}' for {}: input {} x{} at level {}, output {} at level {}, {} bootstraps, {} rotation keys{}\n",
+            "plan '{}' for {}: input {} x{} at level {}, output {} at level {}, {} bootstraps{}, {} rotation keys{}\n",
             self.name,
             self.ctx.params().name(),
             self.input_shape,
@@ -1539,6 +1607,9 @@ impl Plan {
             self.output_shape,
             self.output_level,
             self.bootstraps,
+            self.bootstrapper
+                .as_ref()
+                .map_or(String::new(), |b| format!(" of {} slots", b.slots())),
             self.rotations.len(),
             if self.needs_conjugation() { " + conjugation" } else { "" },
         );

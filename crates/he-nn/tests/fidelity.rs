@@ -329,6 +329,29 @@ fn small_resnet_with_bootstraps_matches_the_reference() {
 }
 
 #[test]
+fn one_input_per_ciphertext_bootstraps_a_sparse_view() {
+    // one input per ciphertext: every tensor repeats with its period (at most 256 of the 1024
+    // slots here), so the plan bootstraps 256-slot views (one EvalMod)
+    let mut rng = RandomInit::new(4);
+    let model = small_resnet(&mut rng);
+    let params = bootstrapping_params(SecretDistribution::Ternary);
+    let options = CompileOptions::default()
+        .bootstrap(bootstrap_config())
+        .input_level(3);
+    let plan = EncryptedModel::compile(&model, &params, &options).unwrap();
+    println!("{}", plan.report());
+    assert!(plan.bootstraps() >= 2, "{}", plan.report());
+    let slots = plan.bootstrapper().unwrap().slots();
+    assert!(slots < params.max_slots() && slots >= 128, "{slots} slots");
+    let full = EncryptedModel::compile(&model, &params, &options.clone().full_slot_bootstrap())
+        .unwrap();
+    assert_eq!(full.bootstrapper().unwrap().slots(), params.max_slots());
+    assert_eq!(full.trace(), plan.trace(), "same levels either way");
+    let xs = inputs(&mut rng, model.input, 1);
+    check(&model, &plan, &xs, 22.0);
+}
+
+#[test]
 fn bad_input_is_rejected_before_any_work() {
     let mut rng = RandomInit::new(4);
     let model = lenet(Shape::new(1, 8, 8), 10, &mut rng);

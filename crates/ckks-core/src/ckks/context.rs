@@ -114,7 +114,7 @@ impl Context {
         2 * self.params().n() as u64 - 1
     }
 
-    fn check_slots(&self, values: usize, slots: usize) -> Result<()> {
+    pub(crate) fn check_slots(&self, values: usize, slots: usize) -> Result<()> {
         if slots == 0 || !slots.is_power_of_two() || slots > self.params().max_slots() {
             return Err(CkksError::InvalidParameters(format!(
                 "slot count {slots} is not a power of two in [1, N/2 = {}]",

@@ -524,6 +524,28 @@ impl Evaluator {
         Ok(out)
     }
 
+    /// `a` read with `slots` slots (a power of two up to `N/2`): the same polynomials.
+    ///
+    /// With `n` slots the message is a polynomial in `Y = X^{N/2n}` (sparse packing), whose
+    /// `N/2` slot values repeat with period `n` (the slot order follows `5^j`, of order `n`
+    /// modulo `4n`). So an `n`-slot ciphertext read with more slots holds its `n` values
+    /// repeated, and a ciphertext whose values repeat with period `n` can be handed to
+    /// `n`-slot circuits (bootstrapping with [`Bootstrapper::with_slots`]: one EvalMod
+    /// instead of two). Reading fewer slots keeps only the part of the polynomial in
+    /// `Z[Y]`: the decoding reads the coefficients at multiples of `N/2n`, and bootstrapping
+    /// projects onto that subring (trace), so values that do not repeat are averaged over
+    /// their copies, never an error.
+    ///
+    /// [`Bootstrapper::with_slots`]: crate::circuits::Bootstrapper::with_slots
+    pub fn with_slots(&self, a: &Ciphertext, slots: usize) -> Result<Ciphertext> {
+        self.ctx.check_ciphertext(a)?;
+        self.ctx.check_slots(0, slots)?;
+        Ok(Ciphertext {
+            slots,
+            ..a.clone()
+        })
+    }
+
     /// `a · k` for an integer `k`; the scale is unchanged.
     pub fn mul_integer(&self, a: &Ciphertext, k: i64) -> Result<Ciphertext> {
         self.ctx.check_ciphertext(a)?;
