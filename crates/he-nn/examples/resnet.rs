@@ -16,7 +16,7 @@
 //! encoded during inference), `bts=encoded|deferred` how the bootstrapper holds its
 //! CoeffToSlot / SlotToCoeff diagonals (default deferred), `compact=<level>|none` the lowest
 //! level whose bootstrapping-only Galois keys keep only seeds for their uniform halves
-//! (default: CoeffToSlot's levels), `seed=`, `full-slot-bootstrap` (bootstrap all `N/2` slots
+//! (default 0: all of them), `seed=`, `full-slot-bootstrap` (bootstrap all `N/2` slots
 //! instead of the tensors' period).
 
 use ckks_core::circuits::{BootstrapConfig, BootstrapPreset, DiagonalStorage};

@@ -50,15 +50,15 @@ impl Plan {
     /// Generates the server keys the plan needs for the secret key `sk`.
     pub fn generate_keys(&self, sk: &SecretKey) -> ServerKeys {
         let mut kg = self.ctx.key_generator();
-        let mut keys = EvaluationKeys::generate_leveled(
+        let keys = EvaluationKeys::generate_leveled_compacted(
             &self.ctx,
             &mut kg,
             sk,
             true,
             &self.rotation_steps(),
             self.needs_conjugation().then_some(self.conjugation_level),
+            |g, l| self.compacted(g, l),
         );
-        keys.drop_galois_uniform_halves_where(|k| self.compacted(k.galois_element(), k.level()));
         let encapsulation = self
             .needs_encapsulation
             .then(|| EncapsulationKeys::generate(&mut kg, sk, 32));

@@ -86,7 +86,7 @@ pub struct CompileOptions {
     pub scale: Option<f64>,
     /// The bootstrapper's Galois keys of this level and above that no linear step of the
     /// network uses keep only the seeds of their uniform halves and regenerate them in each
-    /// rotation (`ckks_core::ckks::EvaluationKeys::drop_galois_uniform_halves_where`): half
+    /// rotation (`ckks_core::ckks::EvaluationKeys::generate_leveled_compacted`): half
     /// the memory of the largest keys, CoeffToSlot's at the top of the chain, used once per
     /// bootstrap, for one ChaCha20 expansion per use (default: none).
     pub compact_keys_from: Option<usize>,
@@ -119,8 +119,9 @@ impl CompileOptions {
     /// circuit with CoeffToSlot/SlotToCoeff diagonals deferred, the working scale
     /// `Δ = 2^(round(log2 q_0) - 13)` (bootstrapping headroom; `2^45` for `BTS-N16-L9`),
     /// every convolution diagonal encoded during inference (a periodic diagonal costs one
-    /// period's FFT and NTTs, see `ckks_core::circuits::linear`), and the keys that only
-    /// CoeffToSlot uses (its levels at the top of the chain) compacted.
+    /// period's FFT and NTTs, see `ckks_core::circuits::linear`), and every key that only
+    /// bootstrapping uses compacted (CoeffToSlot's at the top of the chain, a sparse
+    /// bootstrapper's SlotToCoeff keys, the conjugation key).
     pub fn full_size(set: &BootstrapParameters) -> Self {
         let log_q0 = (set.params.q()[0] as f64).log2().round() as i32;
         Self::default()
@@ -130,9 +131,7 @@ impl CompileOptions {
             })
             .scale(2f64.powi(log_q0 - 13))
             .encoded_budget(0)
-            .compact_keys_from(
-                (set.params.max_level() + 1).saturating_sub(set.config.cts_levels.max(1)),
-            )
+            .compact_keys_from(0)
     }
 
     /// With `batch` inputs per ciphertext.

@@ -343,8 +343,8 @@ fn one_input_per_ciphertext_bootstraps_a_sparse_view() {
     assert!(plan.bootstraps() >= 2, "{}", plan.report());
     let slots = plan.bootstrapper().unwrap().slots();
     assert!(slots < params.max_slots() && slots >= 128, "{slots} slots");
-    let full = EncryptedModel::compile(&model, &params, &options.clone().full_slot_bootstrap())
-        .unwrap();
+    let full =
+        EncryptedModel::compile(&model, &params, &options.clone().full_slot_bootstrap()).unwrap();
     assert_eq!(full.bootstrapper().unwrap().slots(), params.max_slots());
     assert_eq!(full.trace(), plan.trace(), "same levels either way");
     let xs = inputs(&mut rng, model.input, 1);
@@ -464,9 +464,7 @@ fn full_size_options_leave_bootstrapping_headroom() {
         Some(ckks_core::circuits::DiagonalStorage::Deferred)
     );
     assert_eq!(options.encoded_budget, 0);
-    // CoeffToSlot's levels are the top of the chain
-    assert_eq!(
-        options.compact_keys_from,
-        Some(set.params.max_level() + 1 - set.config.cts_levels)
-    );
+    // every key only bootstrapping uses is compacted
+    assert_eq!(options.compact_keys_from, Some(0));
+    assert!(options.sparse_bootstrap);
 }

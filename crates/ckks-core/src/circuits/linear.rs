@@ -48,6 +48,9 @@ use rayon::prelude::*;
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Diagonal products per parallel task in a giant step of the single-hoisted evaluation.
+const TERMS_PER_TASK: usize = 8;
+
 /// Cost of a giant rotation (a full key switch: ModUp, inner product, ModDown) in baby
 /// rotations (hoisted: inner product and ModDown, or only the inner product when double
 /// hoisted), for the choice of the baby-step size; 2 keeps the bootstrapping key set of the
@@ -345,13 +348,28 @@ impl LinearTransform {
             .collect();
         let mut out: Option<Ciphertext> = None;
         for (&j, terms) in &self.giant {
-            let pts = self.plaintexts(terms)?;
-            let products: Vec<(&Ciphertext, &Plaintext)> = terms
-                .iter()
-                .zip(&pts)
-                .map(|((i, _), pt)| (&rotated[i], pt.as_ref()))
-                .collect();
-            let inner = eval.mul_plain_sum(&products)?;
+            // chunks of terms in parallel, each encoding its deferred diagonals and summing its
+            // products lazily: coarse tasks for the threads, and only the chunks in flight
+            // hold encoded plaintexts
+            let inner = terms
+                .par_chunks(TERMS_PER_TASK)
+                .map(|chunk| {
+                    let pts = chunk
+                        .iter()
+                        .map(|(_, d)| self.plaintext(d))
+                        .collect::<Result<Vec<_>>>()?;
+                    let products: Vec<(&Ciphertext, &Plaintext)> = chunk
+                        .iter()
+                        .zip(&pts)
+                        .map(|((i, _), pt)| (&rotated[i], pt.as_ref()))
+                        .collect();
+                    eval.mul_plain_sum(&products)
+                })
+                .try_reduce_with(|mut a, b| {
+                    eval.add_assign(&mut a, &b)?;
+                    Ok(a)
+                })
+                .ok_or_else(|| CkksError::InvalidParameters("empty giant step".into()))??;
             let shifted = if j == 0 {
                 inner
             } else {

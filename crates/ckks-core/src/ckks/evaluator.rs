@@ -56,12 +56,35 @@ impl EvaluationKeys {
         steps: &[(i64, usize)],
         conjugate: Option<usize>,
     ) -> Self {
+        Self::generate_leveled_compacted(ctx, kg, sk, relin, steps, conjugate, |_, _| false)
+    }
+
+    /// [`generate_leveled`](Self::generate_leveled), dropping the uniform halves of the Galois
+    /// keys for which `compact(galois_element, level)` holds as each key is made (see
+    /// [`drop_galois_uniform_halves_where`](Self::drop_galois_uniform_halves_where)), so the
+    /// whole key set never sits in memory at full size.
+    pub fn generate_leveled_compacted(
+        ctx: &Context,
+        kg: &mut KeyGenerator<'_>,
+        sk: &SecretKey,
+        relin: bool,
+        steps: &[(i64, usize)],
+        conjugate: Option<usize>,
+        compact: impl Fn(u64, usize) -> bool,
+    ) -> Self {
+        let galois = Self::galois_levels(ctx, steps, conjugate)
+            .into_iter()
+            .map(|(g, l)| {
+                let mut key = kg.galois_key_at(sk, g, l);
+                if compact(g, l) {
+                    key.drop_uniform_halves();
+                }
+                (g, key)
+            })
+            .collect();
         EvaluationKeys {
             relin: relin.then(|| kg.relinearization_key(sk)),
-            galois: Self::galois_levels(ctx, steps, conjugate)
-                .into_iter()
-                .map(|(g, l)| (g, kg.galois_key_at(sk, g, l)))
-                .collect(),
+            galois,
         }
     }
 
@@ -540,10 +563,7 @@ impl Evaluator {
     pub fn with_slots(&self, a: &Ciphertext, slots: usize) -> Result<Ciphertext> {
         self.ctx.check_ciphertext(a)?;
         self.ctx.check_slots(0, slots)?;
-        Ok(Ciphertext {
-            slots,
-            ..a.clone()
-        })
+        Ok(Ciphertext { slots, ..a.clone() })
     }
 
     /// `a · k` for an integer `k`; the scale is unchanged.
