@@ -8,6 +8,8 @@
 //!     target/debug/examples/profile_share once
 //! valgrind --tool=callgrind --toggle-collect='sca_privacy::share::reveal' \
 //!     target/debug/examples/profile_share once
+//! # share and reveal only, N repetitions at S_x = 4, 8, 16 (CPU ms: min, median, all):
+//! RAYON_NUM_THREADS=1 target/debug/examples/profile_share timing 11
 //! ```
 
 use rand::SeedableRng;
@@ -50,6 +52,35 @@ fn main() -> Result<()> {
         images: 1,
         source: DecoySource::Phantom,
     };
+    if std::env::args().nth(1).as_deref() == Some("timing") {
+        let reps: usize = std::env::args()
+            .nth(2)
+            .and_then(|r| r.parse().ok())
+            .unwrap_or(11);
+        for s in [4usize, 8, 16] {
+            let sca = Sca::shipped(s, &cpu())?;
+            let amb = Ambiguation::default_for(64, s);
+            let (mut cs, mut cr) = (Vec::new(), Vec::new());
+            for _ in 0..reps {
+                let t = Instant::now();
+                let shared = share(&sca, img, amb, &[alice.public()])?;
+                cs.push(ms(t));
+                let t = Instant::now();
+                let _ = reveal(&sca, &shared.public_bytes, &shared.keys, &alice)?;
+                cr.push(ms(t));
+            }
+            let stat = |v: &mut Vec<f64>| {
+                v.sort_by(f64::total_cmp);
+                (v[0], v[v.len() / 2])
+            };
+            let ((smin, smed), (rmin, rmed)) = (stat(&mut cs), stat(&mut cr));
+            println!(
+                "S_x = {s:2}: share CPU ms min {smin:.1} median {smed:.1} | reveal min {rmin:.1} median {rmed:.1} | share all {:?}",
+                cs.iter().map(|x| (x * 10.0).round() / 10.0).collect::<Vec<_>>()
+            );
+        }
+        return Ok(());
+    }
     if std::env::args().nth(1).as_deref() == Some("once") {
         let shared = share(&sca, img, amb, &[alice.public()])?;
         let back = reveal(&sca, &shared.public_bytes, &shared.keys, &alice)?;

@@ -51,7 +51,7 @@ impl Side {
             .zip(0u64..)
             .map(|(&x, i)| ((order_key(x) as u64) << 32) | i)
             .collect();
-        radix_sort_high(&mut keys);
+        radix_sort_high(&mut keys, &mut Vec::new());
         let sorted = keys.iter().map(|k| v[(k & 0xFFFF_FFFF) as usize]).collect();
         Ok(Self { sorted })
     }
@@ -440,9 +440,10 @@ fn operator_order(x: &[f32], out: &mut [u8]) {
 /// true vector `u` of the map, assigned in the set's own order and with its own signs; so a
 /// set's spread within a vector is that of a true set, and a value's rank within its vector
 /// says nothing of membership. Last, the values are rank-mapped onto the true values of the
-/// map (order kept), so the per-map marginals match by construction. A rank map sends the `r`-th
-/// smallest of `n` to `Q((r + w) / n)`, `w ~ U(0, 1)` from `rng` ([`Side::quantile`],
-/// interpolated, never inside the gap around 0). Needs `(1 + layers) S_x <= M`.
+/// map (order kept), so the per-map marginals follow the true values' distribution. A rank
+/// map sends the `r`-th smallest of `n` to `Q(u_(r))`, `u_(r)` the `r`-th smallest of `n`
+/// independent uniform levels from `rng` ([`Side::quantile`], interpolated, never inside the
+/// gap around 0; [`rank_map`] says why not stratified levels). Needs `(1 + layers) S_x <= M`.
 ///
 /// Cost: one sort of every decoy vector (shared by all layers of that decoy), then per layer
 /// and vector one walk down that order; per layer and map two rank maps (integer radix
@@ -501,6 +502,7 @@ pub fn ambiguate_with_layers(
     let mut scales = vec![0f32; l.vectors()];
     let mut pending = vec![0usize; s];
     let mut early = [false; 256];
+    let mut rs = RankScratch::default();
     for layer in layers {
         let (src, order) = (&decoys[layer.source].values, &orders[layer.source]);
         let start = layer.block * s;
@@ -552,7 +554,7 @@ pub fn ambiguate_with_layers(
                 .flat_map(|t| (t * groups + g) * pm..(t * groups + g + 1) * pm)
                 .collect();
             let mut sc: Vec<f32> = vs.iter().map(|&v| scales[v]).collect();
-            rank_map(&mut sc, &target.0, rng);
+            rank_map(&mut sc, &target.0, rng, &mut rs);
             let profiles = &target.1;
             let n_true = profiles.len() / s;
             let mut mapped = vec![0f32; vs.len() * s];
@@ -570,7 +572,7 @@ pub fn ambiguate_with_layers(
             }
             // Last, the values themselves onto the true values' distribution of the map
             // (order kept): the per-map marginals then match by construction.
-            rank_map(&mut mapped, &target.2, rng);
+            rank_map(&mut mapped, &target.2, rng, &mut rs);
             for (j, &v) in vs.iter().enumerate() {
                 for (&slot, &x) in slots[v * s..(v + 1) * s]
                     .iter()
@@ -723,6 +725,7 @@ pub mod direct {
         let mut natural = vec![0u8; s];
         let (mut moved, mut extra) = (Vec::with_capacity(s), Vec::with_capacity(s));
         let mut per_map: Vec<Vec<(u32, f32)>> = vec![Vec::new(); groups];
+        let mut rs = RankScratch::default();
         for decoy in decoys {
             per_map.iter_mut().for_each(Vec::clear);
             for v in 0..l.vectors() {
@@ -768,7 +771,7 @@ pub mod direct {
             for (g, entries) in per_map.iter().enumerate() {
                 let values: Vec<f32> = entries.iter().map(|e| e.1).collect();
                 let mut scales = vector_scales(&values, s);
-                rank_map(&mut scales, &targets[g].0, rng);
+                rank_map(&mut scales, &targets[g].0, rng, &mut rs);
                 let profiles = &targets[g].1;
                 let n_true = profiles.len() / s;
                 let mut mapped = vec![0f32; values.len()];
@@ -788,7 +791,7 @@ pub mod direct {
                 }
                 // Last, the values themselves onto the true values' distribution of the map
                 // (order kept): the per-map marginals then match by construction.
-                rank_map(&mut mapped, &targets[g].2, rng);
+                rank_map(&mut mapped, &targets[g].2, rng, &mut rs);
                 for (&(slot, _), &x) in entries.iter().zip(&mapped) {
                     out.values[slot as usize] = x;
                 }
@@ -856,32 +859,63 @@ fn scales_and_profiles(values: &[f32], s: usize) -> (Vec<f32>, Vec<f32>) {
     (scales, profiles)
 }
 
-/// Replace every value by the quantile of `target` at its rank: the `r`-th smallest of `n`
-/// becomes `Q((r + w) / n)`, `w ~ U(0, 1)` (so the values follow `target`'s distribution
-/// and keep their order).
-fn rank_map(values: &mut [f32], target: &Side, rng: &mut ChaCha20Rng) {
-    // Sort (order key, index) pairs packed in u64s: a plain integer sort.
-    let mut order: Vec<u64> = values
-        .iter()
-        .zip(0u64..)
-        .map(|(&x, i)| ((order_key(x) as u64) << 32) | i)
-        .collect();
-    radix_sort_high(&mut order);
-    let n = values.len() as f64;
-    for (r, &k) in order.iter().enumerate() {
-        let u = (r as f64 + rng.gen::<f64>()) / n;
-        values[(k & 0xFFFF_FFFF) as usize] = target.quantile(u.min(1.0));
+/// Scratch buffers of [`rank_map`] and the radix sorts.
+#[derive(Default)]
+struct RankScratch {
+    order: Vec<u64>,
+    levels: Vec<u64>,
+    draws: Vec<u32>,
+    tmp: Vec<u64>,
+}
+
+/// Replace every value by a fresh draw from `target`, keeping the values' order: `n` levels
+/// `u ~ U(0, 1)` drawn independently (32 bits each, from `rng` in one bulk fill) and sorted;
+/// the `r`-th smallest value becomes `Q(u_(r))`. So the values follow `target`'s distribution
+/// (interpolated, [`Side::quantile`]) and keep their order.
+///
+/// Not the stratified `Q((r + w) / n)`, `w ~ U(0, 1)` of sessions 2-4: a decoy layer has as
+/// many values per code map as the true layer, so stratified levels put exactly one value of
+/// every layer between two consecutive true values, and the true values were every
+/// `(L + 1)`-th entry of a code map's pooled order (the pooled-rank guess,
+/// [`crate::share::SupportGuess::PooledRank`]; `tests/ambiguation.rs`).
+fn rank_map(values: &mut [f32], target: &Side, rng: &mut ChaCha20Rng, sc: &mut RankScratch) {
+    let n = values.len();
+    sc.order.clear();
+    sc.order.extend(
+        values
+            .iter()
+            .zip(0u64..)
+            .map(|(&x, i)| ((order_key(x) as u64) << 32) | i),
+    );
+    radix_sort_high(&mut sc.order, &mut sc.tmp);
+    sc.draws.clear();
+    sc.draws.resize(n, 0);
+    rng.fill(&mut sc.draws[..]);
+    sc.levels.clear();
+    sc.levels.extend(
+        sc.draws
+            .iter()
+            .zip(0u64..)
+            .map(|(&u, i)| ((u as u64) << 32) | i),
+    );
+    radix_sort_high(&mut sc.levels, &mut sc.tmp);
+    const SCALE: f64 = 1.0 / 4_294_967_296.0;
+    for (&k, &u) in sc.order.iter().zip(&sc.levels) {
+        let u = ((u >> 32) as f64 + 0.5) * SCALE;
+        values[(k & 0xFFFF_FFFF) as usize] = target.quantile(u);
     }
 }
 
 /// Sort `(key << 32) | index` pairs whose indices are `0..n` in increasing order (as they
 /// are built): a stable LSD radix sort on the high 32 bits in three passes of 11 bits, so
 /// the result is that of `sort_unstable` on the `u64`s (equal keys keep increasing index).
-fn radix_sort_high(v: &mut Vec<u64>) {
+/// `tmp` is scratch.
+fn radix_sort_high(v: &mut Vec<u64>, tmp: &mut Vec<u64>) {
     const BITS: u32 = 11;
     const BUCKETS: usize = 1 << BITS;
-    let mut tmp = vec![0u64; v.len()];
-    let mut counts = vec![0usize; BUCKETS];
+    tmp.clear();
+    tmp.resize(v.len(), 0);
+    let mut counts = [0usize; BUCKETS];
     for pass in 0..3 {
         let shift = 32 + pass * BITS;
         counts.fill(0);
@@ -899,7 +933,7 @@ fn radix_sort_high(v: &mut Vec<u64>) {
             tmp[counts[b]] = x;
             counts[b] += 1;
         }
-        std::mem::swap(v, &mut tmp);
+        std::mem::swap(v, tmp);
     }
 }
 
@@ -1008,7 +1042,7 @@ mod tests {
                 .collect();
             let mut w = v.clone();
             w.sort_unstable();
-            radix_sort_high(&mut v);
+            radix_sort_high(&mut v, &mut Vec::new());
             assert_eq!(v, w);
         }
     }

@@ -343,20 +343,9 @@ impl Sca {
     }
 
     /// [`encode_dense`](Self::encode_dense) of several images of the same size, by the
-    /// [`FastPasses`] (one thread, tile by tile).
+    /// [`FastPasses`] (one thread, the tiles of all images in batches).
     pub fn encode_dense_all(&self, imgs: &[GrayImage]) -> Result<Vec<Codes>> {
-        let first = imgs
-            .first()
-            .ok_or_else(|| ScaError::InvalidArgument("no image to encode".into()))?;
-        if imgs
-            .iter()
-            .any(|i| (i.width(), i.height()) != (first.width(), first.height()))
-        {
-            return Err(ScaError::InvalidArgument(
-                "images of different sizes in one batch".into(),
-            ));
-        }
-        imgs.iter().map(|i| self.fast.encode(i)).collect()
+        self.fast.encode_all(imgs)
     }
 
     /// [`encode_dense_all`](Self::encode_dense_all) by the `burn` model in one forward pass

@@ -50,9 +50,10 @@ impl PublicCode {
     /// File bytes: magic `SCAPUBC`, version, postcard header, values as f32 LE, CRC-32.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut body = postcard::to_allocvec(&self.header).expect("postcard to a Vec");
-        body.reserve(self.codes.values.len() * 4);
-        for v in &self.codes.values {
-            body.extend_from_slice(&v.to_le_bytes());
+        let start = body.len();
+        body.resize(start + self.codes.values.len() * 4, 0);
+        for (b, v) in body[start..].chunks_exact_mut(4).zip(&self.codes.values) {
+            b.copy_from_slice(&v.to_le_bytes());
         }
         seal(PUBLIC_MAGIC, PUBLIC_VERSION, &body)
     }
@@ -374,17 +375,26 @@ pub enum SupportGuess {
     /// S_x of the nonzero entries drawn uniformly at random (fixed seed): no information at
     /// all, the chance baseline of the other guesses, in recovery and in what it decodes to.
     Random,
+    /// Across a whole code map: with `L = S_n / S_x` ambiguation entries per true one, the
+    /// map's `N` nonzeros in their pooled order (by value) fall in blocks of `L + 1`
+    /// consecutive ranks; entry of pooled rank `p` scores by how close its offset `p mod
+    /// (L + 1)` is to `L * q`, `q = p / N`. This finds rank-mapped layers whose quantile
+    /// levels are stratified (one value of every layer between consecutive true values, so
+    /// exactly one true value per block, at offset 0 in the low tail and `L` in the high
+    /// tail): the flaw of sessions 2-4's rank map, fixed in session 5.
+    PooledRank,
 }
 
 impl SupportGuess {
     /// All guesses.
-    pub const ALL: [SupportGuess; 6] = [
+    pub const ALL: [SupportGuess; 7] = [
         Self::TopMagnitude,
         Self::TopBottom,
         Self::Bottom,
         Self::SmallestMagnitude,
         Self::MiddleMagnitude,
         Self::Random,
+        Self::PooledRank,
     ];
 
     /// Short name.
@@ -396,6 +406,7 @@ impl SupportGuess {
             Self::SmallestMagnitude => "smallest-S |x|",
             Self::MiddleMagnitude => "middle-S |x|",
             Self::Random => "random S (chance)",
+            Self::PooledRank => "pooled rank per map",
         }
     }
 
@@ -405,6 +416,10 @@ impl SupportGuess {
         let l = public.header.layout;
         let mut supports = vec![0u8; l.vectors() * s];
         let mut rng = ChaCha20Rng::seed_from_u64(0x5CA);
+        let pooled = match self {
+            Self::PooledRank => pooled_rank_scores(public),
+            _ => Vec::new(),
+        };
         for (v, x) in public.codes.vectors().enumerate() {
             let out = &mut supports[v * s..(v + 1) * s];
             match self {
@@ -448,6 +463,14 @@ impl SupportGuess {
                     };
                     ranked_support(x, score, out)
                 }
+                Self::PooledRank => {
+                    let m = x.len();
+                    let sc = &pooled[v * m..(v + 1) * m];
+                    let mut idx: Vec<u8> = (0..m as u8).collect();
+                    idx.sort_by(|&a, &b| sc[b as usize].total_cmp(&sc[a as usize]).then(a.cmp(&b)));
+                    out.copy_from_slice(&idx[..s]);
+                    out.sort_unstable();
+                }
                 Self::Random => {
                     // Uniform scores on the nonzero entries: a uniform S_x-subset of them.
                     let u: Vec<f32> = x
@@ -463,6 +486,33 @@ impl SupportGuess {
         }
         SupportKey::from_supports(l, s, supports)
     }
+}
+
+/// The scores of [`SupportGuess::PooledRank`], one per entry of the public code (`-inf` on
+/// zeros).
+fn pooled_rank_scores(public: &PublicCode) -> Vec<f32> {
+    let l = public.header.layout;
+    let m = l.code_dim as usize;
+    let s = public.header.sparsity.max(1) as usize;
+    let layers = (public.header.noise as usize / s) as f64;
+    let period = layers as usize + 1;
+    let mut scores = vec![f32::NEG_INFINITY; l.values()];
+    for g in 0..l.groups as usize {
+        let mut entries: Vec<(u32, u32)> = (0..l.vectors())
+            .filter(|&v| l.group_of(v) == g)
+            .flat_map(|v| (v * m..(v + 1) * m).map(|j| j as u32))
+            .filter(|&j| public.codes.values[j as usize] != 0.0)
+            .map(|j| (crate::sparse::order_key(public.codes.values[j as usize]), j))
+            .collect();
+        entries.sort_unstable();
+        let n = entries.len().max(1) as f64;
+        for (p, &(_, j)) in entries.iter().enumerate() {
+            let offset = (p % period) as f64;
+            let expected = layers * p as f64 / n;
+            scores[j as usize] = -(offset - expected).abs() as f32;
+        }
+    }
+    scores
 }
 
 /// The `out.len()` indices of largest `score(x_i)` (ties to the lower index), sorted.

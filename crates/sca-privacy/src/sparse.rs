@@ -133,7 +133,7 @@ pub fn top_s_support(v: &[f32], s: usize, kind: SparsityKind, out: &mut [u8]) {
         *x = i as u8;
     }
     top_s_among(v, idx, kind, &mut out[..s]);
-    buf.zeroize();
+    idx.zeroize();
 }
 
 /// [`top_s_support`] restricted to the positions `candidates` (distinct, at least

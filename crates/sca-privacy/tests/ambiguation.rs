@@ -251,3 +251,93 @@ fn decoy_layers_hide_within_vector_ranks() {
         ambiguate_with_decoys(&sparse, &key, SparsityKind::Magnitude, &four, &mut rng).is_err()
     );
 }
+
+/// Stratified rank mapping (the rank map of sessions 2-4): every layer's values, per code
+/// map, at the quantile levels `(r + w) / n` of the true values, on uniformly drawn free
+/// positions. Exactly one value of every layer then falls between consecutive true values.
+fn stratified_layers(sparse: &Codes, key: &SupportKey, layers: usize, seed: u64) -> Codes {
+    let l = sparse.layout;
+    let (m, s) = (64usize, key.sparsity as usize);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut out = sparse.clone();
+    for g in 0..l.groups as usize {
+        let vs: Vec<usize> = (0..l.vectors()).filter(|&v| l.group_of(v) == g).collect();
+        let mut truth: Vec<f32> = vs
+            .iter()
+            .flat_map(|&v| {
+                key.support(v)
+                    .iter()
+                    .map(move |&i| sparse.vector(v)[i as usize])
+            })
+            .collect();
+        truth.sort_by(f32::total_cmp);
+        let n = truth.len();
+        let q = |u: f64| {
+            let x = u * (n - 1) as f64;
+            let i = (x as usize).min(n - 2);
+            let t = (x - i as f64) as f32;
+            truth[i] * (1.0 - t) + truth[i + 1] * t
+        };
+        for _ in 0..layers {
+            // Levels in a random order over the map's vectors (the order of a decoy code).
+            let mut levels: Vec<f32> = (0..n)
+                .map(|r| q((r as f64 + rng.gen::<f64>()) / n as f64))
+                .collect();
+            for i in (1..n).rev() {
+                levels.swap(i, rng.gen_range(0..=i));
+            }
+            for (j, &v) in vs.iter().enumerate() {
+                // S_x uniformly drawn free positions (partial Fisher-Yates).
+                let mut free: Vec<usize> =
+                    (0..m).filter(|&i| out.values[v * m + i] == 0.0).collect();
+                for k in 0..s {
+                    let t = rng.gen_range(k..free.len());
+                    free.swap(k, t);
+                    out.values[v * m + free[k]] = levels[j * s + k];
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The pooled-rank guess (one code map's nonzeros in one order, blocks of `L + 1`): it
+/// recovers far more than chance from stratified rank-mapped layers, and only chance from
+/// this crate's decoy layers (independent sorted quantile levels).
+#[test]
+fn pooled_rank_guess_gets_chance_only() {
+    let s = 8usize;
+    let (sparse, key) = sparsify(
+        &dense_codes_with_scales(31, 0.6),
+        s,
+        SparsityKind::Magnitude,
+    )
+    .unwrap();
+    let chance = chance_recovery(s, 3 * s);
+    let flawed = public(stratified_layers(&sparse, &key, 3, 1), s, 3 * s);
+    for v in 0..LAYOUT.vectors() {
+        assert_eq!(
+            flawed.codes.vector(v).iter().filter(|x| **x != 0.0).count(),
+            4 * s
+        );
+    }
+    let r = support_recovery(&key, &SupportGuess::PooledRank.guess(&flawed).unwrap());
+    assert!(
+        r > chance + 0.05,
+        "stratified levels: pooled rank recovers {r:.4}, chance {chance:.4}"
+    );
+    let decoys: Vec<Codes> = (0..3)
+        .map(|j| dense_codes_with_scales(700 + j, 0.6))
+        .collect();
+    let mut rng = ChaCha20Rng::from_seed([6; 32]);
+    let p = public(
+        ambiguate_with_decoys(&sparse, &key, SparsityKind::Magnitude, &decoys, &mut rng).unwrap(),
+        s,
+        3 * s,
+    );
+    let r = support_recovery(&key, &SupportGuess::PooledRank.guess(&p).unwrap());
+    assert!(
+        (r - chance).abs() < 0.01,
+        "decoys: pooled rank recovers {r:.4}, chance {chance:.4}"
+    );
+}
