@@ -443,3 +443,34 @@ fn steps_sharing_a_galois_element_share_one_key() {
         keys.galois.iter().map(|(&g, k)| (g, k.level())).collect();
     assert_eq!(made, want);
 }
+
+#[test]
+fn slot_views_read_a_periodic_ciphertext_with_fewer_or_more_slots() {
+    let f = fixture();
+    let n = SLOTS / 4;
+    let period: Vec<Complex64> = (0..n)
+        .map(|i| Complex64::new((i as f64 * 0.3).sin(), (i as f64 * 0.7).cos() * 0.5))
+        .collect();
+    let full: Vec<Complex64> = (0..SLOTS).map(|i| period[i % n]).collect();
+    // a full-slot ciphertext whose values repeat every n slots is an n-slot ciphertext
+    let ct = enc(&full);
+    let view = f.eval.with_slots(&ct, n).unwrap();
+    assert_eq!(view.slots(), n);
+    assert_close(&period, &dec(&view), 20.0).unwrap();
+    // and back: the n values repeated over all the slots
+    let back = f.eval.with_slots(&view, SLOTS).unwrap();
+    assert_close(&full, &dec(&back), 20.0).unwrap();
+    // an n-slot encryption read with all the slots repeats its values
+    let sparse = Encryptor::with_public_key(&f.ctx, &f.pk)
+        .encrypt_values(&period, n)
+        .unwrap();
+    assert_close(
+        &full,
+        &dec(&f.eval.with_slots(&sparse, SLOTS).unwrap()),
+        20.0,
+    )
+    .unwrap();
+    for bad in [0, 3, 2 * SLOTS] {
+        assert!(f.eval.with_slots(&ct, bad).is_err(), "{bad} slots");
+    }
+}
