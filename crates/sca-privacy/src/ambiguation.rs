@@ -888,20 +888,10 @@ fn rank_map(values: &mut [f32], target: &Side, rng: &mut ChaCha20Rng, sc: &mut R
             .map(|(&x, i)| ((order_key(x) as u64) << 32) | i),
     );
     radix_sort_high(&mut sc.order, &mut sc.tmp);
-    sc.draws.clear();
-    sc.draws.resize(n, 0);
-    rng.fill(&mut sc.draws[..]);
-    sc.levels.clear();
-    sc.levels.extend(
-        sc.draws
-            .iter()
-            .zip(0u64..)
-            .map(|(&u, i)| ((u as u64) << 32) | i),
-    );
-    radix_sort_high(&mut sc.levels, &mut sc.tmp);
+    sorted_levels(n, rng, &mut sc.draws, &mut sc.levels);
     const SCALE: f64 = 1.0 / 4_294_967_296.0;
     for (&k, &u) in sc.order.iter().zip(&sc.levels) {
-        let u = ((u >> 32) as f64 + 0.5) * SCALE;
+        let u = (u as f64 + 0.5) * SCALE;
         values[(k & 0xFFFF_FFFF) as usize] = target.quantile(u);
     }
 }
@@ -913,27 +903,66 @@ fn rank_map(values: &mut [f32], target: &Side, rng: &mut ChaCha20Rng, sc: &mut R
 fn radix_sort_high(v: &mut Vec<u64>, tmp: &mut Vec<u64>) {
     const BITS: u32 = 11;
     const BUCKETS: usize = 1 << BITS;
-    tmp.clear();
-    tmp.resize(v.len(), 0);
-    let mut counts = [0usize; BUCKETS];
-    for pass in 0..3 {
-        let shift = 32 + pass * BITS;
-        counts.fill(0);
-        for &x in v.iter() {
-            counts[((x >> shift) as usize) & (BUCKETS - 1)] += 1;
+    if tmp.len() < v.len() {
+        tmp.resize(v.len(), 0);
+    }
+    tmp.truncate(v.len());
+    // The three histograms in one read of the keys.
+    let mut counts = vec![[0u32; BUCKETS]; 3];
+    for &x in v.iter() {
+        for (pass, c) in counts.iter_mut().enumerate() {
+            c[((x >> (32 + pass as u32 * BITS)) as usize) & (BUCKETS - 1)] += 1;
         }
-        let mut sum = 0;
-        for c in counts.iter_mut() {
-            let n = *c;
-            *c = sum;
+    }
+    for (pass, c) in counts.iter_mut().enumerate() {
+        let shift = 32 + pass as u32 * BITS;
+        // A digit all keys share leaves the order as it is: skip the pass.
+        if c.iter().any(|&k| k as usize == v.len()) {
+            continue;
+        }
+        let mut sum = 0u32;
+        for k in c.iter_mut() {
+            let n = *k;
+            *k = sum;
             sum += n;
         }
         for &x in v.iter() {
             let b = ((x >> shift) as usize) & (BUCKETS - 1);
-            tmp[counts[b]] = x;
-            counts[b] += 1;
+            tmp[c[b] as usize] = x;
+            c[b] += 1;
         }
         std::mem::swap(v, tmp);
+    }
+}
+
+/// `n` independent uniform 32-bit levels from `rng` (one bulk fill), sorted ascending, into
+/// `out`: a bucket sort into `n` buckets by the top bits (one counting pass, then a sort
+/// within buckets of expected size 1). `draws` is scratch.
+fn sorted_levels(n: usize, rng: &mut ChaCha20Rng, draws: &mut Vec<u32>, out: &mut Vec<u64>) {
+    draws.clear();
+    draws.resize(n, 0);
+    rng.fill(&mut draws[..]);
+    out.clear();
+    out.resize(n, 0);
+    let bucket = |u: u32| ((u as u64 * n as u64) >> 32) as usize;
+    let mut starts = vec![0u32; n + 1];
+    for &u in draws.iter() {
+        starts[bucket(u) + 1] += 1;
+    }
+    for i in 0..n {
+        starts[i + 1] += starts[i];
+    }
+    let mut fill = starts.clone();
+    for &u in draws.iter() {
+        let b = bucket(u);
+        out[fill[b] as usize] = u as u64;
+        fill[b] += 1;
+    }
+    for w in starts.windows(2) {
+        let run = &mut out[w[0] as usize..w[1] as usize];
+        if run.len() > 1 {
+            run.sort_unstable();
+        }
     }
 }
 
@@ -1034,11 +1063,33 @@ mod tests {
     }
 
     #[test]
+    fn sorted_levels_are_sorted_draws() {
+        for n in [0usize, 1, 2, 9, 4096] {
+            let mut rng = ChaCha20Rng::seed_from_u64(n as u64);
+            let (mut draws, mut out) = (Vec::new(), Vec::new());
+            sorted_levels(n, &mut rng, &mut draws, &mut out);
+            // The same draws as one bulk fill, sorted.
+            let mut want = vec![0u32; n];
+            ChaCha20Rng::seed_from_u64(n as u64).fill(&mut want[..]);
+            want.sort_unstable();
+            assert_eq!(out, want.iter().map(|&u| u as u64).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
     fn radix_sort_is_the_integer_sort() {
         let mut rng = ChaCha20Rng::seed_from_u64(3);
         for n in [0usize, 1, 7, 5000] {
             let mut v: Vec<u64> = (0..n as u64)
                 .map(|i| ((rng.gen_range(0..40u64) << 28 | rng.gen::<u32>() as u64 >> 4) << 32) | i)
+                .collect();
+            let mut w = v.clone();
+            w.sort_unstable();
+            radix_sort_high(&mut v, &mut Vec::new());
+            assert_eq!(v, w);
+            // Keys below 2^11: the two upper digits are shared and their passes skipped.
+            let mut v: Vec<u64> = (0..n as u64)
+                .map(|i| (rng.gen_range(0..2000u64) << 32) | i)
                 .collect();
             let mut w = v.clone();
             w.sort_unstable();

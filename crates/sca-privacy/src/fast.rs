@@ -147,9 +147,9 @@ impl Wino3 {
                 for r in 0..4 {
                     for cc in 0..4 {
                         let mut acc = 0f32;
-                        for ky in 0..3 {
-                            for kx in 0..3 {
-                                acc += G[r][ky] * g(ky, kx) * G[cc][kx];
+                        for (ky, &gr) in G[r].iter().enumerate() {
+                            for (kx, &gc) in G[cc].iter().enumerate() {
+                                acc += gr * g(ky, kx) * gc;
                             }
                         }
                         u[((r * 4 + cc) * cin + ci) * cout + co] = acc;
@@ -167,7 +167,7 @@ impl Wino3 {
 
     /// `out = conv(x) + bias (+ out if accumulate)` on `tiles` tiles of `side x side`
     /// positions (`side` even), `x` `[tiles * side^2, cin]` and `out` `[tiles * side^2,
-    /// cout]` position-major; `v` and `m` are scratch.
+    /// cout]` position-major; `sc` is scratch.
     fn apply(
         &self,
         x: &[f32],
@@ -175,9 +175,9 @@ impl Wino3 {
         side: usize,
         out: &mut [f32],
         accumulate: bool,
-        v: &mut Vec<f32>,
-        m: &mut Vec<f32>,
+        sc: &mut Scratch,
     ) {
+        let (v, m) = (&mut sc.v, &mut sc.m);
         let (cin, cout, n) = (self.cin, self.cout, side * side);
         let half = side / 2;
         let nb = tiles * half * half;
@@ -207,7 +207,7 @@ impl Wino3 {
                     // B^T d: per column c, rows d0 - d2, d1 + d2, d2 - d1, d1 - d3.
                     {
                         let mut it = rows.chunks_exact_mut(cin);
-                        let mut r: [&mut [f32]; 16] = std::array::from_fn(|_| it.next().unwrap());
+                        let r: [&mut [f32]; 16] = std::array::from_fn(|_| it.next().unwrap());
                         for c in 0..4 {
                             let (d0, d1, d2, d3) = (d(0, c), d(1, c), d(2, c), d(3, c));
                             let [r0, r1, r2, r3] = [0, 1, 2, 3].map(|k| k * 4 + c);
@@ -353,7 +353,7 @@ impl Conv {
         sc: &mut Scratch,
     ) {
         match &self.wino {
-            Some(w) => w.apply(x, tiles, side, out, accumulate, &mut sc.v, &mut sc.m),
+            Some(w) => w.apply(x, tiles, side, out, accumulate, sc),
             None => {
                 let n = side * side;
                 let (ci, co) = (self.direct.cin, self.direct.cout);
@@ -721,8 +721,7 @@ mod tests {
                 side,
                 &mut got,
                 accumulate,
-                &mut Vec::new(),
-                &mut Vec::new(),
+                &mut Scratch::default(),
             );
             let err = want
                 .iter()

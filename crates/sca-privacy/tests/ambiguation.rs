@@ -322,6 +322,7 @@ fn pooled_rank_guess_gets_chance_only() {
         );
     }
     let r = support_recovery(&key, &SupportGuess::PooledRank.guess(&flawed).unwrap());
+    println!("stratified levels: pooled rank recovers {r:.4}, chance {chance:.4}");
     assert!(
         r > chance + 0.05,
         "stratified levels: pooled rank recovers {r:.4}, chance {chance:.4}"
