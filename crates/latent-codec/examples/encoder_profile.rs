@@ -6,7 +6,11 @@
 //! RAYON_NUM_THREADS=1 cargo run --profile test -p latent-codec --example encoder_profile
 //! ```
 //!
-//! Timings only depend on the shapes, so the models are randomly initialised. On a shared
+//! Timings only depend on the shapes, so the models are randomly initialised. The per-operation
+//! rows and "encoder forward alone" are burn's; the final encode table runs `Codec::encode`,
+//! which is the burn-free encoder (`latent_codec::fast`) for the patchify-stem layout and
+//! burn's forward pass for the full-resolution one (it has self-attention). For the A/B of
+//! the two paths on the shipped weights see `examples/encode_bench.rs`. On a shared
 //! machine the wall-clock medians include waiting for a core; the encode table therefore
 //! also gives the CPU time the process spent per encode (all its threads, from
 //! `/proc/self/task/*/schedstat`, Linux only), which is what an idle core would take.

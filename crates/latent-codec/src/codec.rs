@@ -1,6 +1,7 @@
 //! Inference API: weight files, `encode(image) -> Latent`, `decode(latent) -> image`.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use burn::module::Module;
 use burn::store::{ModuleRecord, RecordError};
@@ -10,6 +11,7 @@ use med_data::GrayImage;
 use crate::codes::{seal, unseal_versions, CodeIndices, Latent};
 use crate::config::{CodecConfig, CodecConfigV1};
 use crate::error::{CodecError, Result};
+use crate::fast::FastEncoder;
 use crate::model::VqGan;
 
 const WEIGHTS_MAGIC: &[u8; 8] = b"LATCODEC";
@@ -59,6 +61,8 @@ pub struct Codec {
     config: CodecConfig,
     model: VqGan,
     device: Device,
+    /// The encoder without burn (`None` for encoders with self-attention).
+    fast: Option<Arc<FastEncoder>>,
 }
 
 fn mismatch(what: &str, e: RecordError) -> CodecError {
@@ -166,11 +170,7 @@ impl Codec {
     pub fn random(config: CodecConfig, seed: u64, device: &Device) -> Result<Self> {
         config.validate()?;
         let model = with_seed(device, seed, || init_params(VqGan::new(&config, device)));
-        Ok(Self {
-            config,
-            model,
-            device: device.clone(),
-        })
+        Self::assemble(config, model, device.clone())
     }
 
     /// Wrap a trained model (moved to the [`cpu`] device, without autodiff).
@@ -178,10 +178,16 @@ impl Codec {
         config.validate()?;
         let device = cpu();
         let model = model.valid().to_device(&device);
+        Self::assemble(config, model, device)
+    }
+
+    fn assemble(config: CodecConfig, model: VqGan, device: Device) -> Result<Self> {
+        let fast = FastEncoder::from_model(&model)?.map(Arc::new);
         Ok(Self {
             config,
             model,
             device,
+            fast,
         })
     }
 
@@ -211,11 +217,7 @@ impl Codec {
     fn from_bytes_named(bytes: &[u8], what: &str, device: &Device) -> Result<Self> {
         let (config, record) = read_weights(bytes, what)?;
         let model = apply_record(VqGan::new(&config, device), record, what)?;
-        Ok(Self {
-            config,
-            model,
-            device: device.clone(),
-        })
+        Self::assemble(config, model, device.clone())
     }
 
     /// Load a weight file.
@@ -295,7 +297,41 @@ impl Codec {
 
     /// Encode one image (`[0, 1]` intensities, sides multiples of `f`; 256x256 after
     /// `med_data::Preprocess::latent_he()` in the Latent-HE pipeline).
+    ///
+    /// Runs the encoder and the nearest-code search without burn ([`crate::fast`]: im2col +
+    /// `gemm` on one thread), which gives [`encode_reference`](Self::encode_reference)'s
+    /// result up to the order of floating-point sums; encoders with self-attention take the
+    /// burn path.
     pub fn encode(&self, img: &GrayImage) -> Result<Latent> {
+        let Some(fast) = &self.fast else {
+            return self.encode_reference(img);
+        };
+        self.check_size(img)?;
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        let x: Vec<f32> = img.data().iter().map(|v| v * 2.0 - 1.0).collect();
+        let (continuous, shape, indices) = fast.encode(&x, h, w);
+        let codes = CodeIndices::new(
+            self.config.codebook_size as u32,
+            shape[1] as u16,
+            shape[2] as u16,
+            indices,
+        )?;
+        Ok(Latent {
+            shape,
+            continuous,
+            codes,
+        })
+    }
+
+    /// Whether [`encode`](Self::encode) runs the burn-free encoder ([`crate::fast`]).
+    pub fn has_fast_encoder(&self) -> bool {
+        self.fast.is_some()
+    }
+
+    /// [`encode`](Self::encode) through burn's forward pass ([`crate::model::Encoder::forward`])
+    /// and [`crate::model::VectorQuantizer::nearest`]: the reference the fast path is tested
+    /// against.
+    pub fn encode_reference(&self, img: &GrayImage) -> Result<Latent> {
         self.check_size(img)?;
         let z = self.encode_tensor(image_to_tensor(img, &self.device));
         let [_, c, h, w] = z.dims();

@@ -13,6 +13,8 @@
 //!   Table 4 (128x128x2, 64x64x3, 32x32x4, 16x16x8).
 //! - [`codec::Codec`]: inference, `encode(image) -> Latent`, `decode(latent) -> image`, weight
 //!   files with typed errors ([`CodecError`]).
+//! - [`fast`]: the encoder and nearest-code search of [`Codec::encode`] without burn
+//!   (im2col + `gemm`, one thread), tested against burn's forward pass.
 //! - [`codes`]: [`Latent`] and [`CodeIndices`], 10 bits per index at 1024 codes.
 //! - [`train`]: the training step, codebook usage and perplexity, dead-code
 //!   re-initialisation, resumable checkpoints; [`data`]: crops of the real samples (4 held out)
@@ -31,6 +33,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod eval;
+pub mod fast;
 pub mod model;
 pub mod train;
 

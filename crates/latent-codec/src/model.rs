@@ -29,11 +29,11 @@ fn norm(groups: usize, c: usize, device: &Device) -> GroupNorm {
 /// when the width changes.
 #[derive(Module, Debug)]
 pub struct ResBlock {
-    norm1: GroupNorm,
-    conv1: Conv2d,
-    norm2: GroupNorm,
-    conv2: Conv2d,
-    shortcut: Option<Conv2d>,
+    pub(crate) norm1: GroupNorm,
+    pub(crate) conv1: Conv2d,
+    pub(crate) norm2: GroupNorm,
+    pub(crate) conv2: Conv2d,
+    pub(crate) shortcut: Option<Conv2d>,
 }
 
 impl ResBlock {
@@ -103,15 +103,15 @@ impl AttnBlock {
 /// full-resolution convolutions and normalisations from the client's encode.
 #[derive(Module, Debug)]
 pub struct Encoder {
-    conv_in: Conv2d,
-    blocks: Vec<ResBlock>,
-    downs: Vec<Conv2d>,
-    mid1: ResBlock,
-    attn: Option<AttnBlock>,
-    mid2: ResBlock,
-    norm_out: GroupNorm,
-    conv_out: Conv2d,
-    blocks_per_level: usize,
+    pub(crate) conv_in: Conv2d,
+    pub(crate) blocks: Vec<ResBlock>,
+    pub(crate) downs: Vec<Conv2d>,
+    pub(crate) mid1: ResBlock,
+    pub(crate) attn: Option<AttnBlock>,
+    pub(crate) mid2: ResBlock,
+    pub(crate) norm_out: GroupNorm,
+    pub(crate) conv_out: Conv2d,
+    pub(crate) blocks_per_level: usize,
 }
 
 impl Encoder {
