@@ -384,7 +384,8 @@ impl Plan {
 /// Scales: `A = x ⊙ w` lands on `s_x s_w / q_ℓ`, `w²` on `s_w² / q_ℓ`, read as `c_3 w²` at
 /// `s_w² / (q_ℓ |c_3|)`; their product's rescale gives `s_x s_w³ / (q_ℓ² q_{ℓ-1} |c_3|)`,
 /// which is `delta` once the factor with a level to spare has been brought to the scale that
-/// solves this equation (a product by the constant 1, then a rescale).
+/// solves `s_x s_w³ =` [`CubicGate::scale_product`] (a product by the constant 1, then a
+/// rescale).
 fn cubic_gate(
     eval: &Evaluator,
     x: &Ciphertext,
@@ -397,7 +398,7 @@ fn cubic_gate(
     if level < 2 {
         return Err(HeNnError::Plan(format!("a cubic gate at level {level}")));
     }
-    let c3 = k.c3.abs();
+    let product = k.scale_product(delta, q(level), q(level - 1));
     // a ciphertext at `scale`, level `level`, from `ct` one level or more above
     let rescaled = |ct: &Ciphertext, scale: f64| -> Result<Ciphertext> {
         let up = eval.drop_to_level(ct, level + 1)?;
@@ -409,12 +410,10 @@ fn cubic_gate(
         Ok(eval.rescale(&one)?)
     };
     let (x, w) = if x.level() > level {
-        let sw = w.scale();
-        let sx = delta * q(level - 1) * q(level) * q(level) * c3 / (sw * sw * sw);
+        let sx = product / w.scale().powi(3);
         (rescaled(x, sx)?, eval.drop_to_level(w, level)?)
     } else if w.level() > level {
-        let sx = x.scale();
-        let sw = (delta * q(level) * q(level) * q(level - 1) * c3 / sx).cbrt();
+        let sw = (product / x.scale()).cbrt();
         (eval.drop_to_level(x, level)?, rescaled(w, sw)?)
     } else {
         return Err(HeNnError::Plan(format!(

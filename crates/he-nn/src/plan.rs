@@ -26,8 +26,8 @@
 //! not all elements) the activation is evaluated as `x ⊙ (a x + b) + c` in two levels with
 //! exact scales. A pending element-wise affine map of a linear layer before an activation is
 //! folded into its coefficients.
-//! **The cubic sigmoid**, as a layer of its own, goes through `ckks_core`'s `PolynomialEvaluator` (2 levels, exact
-//! output scale `Δ`).
+//! **The cubic sigmoid**, as a layer of its own, goes through `ckks_core`'s
+//! `PolynomialEvaluator` (2 levels, exact output scale `Δ`).
 //!
 //! **Residual adds** flush both branches to the same layout at scale `Δ` and drop the higher
 //! one to the lower level. **Squeeze-and-excitation**: the pooling and the first dense layer
@@ -253,6 +253,12 @@ impl CubicGate {
             c1: dp(-h),
             c3,
         })
+    }
+
+    /// `Δ |c_3| q_ℓ² q_{ℓ-1}`, what `s_x s_w³` must equal at the products' level `ℓ` for the
+    /// output to land on `delta` (`q_l`, `q_l1`: the primes `q_ℓ`, `q_{ℓ-1}`).
+    pub(crate) fn scale_product(&self, delta: f64, q_l: f64, q_l1: f64) -> f64 {
+        delta * self.c3.abs() * q_l * q_l * q_l1
     }
 
     /// The level of the first products for factors at levels `lx` and `lw`: the lower one,
@@ -1372,7 +1378,8 @@ impl Compiler<'_> {
         };
         let l = CubicGate::level(lx, lw);
         if l >= 2 && l == lw && lx > l {
-            (self.delta * k.c3.abs() * self.q(l) * self.q(l) * self.q(l - 1)).powf(0.25)
+            k.scale_product(self.delta, self.q(l), self.q(l - 1))
+                .powf(0.25)
         } else {
             self.delta
         }
