@@ -386,14 +386,7 @@ impl NearestCodes {
                 codebook.len()
             )));
         }
-        let mut et = vec![0f32; d * k];
-        let mut ee = vec![0f32; k];
-        for (c, row) in codebook.chunks_exact(d).enumerate() {
-            for (j, &v) in row.iter().enumerate() {
-                et[j * k + c] = -2.0 * v;
-                ee[c] += v * v;
-            }
-        }
+        let (et, ee) = crate::model::distance_terms(codebook, d, k);
         Ok(Self { d, k, et, ee })
     }
 

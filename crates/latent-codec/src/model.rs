@@ -258,14 +258,7 @@ pub(crate) fn floats<const D: usize>(t: Tensor<D>) -> Vec<f32> {
 /// client's encode time.
 pub fn nearest_codes(z: &[f32], codebook: &[f32], d: usize) -> Vec<u16> {
     let k = codebook.len() / d.max(1);
-    let mut et = vec![0f32; d * k];
-    let mut ee = vec![0f32; k];
-    for (c, row) in codebook.chunks_exact(d).enumerate() {
-        for (j, &v) in row.iter().enumerate() {
-            et[j * k + c] = -2.0 * v;
-            ee[c] += v * v;
-        }
-    }
+    let (et, ee) = distance_terms(codebook, d, k);
     let mut dist = vec![0f32; k];
     z.chunks_exact(d)
         .map(|zi| {
@@ -284,6 +277,21 @@ pub fn nearest_codes(z: &[f32], codebook: &[f32], d: usize) -> Vec<u16> {
             best as u16
         })
         .collect()
+}
+
+/// The terms of `|e_k|^2 - 2 z.e_k` for a `K x d` row-major codebook: `-2 e` transposed to
+/// `d x K` and `|e_k|^2` (shared by [`nearest_codes`] and the fast encoder's fused search,
+/// which must form the same sums).
+pub(crate) fn distance_terms(codebook: &[f32], d: usize, k: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut et = vec![0f32; d * k];
+    let mut ee = vec![0f32; k];
+    for (c, row) in codebook.chunks_exact(d).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            et[j * k + c] = -2.0 * v;
+            ee[c] += v * v;
+        }
+    }
+    (et, ee)
 }
 
 /// Output of the vector quantizer.
