@@ -194,15 +194,18 @@ pub struct Session {
 }
 
 impl Session {
-    /// Compiles `model` for `set` and generates the keys, timing both stages into `stages`;
+    /// Compiles `model` for `set` with `batch` inputs per ciphertext (SIMD batching, he-nn's
+    /// `CompileOptions::batch`) and generates the keys, timing both stages into `stages`;
     /// `log` receives a line describing the parameters.
     pub fn new(
         model: &Model,
         set: ParamSet,
+        batch: usize,
         stages: &mut Vec<(String, f64)>,
         mut log: impl FnMut(&str),
     ) -> Result<Self> {
         let (params, options) = parameters(set)?;
+        let options = options.batch(batch);
         log(&format!(
             "parameters {}: N = {}, log2 QP = {:.0}{}",
             params.name(),
@@ -235,22 +238,32 @@ impl Session {
     /// Encrypts `x` under the public key, runs the plan on the ciphertext with the server keys
     /// only, decrypts the logits; the three stages are timed into `stages`.
     pub fn infer(&self, x: &Tensor, stages: &mut Vec<(String, f64)>) -> Result<Vec<f64>> {
+        Ok(self
+            .infer_batch(std::slice::from_ref(x), stages)?
+            .swap_remove(0))
+    }
+
+    /// [`infer`](Self::infer) of up to the plan's batch of inputs packed in one ciphertext:
+    /// their logits in order.
+    pub fn infer_batch(
+        &self,
+        xs: &[Tensor],
+        stages: &mut Vec<(String, f64)>,
+    ) -> Result<Vec<Vec<f64>>> {
         let ctx = self.plan.context();
         let ct = stage(stages, "encrypt latent", || {
-            Ok(self.plan.encrypt_input(
-                &mut Encryptor::with_public_key(ctx, &self.pk),
-                std::slice::from_ref(x),
-            )?)
+            Ok(self
+                .plan
+                .encrypt_input(&mut Encryptor::with_public_key(ctx, &self.pk), xs)?)
         })?;
         let (out, _trace) = stage(stages, "encrypted inference", || {
             Ok(self.plan.infer_traced(&ct, &self.server)?)
         })?;
-        let mut logits = stage(stages, "decrypt logits", || {
+        stage(stages, "decrypt logits", || {
             Ok(self
                 .plan
-                .decrypt_logits(&Decryptor::new(ctx, &self.sk), &out, 1)?)
-        })?;
-        Ok(logits.swap_remove(0))
+                .decrypt_logits(&Decryptor::new(ctx, &self.sk), &out, xs.len())?)
+        })
     }
 }
 
@@ -288,7 +301,7 @@ pub fn run(args: &DemoArgs, mut log: impl FnMut(&str)) -> Result<DemoReport> {
         "plaintext inference",
         || Ok(model.forward(&x)?),
     )?;
-    let session = Session::new(&model, args.params, &mut stages, &mut log)?;
+    let session = Session::new(&model, args.params, 1, &mut stages, &mut log)?;
     let encrypted = session.infer(&x, &mut stages)?;
     let plan = &session.plan;
     let findings = NIH_FINDINGS

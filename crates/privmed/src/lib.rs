@@ -46,6 +46,14 @@ pub enum PrivmedError {
     /// The CKKS library (parameters).
     #[error("parameters: {0}")]
     Ckks(#[from] ckks_core::CkksError),
+    /// An evaluation records file that cannot be read, parsed or appended to.
+    #[error("evaluation records {}: {detail}", path.display())]
+    Records {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
     /// Training.
     #[error("training: {0}")]
     Train(#[from] he_nn_train::TrainError),

@@ -83,3 +83,55 @@ fn corrupted_weights_are_one_line_and_a_failure() {
         let _ = std::fs::remove_file(p);
     }
 }
+
+/// The stdout of a successful run.
+fn success(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn evaluate_records_every_sample_and_resumes_from_the_records() {
+    let dir = std::env::temp_dir().join(format!("privmed-test-{}-eval", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cache, records) = (dir.join("latents"), dir.join("records.jsonl"));
+    let eval = |samples: &str| {
+        privmed(&[
+            "evaluate",
+            "--samples",
+            samples,
+            "--images",
+            "30",
+            "--cache",
+            cache.to_str().unwrap(),
+            "--records",
+            records.to_str().unwrap(),
+        ])
+    };
+    let lines = || std::fs::read_to_string(&records).unwrap().lines().count();
+    let first = success(&eval("2"));
+    assert!(first.contains("(0 already recorded)"), "{first}");
+    assert!(first.contains("identical predictions 2/2"), "{first}");
+    assert_eq!(lines(), 2);
+    // the second run evaluates only the third sample; the report covers all three
+    let second = success(&eval("3"));
+    assert!(second.contains("(2 already recorded)"), "{second}");
+    assert!(second.contains("identical predictions 3/3"), "{second}");
+    assert!(second.contains("(2 samples from earlier runs' records)"), "{second}");
+    assert_eq!(lines(), 3);
+    // a run with nothing left to do reads the records only
+    let third = success(&eval("3"));
+    assert!(third.contains("(3 already recorded)"), "{third}");
+    assert_eq!(lines(), 3);
+    // a damaged records file is one line and a failure, and is left as it was
+    std::fs::write(&records, "{\"model\": 1}\n").unwrap();
+    let err = failure(&eval("3"));
+    assert!(err.contains("evaluation records"), "{err}");
+    assert_eq!(lines(), 1);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
