@@ -39,10 +39,20 @@
 //! for real diagonals, and encodes each one when [`LinearTransform::evaluate`] reaches it
 //! (one special FFT and `ℓ + 1` NTTs per diagonal, in parallel over the diagonals of a giant
 //! step): memory traded for time.
+//!
+//! **Compact periodic diagonals.** A diagonal that repeats every `p` slots encodes to a
+//! polynomial in `X^g`, `g = N / 2p`, whose `N` evaluations are the `2p` evaluations of a
+//! size-`2p` NTT, each repeated `g` times (`Ring::ntt_compact`). Such diagonals, encoded at
+//! construction or at evaluation, stay in that compact form (`8 · 2p (ℓ + 1)` bytes) and
+//! the products read them through the cached gather `k -> j` of each prime: the `N`
+//! evaluations are never written out, so a diagonal product reads the ciphertext and a
+//! small table instead of two `N`-length operands (these products are memory-bound). Periods
+//! shorter than 8 are repeated up to 8 (the smallest compact NTT has 16 points); a
+//! diagonal without a shorter period (`p = N/2`) is an ordinary plaintext.
 
 use crate::ckks::{Ciphertext, Context, Evaluator, Plaintext};
 use crate::error::{CkksError, Result};
-use crate::ring::{Basis, Form, RnsPoly, Weights};
+use crate::ring::{Basis, CompactPoly, Form, RnsPoly, Weights};
 use num_complex::Complex64;
 use rayon::prelude::*;
 use std::borrow::Cow;
@@ -78,12 +88,21 @@ pub enum DiagonalStorage {
 }
 
 /// One pre-rotated diagonal; a deferred one keeps a single period of its values (a
-/// diagonal of a transform between tensors replicated every `P` slots repeats every `P`).
+/// diagonal of a transform between tensors replicated every `P` slots repeats every `P`),
+/// an encoded periodic one its compact evaluation form.
 #[derive(Clone, Debug)]
 enum Diagonal {
     Encoded(Plaintext),
+    Compact(CompactPoly),
     Real(Vec<f64>),
     Complex(Vec<Complex64>),
+}
+
+/// A diagonal ready for its products: a plaintext of `N` evaluations, or the compact
+/// evaluation form of a periodic one (read through its gather, never expanded).
+enum Encoded<'a> {
+    Plain(Cow<'a, Plaintext>),
+    Compact(Cow<'a, CompactPoly>),
 }
 
 /// The shortest power-of-two period of `v` (its length if none shorter).
@@ -222,14 +241,16 @@ impl LinearTransform {
                 (0..slots).map(|s| d[(s + slots - shift) % slots]).collect();
             // one period: a diagonal repeating every `p` slots encodes at the cost of `p`
             let one = &rotated[..period(&rotated)];
+            let with_p = hoisting == Hoisting::Double;
             let diagonal = match storage {
-                DiagonalStorage::Encoded => Diagonal::Encoded(ctx.encode_periodic_over(
-                    one,
-                    slots,
-                    level,
-                    hoisting == Hoisting::Double,
-                    scale,
-                )?),
+                DiagonalStorage::Encoded => {
+                    match ctx.encode_periodic_compact(one, slots, level, with_p, scale)? {
+                        Some(compact) => Diagonal::Compact(compact),
+                        None => Diagonal::Encoded(
+                            ctx.encode_periodic_over(one, slots, level, with_p, scale)?,
+                        ),
+                    }
+                }
                 DiagonalStorage::Deferred => {
                     check_encodable(ctx, &rotated, level, scale)?;
                     if one.iter().all(|v| v.im == 0.0) {
@@ -354,16 +375,29 @@ impl LinearTransform {
             let inner = terms
                 .par_chunks(TERMS_PER_TASK)
                 .map(|chunk| {
-                    let pts = chunk
+                    let (plain, compact) = self.encode_terms(chunk, false)?;
+                    let plain: Vec<(&Ciphertext, &Plaintext)> = plain
                         .iter()
-                        .map(|(_, d)| self.plaintext(d))
-                        .collect::<Result<Vec<_>>>()?;
-                    let products: Vec<(&Ciphertext, &Plaintext)> = chunk
-                        .iter()
-                        .zip(&pts)
-                        .map(|((i, _), pt)| (&rotated[i], pt.as_ref()))
+                        .map(|(i, pt)| (&rotated[i], pt.as_ref()))
                         .collect();
-                    eval.mul_plain_sum(&products)
+                    let compact: Vec<(&Ciphertext, &CompactPoly)> = compact
+                        .iter()
+                        .map(|(i, c)| (&rotated[i], c.as_ref()))
+                        .collect();
+                    let mut sums = Vec::new();
+                    if !plain.is_empty() {
+                        sums.push(eval.mul_plain_sum(&plain)?);
+                    }
+                    if !compact.is_empty() {
+                        sums.push(eval.mul_compact_sum(&compact, self.scale, self.slots)?);
+                    }
+                    let mut sum = sums.pop().ok_or_else(|| {
+                        CkksError::InvalidParameters("empty giant step".into())
+                    })?;
+                    for other in &sums {
+                        eval.add_assign(&mut sum, other)?;
+                    }
+                    Ok(sum)
                 })
                 .try_reduce_with(|mut a, b| {
                     eval.add_assign(&mut a, &b)?;
@@ -416,13 +450,34 @@ impl LinearTransform {
         let basis = Basis::qp(self.level, ks.k());
         let mut acc: Option<[RnsPoly; 2]> = None;
         for (&j, terms) in &self.giant {
-            let pts = self.plaintexts(terms)?;
-            let mut inner: [RnsPoly; 2] = std::array::from_fn(|_| ring.zero(basis, Form::Eval));
-            let xs: [Vec<&RnsPoly>; 2] =
-                std::array::from_fn(|k| terms.iter().map(|(i, _)| &rotated[i][k]).collect());
-            let pts: Vec<&RnsPoly> = pts.iter().map(|pt| &pt.poly).collect();
-            let [c0, c1] = &mut inner;
-            ring.sums_of_products([c0, c1], [&xs[0], &xs[1]], Weights::Polys(&pts));
+            let (plain, compact) = self.encode_terms(terms, true)?;
+            // Σ_i w_i ⊙ P rot_i(x) over the terms of one kind of plaintext
+            let sum = |babies: Vec<usize>, weights: Weights<'_>| -> [RnsPoly; 2] {
+                let mut out: [RnsPoly; 2] = std::array::from_fn(|_| ring.zero(basis, Form::Eval));
+                let xs: [Vec<&RnsPoly>; 2] =
+                    std::array::from_fn(|k| babies.iter().map(|i| &rotated[i][k]).collect());
+                let [c0, c1] = &mut out;
+                ring.sums_of_products([c0, c1], [&xs[0], &xs[1]], weights);
+                out
+            };
+            let plain_polys: Vec<&RnsPoly> = plain.iter().map(|(_, pt)| &pt.poly).collect();
+            let compact_polys: Vec<&CompactPoly> = compact.iter().map(|(_, c)| c.as_ref()).collect();
+            let mut parts = Vec::new();
+            if !plain.is_empty() {
+                let babies = plain.iter().map(|(i, _)| *i).collect();
+                parts.push(sum(babies, Weights::Polys(&plain_polys)));
+            }
+            if !compact.is_empty() {
+                let babies = compact.iter().map(|(i, _)| *i).collect();
+                parts.push(sum(babies, Weights::Compact(&compact_polys)));
+            }
+            let mut inner = parts
+                .pop()
+                .ok_or_else(|| CkksError::InvalidParameters("empty giant step".into()))?;
+            for other in &parts {
+                ring.add_assign(&mut inner[0], &other[0]);
+                ring.add_assign(&mut inner[1], &other[1]);
+            }
             let term = if j == 0 {
                 inner
             } else {
@@ -449,27 +504,59 @@ impl LinearTransform {
         })
     }
 
-    /// The encoded plaintext of a diagonal (encoding it now if it is deferred), over `Q_ℓ`,
-    /// or over `Q_ℓ P` when double hoisted.
-    fn plaintext<'a>(&self, d: &'a Diagonal) -> Result<Cow<'a, Plaintext>> {
-        let encode = |v: &[Complex64]| {
-            let with_p = self.hoisting == Hoisting::Double;
-            self.ctx
-                .encode_periodic_over(v, self.slots, self.level, with_p, self.scale)
+    /// A diagonal ready for its products (encoding it now if it is deferred: compact when
+    /// its period allows), over `Q_ℓ`, or over `Q_ℓ P` when double hoisted.
+    fn encoded<'a>(&self, d: &'a Diagonal) -> Result<Encoded<'a>> {
+        let with_p = self.hoisting == Hoisting::Double;
+        let encode = |v: &[Complex64]| -> Result<Encoded<'a>> {
+            let (ctx, slots, level, scale) = (&self.ctx, self.slots, self.level, self.scale);
+            Ok(
+                match ctx.encode_periodic_compact(v, slots, level, with_p, scale)? {
+                    Some(c) => Encoded::Compact(Cow::Owned(c)),
+                    None => Encoded::Plain(Cow::Owned(
+                        ctx.encode_periodic_over(v, slots, level, with_p, scale)?,
+                    )),
+                },
+            )
         };
-        Ok(match d {
-            Diagonal::Encoded(pt) => Cow::Borrowed(pt),
+        match d {
+            Diagonal::Encoded(pt) => Ok(Encoded::Plain(Cow::Borrowed(pt))),
+            Diagonal::Compact(c) => Ok(Encoded::Compact(Cow::Borrowed(c))),
             Diagonal::Real(v) => {
-                let v: Vec<Complex64> = v.iter().map(|&x| Complex64::new(x, 0.0)).collect();
-                Cow::Owned(encode(&v)?)
+                encode(&v.iter().map(|&x| Complex64::new(x, 0.0)).collect::<Vec<_>>())
             }
-            Diagonal::Complex(v) => Cow::Owned(encode(v)?),
-        })
+            Diagonal::Complex(v) => encode(v),
+        }
     }
 
-    /// The plaintexts of one giant step's terms, deferred ones encoded in parallel.
-    fn plaintexts<'a>(&self, terms: &'a [(usize, Diagonal)]) -> Result<Vec<Cow<'a, Plaintext>>> {
-        terms.par_iter().map(|(_, d)| self.plaintext(d)).collect()
+    /// The terms `(baby step, diagonal)` of one group split into those with plaintexts of
+    /// `N` evaluations and those in compact form, deferred diagonals encoded (in parallel
+    /// when `parallel`).
+    #[allow(clippy::type_complexity)]
+    fn encode_terms<'a>(
+        &self,
+        terms: &'a [(usize, Diagonal)],
+        parallel: bool,
+    ) -> Result<(Vec<(usize, Cow<'a, Plaintext>)>, Vec<(usize, Cow<'a, CompactPoly>)>)> {
+        let encoded: Vec<(usize, Encoded<'a>)> = if parallel {
+            terms
+                .par_iter()
+                .map(|(i, d)| Ok((*i, self.encoded(d)?)))
+                .collect::<Result<_>>()?
+        } else {
+            terms
+                .iter()
+                .map(|(i, d)| Ok((*i, self.encoded(d)?)))
+                .collect::<Result<_>>()?
+        };
+        let (mut plain, mut compact) = (Vec::new(), Vec::new());
+        for (i, e) in encoded {
+            match e {
+                Encoded::Plain(pt) => plain.push((i, pt)),
+                Encoded::Compact(c) => compact.push((i, c)),
+            }
+        }
+        Ok((plain, compact))
     }
 
     /// Number of stored diagonals.
@@ -484,6 +571,7 @@ impl LinearTransform {
             .flatten()
             .map(|(_, d)| match d {
                 Diagonal::Encoded(pt) => 8 * pt.poly.data.len(),
+                Diagonal::Compact(c) => c.memory_bytes(),
                 Diagonal::Real(v) => 8 * v.len(),
                 Diagonal::Complex(v) => 16 * v.len(),
             })

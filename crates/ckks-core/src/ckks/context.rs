@@ -5,7 +5,7 @@ use super::params::Parameters;
 use super::{Ciphertext, Plaintext};
 use crate::error::{CkksError, Result};
 use crate::ring::basis::BasisExtender;
-use crate::ring::{Basis, Form, Modulus, Ring, RnsPoly};
+use crate::ring::{Basis, CompactPoly, Form, Modulus, Ring, RnsPoly};
 use crate::rlwe::{KeyGenerator, KeySwitcher};
 use num_complex::Complex64;
 use rayon::prelude::*;
@@ -158,6 +158,33 @@ impl Context {
         with_p: bool,
         scale: f64,
     ) -> Result<Plaintext> {
+        let coeffs = self.encoding_coefficients(values, slots, level, scale)?;
+        let poly = self.ring().ntt_sparse(self.encoding_basis(level, with_p), 2 * slots, |m, j| {
+            m.reduce_i128(coeffs[j])
+        });
+        Ok(Plaintext { poly, scale, slots })
+    }
+
+    /// The basis of a plaintext at `level`: `Q_ℓ`, or `Q_ℓ P` when `with_p`.
+    fn encoding_basis(&self, level: usize, with_p: bool) -> Basis {
+        if with_p {
+            Basis::qp(level, self.ring().p().len())
+        } else {
+            Basis::q(level)
+        }
+    }
+
+    /// The `2 slots` integer coefficients of the encoding of `values` in `slots` slots (a
+    /// polynomial in `X^{N/2n}`, n = slots: coefficient `i` is `Re v_i` and coefficient
+    /// `n + i` is `Im v_i` of the inverse special FFT, times the scale, rounded), checked to
+    /// stay below `Q_ℓ / 2`.
+    fn encoding_coefficients(
+        &self,
+        values: &[Complex64],
+        slots: usize,
+        level: usize,
+        scale: f64,
+    ) -> Result<Vec<i128>> {
         self.check_slots(values.len(), slots)?;
         self.check_level(level)?;
         if !(scale.is_finite() && scale >= 1.0) {
@@ -168,8 +195,6 @@ impl Context {
         let mut v = vec![Complex64::new(0.0, 0.0); slots];
         v[..values.len()].copy_from_slice(values);
         self.0.fft.inverse(&mut v);
-        // The encoding is a polynomial in `X^{N/2n}` (n = slots): coefficient `i` of that
-        // polynomial is `Re v_i` and coefficient `n + i` is `Im v_i`, times the scale.
         let mut coeffs = vec![0i128; 2 * slots];
         // |coefficient| must stay below Q_ℓ / 2 and inside i128.
         let log_q: f64 = self.params().q()[..=level]
@@ -189,14 +214,18 @@ impl Context {
                 coeffs[pos] = y as i128;
             }
         }
-        let ring = self.ring();
-        let basis = if with_p {
-            Basis::qp(level, ring.p().len())
-        } else {
-            Basis::q(level)
-        };
-        let poly = ring.ntt_sparse(basis, 2 * slots, |m, j| m.reduce_i128(coeffs[j]));
-        Ok(Plaintext { poly, scale, slots })
+        Ok(coeffs)
+    }
+
+    /// Checks that `period` (a power-of-two number of values) divides `slots`.
+    fn check_period(&self, period: usize, slots: usize) -> Result<()> {
+        self.check_slots(period, slots)?;
+        if !period.is_power_of_two() {
+            return Err(CkksError::InvalidParameters(format!(
+                "a period of {period} values does not divide {slots} slots"
+            )));
+        }
+        Ok(())
     }
 
     /// Encodes, into `slots` slots, the vector that repeats `period` (a power-of-two number
@@ -211,16 +240,34 @@ impl Context {
         with_p: bool,
         scale: f64,
     ) -> Result<Plaintext> {
-        self.check_slots(period.len(), slots)?;
-        if !period.len().is_power_of_two() {
-            return Err(CkksError::InvalidParameters(format!(
-                "a period of {} values does not divide {slots} slots",
-                period.len()
-            )));
-        }
+        self.check_period(period.len(), slots)?;
         let mut pt = self.encode_over(period, period.len(), level, with_p, scale)?;
         pt.slots = slots;
         Ok(pt)
+    }
+
+    /// [`encode_periodic_over`](Self::encode_periodic_over) kept in compact evaluation form
+    /// (the size-`2p` NTTs without the gather to `N` evaluations: `N / 2p` times less memory),
+    /// for products inside linear transforms; `None` when the period is too long or too short
+    /// for a compact form ([`Ring::ntt_compact`]).
+    pub(crate) fn encode_periodic_compact(
+        &self,
+        period: &[Complex64],
+        slots: usize,
+        level: usize,
+        with_p: bool,
+        scale: f64,
+    ) -> Result<Option<CompactPoly>> {
+        self.check_period(period.len(), slots)?;
+        // a period shorter than the smallest compact form (n' = 16) is repeated up to it
+        let p = period.len().max(8).min(slots);
+        let period: Vec<Complex64> = period.iter().copied().cycle().take(p).collect();
+        let coeffs = self.encoding_coefficients(&period, p, level, scale)?;
+        Ok(self
+            .ring()
+            .ntt_compact(self.encoding_basis(level, with_p), 2 * p, |m, j| {
+                m.reduce_i128(coeffs[j])
+            }))
     }
 
     /// Encodes real values (imaginary parts zero).

@@ -8,7 +8,7 @@
 use super::{Ciphertext, Context, Plaintext};
 use crate::error::{CkksError, Result};
 use crate::ring::basis::div_round_eval;
-use crate::ring::{for_each_limb, Basis, Form, RnsPoly, Weights};
+use crate::ring::{for_each_limb, Basis, CompactPoly, Form, RnsPoly, Weights};
 use crate::rlwe::{
     Decomposed, GaloisKey, KeyGenerator, RelinearizationKey, SecretKey, SwitchingKey,
 };
@@ -386,25 +386,65 @@ impl Evaluator {
     /// Every ciphertext is at the plaintexts' level with the same degree, and every product
     /// has the same scale `a_t.scale · pt_t.scale`, which is the result's.
     pub fn mul_plain_sum(&self, terms: &[(&Ciphertext, &Plaintext)]) -> Result<Ciphertext> {
-        let (first, first_pt) = terms.first().ok_or_else(|| {
+        for (_, pt) in terms {
+            self.check_plain(pt)?;
+        }
+        let pts: Vec<&RnsPoly> = terms.iter().map(|(_, pt)| &pt.poly).collect();
+        let factors: Vec<_> = terms
+            .iter()
+            .map(|(a, pt)| (*a, pt.level(), pt.scale, pt.slots))
+            .collect();
+        self.sum_of_plain_products(&factors, Weights::Polys(&pts))
+    }
+
+    /// [`mul_plain_sum`](Self::mul_plain_sum) with plaintexts in compact evaluation form
+    /// (periodic diagonals of linear transforms, read through their gathers), all of scale
+    /// `scale` and `slots` slots.
+    pub(crate) fn mul_compact_sum(
+        &self,
+        terms: &[(&Ciphertext, &CompactPoly)],
+        scale: f64,
+        slots: usize,
+    ) -> Result<Ciphertext> {
+        for (_, pt) in terms {
+            if pt.basis.p != 0 {
+                return Err(CkksError::ParameterMismatch);
+            }
+            self.ring().check_basis(pt.basis)?;
+        }
+        let pts: Vec<&CompactPoly> = terms.iter().map(|(_, pt)| *pt).collect();
+        let factors: Vec<_> = terms
+            .iter()
+            .map(|(a, pt)| (*a, pt.basis.q - 1, scale, slots))
+            .collect();
+        self.sum_of_plain_products(&factors, Weights::Compact(&pts))
+    }
+
+    /// `Σ_t a_t · w_t` for ciphertexts `a_t` and plaintext factors `w_t` of the given
+    /// `(level, scale, slots)`: the checks of [`mul_plain_sum`](Self::mul_plain_sum) and the
+    /// lazy sum of both halves.
+    fn sum_of_plain_products(
+        &self,
+        factors: &[(&Ciphertext, usize, f64, usize)],
+        weights: Weights<'_>,
+    ) -> Result<Ciphertext> {
+        let (first, _, first_scale, _) = factors.first().ok_or_else(|| {
             CkksError::InvalidParameters("a sum of products needs at least one term".into())
         })?;
-        let scale = first.scale * first_pt.scale;
-        for (a, pt) in terms {
-            self.check_plain(pt)?;
-            self.check_same(a, pt.level(), a.scale, pt.slots)?;
-            self.check_same(a, first.level(), scale / pt.scale, first.slots)?;
+        let scale = first.scale * first_scale;
+        for &(a, level, pt_scale, slots) in factors {
+            self.check_same(a, level, a.scale, slots)?;
+            self.check_same(a, first.level(), scale / pt_scale, first.slots)?;
             if a.degree() != first.degree() {
                 return Err(CkksError::Degree(a.degree(), first.degree()));
             }
         }
-        let pts: Vec<&RnsPoly> = terms.iter().map(|(_, pt)| &pt.poly).collect();
         let c = self.sums_of_halves(
             first.c[0].basis,
             first.c[0].form,
             first.c.len(),
-            |k| terms.iter().map(|(a, _)| &a.c[k]).collect(),
-            Weights::Polys(&pts),
+            |k| factors.iter().map(|(a, ..)| &a.c[k]).collect(),
+            weights,
         );
         Ok(Ciphertext {
             c,

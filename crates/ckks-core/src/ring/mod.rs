@@ -43,6 +43,9 @@ pub(crate) enum Weights<'a> {
     Polys(&'a [&'a RnsPoly]),
     /// Constants: one residue per limb of the output, one vector per term.
     Scalars(&'a [Vec<u64>]),
+    /// Polynomials in compact evaluation form ([`CompactPoly`]), one per term: each factor is
+    /// read through its gather, `w_t[c] = small_t[map_t[c]]`.
+    Compact(&'a [&'a CompactPoly]),
 }
 
 /// The second factors of one group of [`Ring::sum_of_products`] terms, for one limb.
@@ -50,6 +53,8 @@ pub(crate) enum Weights<'a> {
 enum Factors<'a> {
     Limbs(&'a [&'a [u64]]),
     Scalars(&'a [u64]),
+    /// `(small_t, map_t)`: the factor of term `t` at `c` is `small_t[map_t[c]]`.
+    Gathered(&'a [&'a [u64]], &'a [&'a [u32]]),
 }
 
 /// `o_h[c] += Σ_t x_{h,t}[c] w_t[c] mod m` for `H` outputs sharing the factors `w_t` (the two
@@ -90,6 +95,17 @@ fn dot_dispatch<const H: usize>(
                     }
                 }
             }
+            Factors::Gathered(small, map) => {
+                let small: [&[u64]; K] = std::array::from_fn(|t| small[t]);
+                let map: [&[u32]; K] = std::array::from_fn(|t| &map[t][..n]);
+                for c in 0..n {
+                    let wc: [u128; K] = std::array::from_fn(|t| small[t][map[t][c] as usize] as u128);
+                    for h in 0..H {
+                        let acc: u128 = (0..K).map(|t| x[h][t][c] as u128 * wc[t]).sum();
+                        o[h][c] = m.add(o[h][c], m.reduce_u128(acc));
+                    }
+                }
+            }
         }
     }
     macro_rules! by_count {
@@ -109,6 +125,36 @@ type SparseMaps = RwLock<HashMap<(u64, usize), Arc<Vec<u32>>>>;
 
 /// A size-`n'` NTT plan and the gather of [`Ring::ntt_sparse`] for one prime.
 type SparsePlan = (Arc<Plan>, Arc<Vec<u32>>);
+
+/// The evaluation form of a polynomial in `X^g` only, `a(X) = b(X^g)`, kept compact: the
+/// `n' = N/g` evaluations of `b` per limb and the gather of each limb's prime, with
+/// `NTT_N(a)[k] = NTT_{n'}(b)[map[k]]` ([`Ring::ntt_compact`]). `g` times less memory than
+/// the [`RnsPoly`] it stands for; products read it through the gather
+/// ([`Weights::Compact`]) instead of materializing the `N` evaluations.
+#[derive(Clone, Debug)]
+pub(crate) struct CompactPoly {
+    pub(crate) basis: Basis,
+    n_small: usize,
+    /// `basis.len()` limbs of `n_small` evaluations.
+    data: Vec<u64>,
+    /// The gather of each limb (shared between primes whose plans order their roots alike).
+    maps: Vec<Arc<Vec<u32>>>,
+}
+
+impl CompactPoly {
+    /// Limb `i`: its `n'` evaluations and its gather.
+    fn limb(&self, i: usize) -> (&[u64], &[u32]) {
+        (
+            &self.data[i * self.n_small..(i + 1) * self.n_small],
+            self.maps[i].as_slice(),
+        )
+    }
+
+    /// Bytes of the evaluations (the gathers are shared by every compact polynomial).
+    pub(crate) fn memory_bytes(&self) -> usize {
+        8 * self.data.len()
+    }
+}
 
 /// NTT plans by `(N, p)`.
 type PlanCache = Mutex<HashMap<(usize, u64), Arc<Plan>>>;
@@ -336,36 +382,64 @@ impl Ring {
     where
         F: Fn(&Modulus, usize) -> u64 + Sync,
     {
+        if let Some(compact) = self.ntt_compact(basis, n_small, &coeff) {
+            return self.expand(&compact);
+        }
         let n = self.n;
         let g = n / n_small.max(1);
-        let maps: Option<Vec<SparsePlan>> =
-            (n_small >= 16 && n_small < n && n_small.is_power_of_two())
-                .then(|| {
-                    (0..basis.len())
-                        .map(|i| self.sparse_map(basis, i, n_small))
-                        .collect::<Option<Vec<_>>>()
-                })
-                .flatten();
         let mut out = self.scratch(basis, Form::Eval);
-        match maps {
-            Some(maps) => for_each_limb(&mut out.data, n, |i, limb| {
-                let m = self.modulus(basis, i);
-                let (plan, map) = &maps[i];
-                let mut small: Vec<u64> = (0..n_small).map(|j| coeff(m, j)).collect();
-                plan.fwd(&mut small);
-                for (o, &k) in limb.iter_mut().zip(map.iter()) {
-                    *o = small[k as usize];
-                }
-            }),
-            None => for_each_limb(&mut out.data, n, |i, limb| {
-                let m = self.modulus(basis, i);
-                limb.fill(0);
-                for j in 0..n / g {
-                    limb[j * g] = coeff(m, j);
-                }
-                self.ntt_limb(basis, i, limb);
-            }),
+        for_each_limb(&mut out.data, n, |i, limb| {
+            let m = self.modulus(basis, i);
+            limb.fill(0);
+            for j in 0..n / g {
+                limb[j * g] = coeff(m, j);
+            }
+            self.ntt_limb(basis, i, limb);
+        });
+        out
+    }
+
+    /// The sparse NTT of [`ntt_sparse`](Self::ntt_sparse) without its final gather: the
+    /// [`CompactPoly`] of `b(X^g)`, or `None` when `n' < 16`, `n' = N` or no plan of size `n'`
+    /// exists for some prime of `basis`.
+    pub(crate) fn ntt_compact<F>(&self, basis: Basis, n_small: usize, coeff: F) -> Option<CompactPoly>
+    where
+        F: Fn(&Modulus, usize) -> u64 + Sync,
+    {
+        if !(n_small >= 16 && n_small < self.n && n_small.is_power_of_two()) {
+            return None;
         }
+        let plans: Vec<SparsePlan> = (0..basis.len())
+            .map(|i| self.sparse_map(basis, i, n_small))
+            .collect::<Option<_>>()?;
+        let mut data = vec![0u64; basis.len() * n_small];
+        let transform = |(i, small): (usize, &mut [u64])| {
+            let m = self.modulus(basis, i);
+            small.iter_mut().enumerate().for_each(|(j, x)| *x = coeff(m, j));
+            plans[i].0.fwd(small);
+        };
+        if data.len() >= PAR_THRESHOLD {
+            data.par_chunks_mut(n_small).enumerate().for_each(transform);
+        } else {
+            data.chunks_mut(n_small).enumerate().for_each(transform);
+        }
+        Some(CompactPoly {
+            basis,
+            n_small,
+            data,
+            maps: plans.into_iter().map(|(_, map)| map).collect(),
+        })
+    }
+
+    /// The `N` evaluations a [`CompactPoly`] stands for (one gather per limb).
+    pub(crate) fn expand(&self, a: &CompactPoly) -> RnsPoly {
+        let mut out = self.scratch(a.basis, Form::Eval);
+        for_each_limb(&mut out.data, self.n, |i, limb| {
+            let (small, map) = a.limb(i);
+            for (o, &k) in limb.iter_mut().zip(map) {
+                *o = small[k as usize];
+            }
+        });
         out
     }
 
@@ -487,14 +561,21 @@ impl Ring {
         weights: Weights<'_>,
     ) {
         let (n, basis) = (self.n, out[0].basis);
-        fn limb(src: &RnsPoly, basis: Basis, i: usize) -> &[u64] {
-            debug_assert!(src.basis.q >= basis.q && src.basis.p >= basis.p);
-            let j = if i < basis.q {
+        // the operand's limb of the same prime as limb `i` of `basis`
+        fn same_prime(src: Basis, basis: Basis, i: usize) -> usize {
+            debug_assert!(src.q >= basis.q && src.p >= basis.p);
+            if i < basis.q {
                 i
             } else {
-                src.basis.q + i - basis.q
-            };
+                src.q + i - basis.q
+            }
+        }
+        fn limb(src: &RnsPoly, basis: Basis, i: usize) -> &[u64] {
+            let j = same_prime(src.basis, basis, i);
             &src.data[j * src.n..(j + 1) * src.n]
+        }
+        fn compact_limb(src: &CompactPoly, basis: Basis, i: usize) -> (&[u64], &[u32]) {
+            src.limb(same_prime(src.basis, basis, i))
         }
         debug_assert!(out.iter().all(|o| o.basis == basis));
         let terms = xs[0].len();
@@ -523,6 +604,11 @@ impl Ring {
                     Weights::Scalars(w) => {
                         let w: Vec<u64> = w[range].iter().map(|s| s[i]).collect();
                         dot_dispatch(m, &mut o, x, Factors::Scalars(&w));
+                    }
+                    Weights::Compact(w) => {
+                        let (small, map): (Vec<&[u64]>, Vec<&[u32]>) =
+                            w[range].iter().map(|p| compact_limb(p, basis, i)).unzip();
+                        dot_dispatch(m, &mut o, x, Factors::Gathered(&small, &map));
                     }
                 }
             }
@@ -736,6 +822,41 @@ mod tests {
                 }
             }
             r.ntt(&mut want);
+            prop_assert_eq!(got, want);
+        }
+
+        /// Sums of products read through compact polynomials' gathers equal the sums with
+        /// the expanded polynomials, for every term count (lazy groups of 1 to 16 and more),
+        /// mixed periods and operands with more limbs than the output.
+        #[test]
+        fn compact_products_equal_expanded_products(
+            seed in any::<u64>(), logn in 7u32..11, terms in 1usize..20,
+        ) {
+            let n = 1usize << logn;
+            let r = ring(n);
+            let (basis, wide) = (Basis::qp(1, 2), Basis::qp(2, 2));
+            let mut rng = ChaCha20Rng::seed_from_u64(seed);
+            let compact: Vec<CompactPoly> = (0..terms)
+                .map(|t| {
+                    let small = n >> (1 + t % 3);
+                    let c: Vec<u64> = (0..small).map(|_| rng.gen()).collect();
+                    r.ntt_compact(wide, small, |m, j| m.reduce_u128(c[j] as u128)).unwrap()
+                })
+                .collect();
+            let expanded: Vec<RnsPoly> = compact.iter().map(|c| r.expand(c)).collect();
+            let xs: Vec<RnsPoly> = (0..terms)
+                .map(|t| {
+                    let mut x = random_poly(&r, wide, seed ^ t as u64);
+                    x.form = Form::Eval;
+                    x
+                })
+                .collect();
+            let xs: Vec<&RnsPoly> = xs.iter().collect();
+            let (mut got, mut want) = (r.zero(basis, Form::Eval), r.zero(basis, Form::Eval));
+            let compact: Vec<&CompactPoly> = compact.iter().collect();
+            let expanded: Vec<&RnsPoly> = expanded.iter().collect();
+            r.sum_of_products(&mut got, &xs, Weights::Compact(&compact));
+            r.sum_of_products(&mut want, &xs, Weights::Polys(&expanded));
             prop_assert_eq!(got, want);
         }
 
