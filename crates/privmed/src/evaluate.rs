@@ -105,7 +105,11 @@ fn read_records(path: &Path, model: &str, params: &str) -> Result<BTreeMap<usize
         Err(e) => return Err(err(e.to_string())),
     };
     let mut out = BTreeMap::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let r: SampleRecord =
             serde_json::from_str(line).map_err(|e| err(format!("line {}: {e}", n + 1)))?;
         if r.model == model && r.params == params {
@@ -150,8 +154,10 @@ fn evaluate_samples(
     let session = Session::new(model, args.params, args.batch, &mut setup, &mut *log)?;
     let pb = ProgressBar::new(todo.len() as u64);
     pb.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} encrypted (eta {eta})")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:30}] {pos}/{len} encrypted (eta {eta})",
+        )
+        .expect("valid template"),
     );
     let mut out = Vec::new();
     for chunk in todo.chunks(args.batch) {
@@ -223,7 +229,10 @@ pub fn run(args: &EvalArgs, mut log: impl FnMut(&str)) -> Result<EvalReport> {
         done.extend(new.into_iter().map(|r| (r.index, r)));
     }
     let records: Vec<&SampleRecord> = done.values().collect();
-    let labels: Vec<_> = records.iter().map(|r| test[r.index].label_vector()).collect();
+    let labels: Vec<_> = records
+        .iter()
+        .map(|r| test[r.index].label_vector())
+        .collect();
     let plain: Vec<&[f64]> = records.iter().map(|r| r.plain.as_slice()).collect();
     let enc: Vec<&[f64]> = records.iter().map(|r| r.encrypted.as_slice()).collect();
     let positive = |z: &[f64]| z.iter().map(|&v| v >= 0.0).collect::<Vec<_>>();

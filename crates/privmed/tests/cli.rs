@@ -122,7 +122,10 @@ fn evaluate_records_every_sample_and_resumes_from_the_records() {
     let second = success(&eval("3"));
     assert!(second.contains("(2 already recorded)"), "{second}");
     assert!(second.contains("identical predictions 3/3"), "{second}");
-    assert!(second.contains("(2 samples from earlier runs' records)"), "{second}");
+    assert!(
+        second.contains("(2 samples from earlier runs' records)"),
+        "{second}"
+    );
     assert_eq!(lines(), 3);
     // a run with nothing left to do reads the records only
     let third = success(&eval("3"));

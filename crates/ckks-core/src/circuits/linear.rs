@@ -391,9 +391,9 @@ impl LinearTransform {
                     if !compact.is_empty() {
                         sums.push(eval.mul_compact_sum(&compact, self.scale, self.slots)?);
                     }
-                    let mut sum = sums.pop().ok_or_else(|| {
-                        CkksError::InvalidParameters("empty giant step".into())
-                    })?;
+                    let mut sum = sums
+                        .pop()
+                        .ok_or_else(|| CkksError::InvalidParameters("empty giant step".into()))?;
                     for other in &sums {
                         eval.add_assign(&mut sum, other)?;
                     }
@@ -461,7 +461,8 @@ impl LinearTransform {
                 out
             };
             let plain_polys: Vec<&RnsPoly> = plain.iter().map(|(_, pt)| &pt.poly).collect();
-            let compact_polys: Vec<&CompactPoly> = compact.iter().map(|(_, c)| c.as_ref()).collect();
+            let compact_polys: Vec<&CompactPoly> =
+                compact.iter().map(|(_, c)| c.as_ref()).collect();
             let mut parts = Vec::new();
             if !plain.is_empty() {
                 let babies = plain.iter().map(|(i, _)| *i).collect();
@@ -522,9 +523,11 @@ impl LinearTransform {
         match d {
             Diagonal::Encoded(pt) => Ok(Encoded::Plain(Cow::Borrowed(pt))),
             Diagonal::Compact(c) => Ok(Encoded::Compact(Cow::Borrowed(c))),
-            Diagonal::Real(v) => {
-                encode(&v.iter().map(|&x| Complex64::new(x, 0.0)).collect::<Vec<_>>())
-            }
+            Diagonal::Real(v) => encode(
+                &v.iter()
+                    .map(|&x| Complex64::new(x, 0.0))
+                    .collect::<Vec<_>>(),
+            ),
             Diagonal::Complex(v) => encode(v),
         }
     }
@@ -537,7 +540,10 @@ impl LinearTransform {
         &self,
         terms: &'a [(usize, Diagonal)],
         parallel: bool,
-    ) -> Result<(Vec<(usize, Cow<'a, Plaintext>)>, Vec<(usize, Cow<'a, CompactPoly>)>)> {
+    ) -> Result<(
+        Vec<(usize, Cow<'a, Plaintext>)>,
+        Vec<(usize, Cow<'a, CompactPoly>)>,
+    )> {
         let encoded: Vec<(usize, Encoded<'a>)> = if parallel {
             terms
                 .par_iter()

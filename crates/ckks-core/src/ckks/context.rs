@@ -159,9 +159,11 @@ impl Context {
         scale: f64,
     ) -> Result<Plaintext> {
         let coeffs = self.encoding_coefficients(values, slots, level, scale)?;
-        let poly = self.ring().ntt_sparse(self.encoding_basis(level, with_p), 2 * slots, |m, j| {
-            m.reduce_i128(coeffs[j])
-        });
+        let poly = self
+            .ring()
+            .ntt_sparse(self.encoding_basis(level, with_p), 2 * slots, |m, j| {
+                m.reduce_i128(coeffs[j])
+            });
         Ok(Plaintext { poly, scale, slots })
     }
 

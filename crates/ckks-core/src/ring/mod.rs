@@ -99,7 +99,8 @@ fn dot_dispatch<const H: usize>(
                 let small: [&[u64]; K] = std::array::from_fn(|t| small[t]);
                 let map: [&[u32]; K] = std::array::from_fn(|t| &map[t][..n]);
                 for c in 0..n {
-                    let wc: [u128; K] = std::array::from_fn(|t| small[t][map[t][c] as usize] as u128);
+                    let wc: [u128; K] =
+                        std::array::from_fn(|t| small[t][map[t][c] as usize] as u128);
                     for h in 0..H {
                         let acc: u128 = (0..K).map(|t| x[h][t][c] as u128 * wc[t]).sum();
                         o[h][c] = m.add(o[h][c], m.reduce_u128(acc));
@@ -402,7 +403,12 @@ impl Ring {
     /// The sparse NTT of [`ntt_sparse`](Self::ntt_sparse) without its final gather: the
     /// [`CompactPoly`] of `b(X^g)`, or `None` when `n' < 16`, `n' = N` or no plan of size `n'`
     /// exists for some prime of `basis`.
-    pub(crate) fn ntt_compact<F>(&self, basis: Basis, n_small: usize, coeff: F) -> Option<CompactPoly>
+    pub(crate) fn ntt_compact<F>(
+        &self,
+        basis: Basis,
+        n_small: usize,
+        coeff: F,
+    ) -> Option<CompactPoly>
     where
         F: Fn(&Modulus, usize) -> u64 + Sync,
     {
@@ -415,7 +421,10 @@ impl Ring {
         let mut data = vec![0u64; basis.len() * n_small];
         let transform = |(i, small): (usize, &mut [u64])| {
             let m = self.modulus(basis, i);
-            small.iter_mut().enumerate().for_each(|(j, x)| *x = coeff(m, j));
+            small
+                .iter_mut()
+                .enumerate()
+                .for_each(|(j, x)| *x = coeff(m, j));
             plans[i].0.fwd(small);
         };
         if data.len() >= PAR_THRESHOLD {
