@@ -50,6 +50,7 @@
 //! shorter than 8 are repeated up to 8 (the smallest compact NTT has 16 points); a
 //! diagonal without a shorter period (`p = N/2`) is an ordinary plaintext.
 
+use crate::ckks::context::ProductPlaintext;
 use crate::ckks::{Ciphertext, Context, Evaluator, Plaintext};
 use crate::error::{CkksError, Result};
 use crate::ring::{Basis, CompactPoly, Form, RnsPoly, Weights};
@@ -92,17 +93,9 @@ pub enum DiagonalStorage {
 /// an encoded periodic one its compact evaluation form.
 #[derive(Clone, Debug)]
 enum Diagonal {
-    Encoded(Plaintext),
-    Compact(CompactPoly),
+    Encoded(ProductPlaintext),
     Real(Vec<f64>),
     Complex(Vec<Complex64>),
-}
-
-/// A diagonal ready for its products: a plaintext of `N` evaluations, or the compact
-/// evaluation form of a periodic one (read through its gather, never expanded).
-enum Encoded<'a> {
-    Plain(Cow<'a, Plaintext>),
-    Compact(Cow<'a, CompactPoly>),
 }
 
 /// The shortest power-of-two period of `v` (its length if none shorter).
@@ -244,12 +237,7 @@ impl LinearTransform {
             let with_p = hoisting == Hoisting::Double;
             let diagonal = match storage {
                 DiagonalStorage::Encoded => {
-                    match ctx.encode_periodic_compact(one, slots, level, with_p, scale)? {
-                        Some(compact) => Diagonal::Compact(compact),
-                        None => Diagonal::Encoded(
-                            ctx.encode_periodic_over(one, slots, level, with_p, scale)?,
-                        ),
-                    }
+                    Diagonal::Encoded(ctx.encode_for_products(one, slots, level, with_p, scale)?)
                 }
                 DiagonalStorage::Deferred => {
                     check_encodable(ctx, &rotated, level, scale)?;
@@ -507,22 +495,15 @@ impl LinearTransform {
 
     /// A diagonal ready for its products (encoding it now if it is deferred: compact when
     /// its period allows), over `Q_ℓ`, or over `Q_ℓ P` when double hoisted.
-    fn encoded<'a>(&self, d: &'a Diagonal) -> Result<Encoded<'a>> {
-        let with_p = self.hoisting == Hoisting::Double;
-        let encode = |v: &[Complex64]| -> Result<Encoded<'a>> {
-            let (ctx, slots, level, scale) = (&self.ctx, self.slots, self.level, self.scale);
-            Ok(
-                match ctx.encode_periodic_compact(v, slots, level, with_p, scale)? {
-                    Some(c) => Encoded::Compact(Cow::Owned(c)),
-                    None => Encoded::Plain(Cow::Owned(
-                        ctx.encode_periodic_over(v, slots, level, with_p, scale)?,
-                    )),
-                },
-            )
+    fn encoded<'a>(&self, d: &'a Diagonal) -> Result<Cow<'a, ProductPlaintext>> {
+        let encode = |v: &[Complex64]| {
+            let with_p = self.hoisting == Hoisting::Double;
+            self.ctx
+                .encode_for_products(v, self.slots, self.level, with_p, self.scale)
+                .map(Cow::Owned)
         };
         match d {
-            Diagonal::Encoded(pt) => Ok(Encoded::Plain(Cow::Borrowed(pt))),
-            Diagonal::Compact(c) => Ok(Encoded::Compact(Cow::Borrowed(c))),
+            Diagonal::Encoded(pt) => Ok(Cow::Borrowed(pt)),
             Diagonal::Real(v) => encode(
                 &v.iter()
                     .map(|&x| Complex64::new(x, 0.0))
@@ -544,7 +525,7 @@ impl LinearTransform {
         Vec<(usize, Cow<'a, Plaintext>)>,
         Vec<(usize, Cow<'a, CompactPoly>)>,
     )> {
-        let encoded: Vec<(usize, Encoded<'a>)> = if parallel {
+        let encoded: Vec<(usize, Cow<'a, ProductPlaintext>)> = if parallel {
             terms
                 .par_iter()
                 .map(|(i, d)| Ok((*i, self.encoded(d)?)))
@@ -558,8 +539,10 @@ impl LinearTransform {
         let (mut plain, mut compact) = (Vec::new(), Vec::new());
         for (i, e) in encoded {
             match e {
-                Encoded::Plain(pt) => plain.push((i, pt)),
-                Encoded::Compact(c) => compact.push((i, c)),
+                Cow::Borrowed(ProductPlaintext::Plain(pt)) => plain.push((i, Cow::Borrowed(pt))),
+                Cow::Borrowed(ProductPlaintext::Compact(c)) => compact.push((i, Cow::Borrowed(c))),
+                Cow::Owned(ProductPlaintext::Plain(pt)) => plain.push((i, Cow::Owned(pt))),
+                Cow::Owned(ProductPlaintext::Compact(c)) => compact.push((i, Cow::Owned(c))),
             }
         }
         Ok((plain, compact))
@@ -576,8 +559,8 @@ impl LinearTransform {
             .values()
             .flatten()
             .map(|(_, d)| match d {
-                Diagonal::Encoded(pt) => 8 * pt.poly.data.len(),
-                Diagonal::Compact(c) => c.memory_bytes(),
+                Diagonal::Encoded(ProductPlaintext::Plain(pt)) => 8 * pt.poly.data.len(),
+                Diagonal::Encoded(ProductPlaintext::Compact(c)) => c.memory_bytes(),
                 Diagonal::Real(v) => 8 * v.len(),
                 Diagonal::Complex(v) => 16 * v.len(),
             })

@@ -11,6 +11,16 @@ use num_complex::Complex64;
 use rayon::prelude::*;
 use std::sync::Arc;
 
+/// The second factor of products inside linear transforms
+/// ([`Context::encode_for_products`]).
+#[derive(Clone, Debug)]
+pub(crate) enum ProductPlaintext {
+    /// `N` evaluations.
+    Plain(Plaintext),
+    /// A periodic plaintext's compact evaluation form, read through its gather.
+    Compact(CompactPoly),
+}
+
 /// Parameters and precomputations; cheap to clone.
 #[derive(Clone)]
 pub struct Context(pub(crate) Arc<Inner>);
@@ -248,28 +258,35 @@ impl Context {
         Ok(pt)
     }
 
-    /// [`encode_periodic_over`](Self::encode_periodic_over) kept in compact evaluation form
-    /// (the size-`2p` NTTs without the gather to `N` evaluations: `N / 2p` times less memory),
-    /// for products inside linear transforms; `None` when the period is too long or too short
-    /// for a compact form ([`Ring::ntt_compact`]).
-    pub(crate) fn encode_periodic_compact(
+    /// [`encode_periodic_over`](Self::encode_periodic_over) for products only (linear
+    /// transforms' diagonals): kept in compact evaluation form when the period allows (the
+    /// size-`2p` NTTs without the gather to `N` evaluations, [`Ring::ntt_compact`]; `N / 2p`
+    /// times less memory), a plaintext of `N` evaluations otherwise. Periods shorter than the
+    /// smallest compact form (`2p = 16`) are repeated up to it.
+    pub(crate) fn encode_for_products(
         &self,
         period: &[Complex64],
         slots: usize,
         level: usize,
         with_p: bool,
         scale: f64,
-    ) -> Result<Option<CompactPoly>> {
+    ) -> Result<ProductPlaintext> {
         self.check_period(period.len(), slots)?;
-        // a period shorter than the smallest compact form (n' = 16) is repeated up to it
         let p = period.len().max(8).min(slots);
-        let period: Vec<Complex64> = period.iter().copied().cycle().take(p).collect();
-        let coeffs = self.encoding_coefficients(&period, p, level, scale)?;
-        Ok(self
-            .ring()
-            .ntt_compact(self.encoding_basis(level, with_p), 2 * p, |m, j| {
-                m.reduce_i128(coeffs[j])
-            }))
+        if 2 * p < self.params().n() {
+            let tiled: Vec<Complex64> = period.iter().copied().cycle().take(p).collect();
+            let coeffs = self.encoding_coefficients(&tiled, p, level, scale)?;
+            let basis = self.encoding_basis(level, with_p);
+            if let Some(c) = self
+                .ring()
+                .ntt_compact(basis, 2 * p, |m, j| m.reduce_i128(coeffs[j]))
+            {
+                return Ok(ProductPlaintext::Compact(c));
+            }
+        }
+        Ok(ProductPlaintext::Plain(self.encode_periodic_over(
+            period, slots, level, with_p, scale,
+        )?))
     }
 
     /// Encodes real values (imaginary parts zero).
