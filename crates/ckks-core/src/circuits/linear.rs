@@ -98,6 +98,22 @@ enum Diagonal {
     Complex(Vec<Complex64>),
 }
 
+/// `(baby step, plaintext)` terms of both forms.
+type SplitTerms<'b> = (Vec<(usize, &'b Plaintext)>, Vec<(usize, &'b CompactPoly)>);
+
+/// Encoded terms split by the form of their plaintext (the two forms go through different
+/// product kernels).
+fn split_terms<'b>(terms: &'b [(usize, Cow<'_, ProductPlaintext>)]) -> SplitTerms<'b> {
+    let (mut plain, mut compact) = (Vec::new(), Vec::new());
+    for (i, e) in terms {
+        match e.as_ref() {
+            ProductPlaintext::Plain(pt) => plain.push((*i, pt)),
+            ProductPlaintext::Compact(c) => compact.push((*i, c)),
+        }
+    }
+    (plain, compact)
+}
+
 /// The shortest power-of-two period of `v` (its length if none shorter).
 fn period<T: PartialEq>(v: &[T]) -> usize {
     let mut p = v.len();
@@ -363,15 +379,12 @@ impl LinearTransform {
             let inner = terms
                 .par_chunks(TERMS_PER_TASK)
                 .map(|chunk| {
-                    let (plain, compact) = self.encode_terms(chunk, false)?;
-                    let plain: Vec<(&Ciphertext, &Plaintext)> = plain
-                        .iter()
-                        .map(|(i, pt)| (&rotated[i], pt.as_ref()))
-                        .collect();
-                    let compact: Vec<(&Ciphertext, &CompactPoly)> = compact
-                        .iter()
-                        .map(|(i, c)| (&rotated[i], c.as_ref()))
-                        .collect();
+                    let encoded = self.encode_terms(chunk, false)?;
+                    let (plain, compact) = split_terms(&encoded);
+                    let plain: Vec<(&Ciphertext, &Plaintext)> =
+                        plain.iter().map(|&(i, pt)| (&rotated[&i], pt)).collect();
+                    let compact: Vec<(&Ciphertext, &CompactPoly)> =
+                        compact.iter().map(|&(i, c)| (&rotated[&i], c)).collect();
                     let mut sums = Vec::new();
                     if !plain.is_empty() {
                         sums.push(eval.mul_plain_sum(&plain)?);
@@ -438,7 +451,8 @@ impl LinearTransform {
         let basis = Basis::qp(self.level, ks.k());
         let mut acc: Option<[RnsPoly; 2]> = None;
         for (&j, terms) in &self.giant {
-            let (plain, compact) = self.encode_terms(terms, true)?;
+            let encoded = self.encode_terms(terms, true)?;
+            let (plain, compact) = split_terms(&encoded);
             // Σ_i w_i ⊙ P rot_i(x) over the terms of one kind of plaintext
             let sum = |babies: Vec<usize>, weights: Weights<'_>| -> [RnsPoly; 2] {
                 let mut out: [RnsPoly; 2] = std::array::from_fn(|_| ring.zero(basis, Form::Eval));
@@ -449,8 +463,7 @@ impl LinearTransform {
                 out
             };
             let plain_polys: Vec<&RnsPoly> = plain.iter().map(|(_, pt)| &pt.poly).collect();
-            let compact_polys: Vec<&CompactPoly> =
-                compact.iter().map(|(_, c)| c.as_ref()).collect();
+            let compact_polys: Vec<&CompactPoly> = compact.iter().map(|&(_, c)| c).collect();
             let mut parts = Vec::new();
             if !plain.is_empty() {
                 let babies = plain.iter().map(|(i, _)| *i).collect();
@@ -513,39 +526,19 @@ impl LinearTransform {
         }
     }
 
-    /// The terms `(baby step, diagonal)` of one group split into those with plaintexts of
-    /// `N` evaluations and those in compact form, deferred diagonals encoded (in parallel
-    /// when `parallel`).
-    #[allow(clippy::type_complexity)]
+    /// The terms `(baby step, diagonal)` of one group with their diagonals ready for the
+    /// products, deferred ones encoded (in parallel when `parallel`).
     fn encode_terms<'a>(
         &self,
         terms: &'a [(usize, Diagonal)],
         parallel: bool,
-    ) -> Result<(
-        Vec<(usize, Cow<'a, Plaintext>)>,
-        Vec<(usize, Cow<'a, CompactPoly>)>,
-    )> {
-        let encoded: Vec<(usize, Cow<'a, ProductPlaintext>)> = if parallel {
-            terms
-                .par_iter()
-                .map(|(i, d)| Ok((*i, self.encoded(d)?)))
-                .collect::<Result<_>>()?
+    ) -> Result<Vec<(usize, Cow<'a, ProductPlaintext>)>> {
+        let encode = |(i, d): &'a (usize, Diagonal)| Ok((*i, self.encoded(d)?));
+        if parallel {
+            terms.par_iter().map(encode).collect()
         } else {
-            terms
-                .iter()
-                .map(|(i, d)| Ok((*i, self.encoded(d)?)))
-                .collect::<Result<_>>()?
-        };
-        let (mut plain, mut compact) = (Vec::new(), Vec::new());
-        for (i, e) in encoded {
-            match e {
-                Cow::Borrowed(ProductPlaintext::Plain(pt)) => plain.push((i, Cow::Borrowed(pt))),
-                Cow::Borrowed(ProductPlaintext::Compact(c)) => compact.push((i, Cow::Borrowed(c))),
-                Cow::Owned(ProductPlaintext::Plain(pt)) => plain.push((i, Cow::Owned(pt))),
-                Cow::Owned(ProductPlaintext::Compact(c)) => compact.push((i, Cow::Owned(c))),
-            }
+            terms.iter().map(encode).collect()
         }
-        Ok((plain, compact))
     }
 
     /// Number of stored diagonals.

@@ -273,7 +273,8 @@ impl Context {
     ) -> Result<ProductPlaintext> {
         self.check_period(period.len(), slots)?;
         let p = period.len().max(8).min(slots);
-        if 2 * p < self.params().n() {
+        // only then are the coefficients computed here (a plain encoding computes its own)
+        if self.ring().has_compact_form(2 * p) {
             let tiled: Vec<Complex64> = period.iter().copied().cycle().take(p).collect();
             let coeffs = self.encoding_coefficients(&tiled, p, level, scale)?;
             let basis = self.encoding_basis(level, with_p);

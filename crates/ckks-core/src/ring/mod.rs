@@ -412,7 +412,7 @@ impl Ring {
     where
         F: Fn(&Modulus, usize) -> u64 + Sync,
     {
-        if !(n_small >= 16 && n_small < self.n && n_small.is_power_of_two()) {
+        if !self.has_compact_form(n_small) {
             return None;
         }
         let plans: Vec<SparsePlan> = (0..basis.len())
@@ -438,6 +438,12 @@ impl Ring {
             data,
             maps: plans.into_iter().map(|(_, map)| map).collect(),
         })
+    }
+
+    /// Whether a polynomial in `X^{N/n'}` has a compact form of `n'` evaluations per limb
+    /// ([`ntt_compact`](Self::ntt_compact), given a size-`n'` plan for every prime).
+    pub(crate) fn has_compact_form(&self, n_small: usize) -> bool {
+        n_small >= 16 && n_small < self.n && n_small.is_power_of_two()
     }
 
     /// The `N` evaluations a [`CompactPoly`] stands for (one gather per limb).
