@@ -34,13 +34,7 @@ fn demo_failure(flag: &str, value: &str) -> String {
 
 #[test]
 fn demo_at_test_parameters_matches_the_plaintext_result() {
-    let out = privmed(&["demo", "--params", "test"]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = success(&privmed(&["demo", "--params", "test"]));
     for name in med_data::labels::NIH_FINDINGS {
         assert!(stdout.contains(name), "{name} missing:\n{stdout}");
     }
