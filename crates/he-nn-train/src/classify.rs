@@ -28,10 +28,10 @@ pub struct TrainArgs {
     /// Architecture family.
     #[arg(long, value_enum, default_value_t = ArchArg::Resnet)]
     pub arch: ArchArg,
-    /// ResNet depth (6k + 2: 20, 32, 44, 56).
+    /// ResNet depth (6k + 2: 20, 32, 44, 56) or VGG depth (3k convolutions: 3, 6, 9).
     #[arg(long, default_value_t = 20)]
     pub depth: usize,
-    /// Squeeze-and-excitation in every residual block.
+    /// Squeeze-and-excitation in every residual block (VGG: every stage; HefNet: every block).
     #[arg(long)]
     pub se: bool,
     /// One convolution per residual block (the Latent-HE code's variant).
@@ -85,6 +85,10 @@ pub enum ArchArg {
     Resnet,
     /// LeNet.
     Lenet,
+    /// VGG-style plain network (`--depth 3k`).
+    Vgg,
+    /// HefNet (grouped convolutions).
+    Hefnet,
 }
 
 impl TrainArgs {
@@ -94,6 +98,8 @@ impl TrainArgs {
             arch: match self.arch {
                 ArchArg::Resnet => Arch::ResNet,
                 ArchArg::Lenet => Arch::LeNet,
+                ArchArg::Vgg => Arch::Vgg,
+                ArchArg::Hefnet => Arch::HefNet,
             },
             depth: self.depth,
             se: self.se,

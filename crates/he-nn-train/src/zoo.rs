@@ -12,6 +12,19 @@
 //! * [`LeNet`]: LeNet-5's structure (LeCun, Bottou, Bengio, Haffner, Proc. IEEE 1998) on the
 //!   latent: two convolution + activation + 2x2 average-pooling stages and two dense layers,
 //!   sized to fit `4 x 32 x 32` in one N = 2^13 ciphertext.
+//! * [`Vgg`]: a VGG-style plain network (Simonyan, Zisserman, *Very deep convolutional
+//!   networks*, ICLR 2015: stacks of 3x3 convolutions, channels doubled after each pooling):
+//!   three stages of `depth / 3` (3x3 convolution, batch normalization, activation) with
+//!   16 / 32 / 64 channels, SE optionally closing every stage, 2x2 average pooling between the
+//!   stages, global average pooling, dense. No shortcuts: the depth ablation of the zoo.
+//! * [`HefNet`]: the zoo's HE-friendly network of grouped convolutions, after the HE-group
+//!   convolution of SpENCNN (Ran et al., ICML 2023): a 3x3 stem, then
+//!   blocks of a grouped 3x3 convolution ([`HEFNET_GROUPS`] groups, stride 2 in the first two
+//!   blocks) and a 1x1 pointwise convolution, each with batch normalization and activation
+//!   (16 -> 32 -> 64 -> 64 channels), SE optionally closing every block, global average
+//!   pooling, dense. A grouped convolution needs `1 / groups` of the diagonals of a full one
+//!   (he-nn: only channel differences inside a group are nonzero), the pointwise mixing no
+//!   spatial rotations.
 //!
 //! Activations are the learnable per-channel quadratics `a x² + b x + c` ([`QuadAct`]) or, for
 //! comparison only, ReLU; the SE gate is the cubic approximate sigmoid
@@ -279,14 +292,179 @@ impl BasicBlock {
     }
 }
 
+/// A convolution, batch normalization and activation (VGG's and HefNet's layer).
+#[derive(Module, Debug)]
+pub struct ConvBnAct {
+    conv: ConvBn,
+    act: Act,
+}
+
+impl ConvBnAct {
+    fn new(conv: Conv2d, cfg: &ZooConfig, device: &Device) -> Self {
+        let cout = conv.weight.dims()[0];
+        Self {
+            conv: ConvBn {
+                conv,
+                bn: bn(cout, device),
+            },
+            act: Act::new(cfg, cout, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.act.forward(self.conv.forward(x))
+    }
+
+    fn export(&self, layers: &mut Vec<Layer>) -> Result<()> {
+        layers.extend(self.conv.export()?);
+        layers.push(self.act.export()?);
+        Ok(())
+    }
+}
+
+/// A sequence of [`ConvBnAct`] optionally closed by squeeze-and-excitation: a VGG stage or a
+/// HefNet block.
+#[derive(Module, Debug)]
+pub struct Stage {
+    layers: Vec<ConvBnAct>,
+    se: Option<SqueezeExcite>,
+}
+
+impl Stage {
+    fn new(layers: Vec<ConvBnAct>, cfg: &ZooConfig, device: &Device) -> Self {
+        let cout = layers.last().map_or(0, |l| l.conv.bn.gamma.dims()[0]);
+        Self {
+            layers,
+            se: cfg.se.then(|| SqueezeExcite::new(cout, cfg, device)),
+        }
+    }
+
+    fn forward(&self, mut x: Tensor<4>) -> Tensor<4> {
+        for l in &self.layers {
+            x = l.forward(x);
+        }
+        match &self.se {
+            Some(se) => se.forward(x),
+            None => x,
+        }
+    }
+
+    fn export(&self, layers: &mut Vec<Layer>) -> Result<()> {
+        for l in &self.layers {
+            l.export(layers)?;
+        }
+        if let Some(se) = &self.se {
+            layers.push(se.export()?);
+        }
+        Ok(())
+    }
+}
+
+/// Stages, global average pooling, dense: the body shared by [`Vgg`] and [`HefNet`];
+/// `pool_between` puts a 2x2 average pooling between the stages.
+fn stages_forward(stages: &[Stage], pool_between: bool, fc: &Linear, x: Tensor<4>) -> Tensor<2> {
+    let mut h = x;
+    for (i, s) in stages.iter().enumerate() {
+        if pool_between && i > 0 {
+            h = pool(h);
+        }
+        h = s.forward(h);
+    }
+    fc.forward(flat(h.mean_dims(&[2, 3])))
+}
+
+fn stages_export(stages: &[Stage], pool_between: bool, fc: &Linear) -> Result<Vec<Layer>> {
+    let mut layers = Vec::new();
+    for (i, s) in stages.iter().enumerate() {
+        if pool_between && i > 0 {
+            layers.push(Layer::AvgPool {
+                kernel: 2,
+                stride: 2,
+            });
+        }
+        s.export(&mut layers)?;
+    }
+    layers.extend([Layer::GlobalAvgPool, Layer::Dense(export_dense(fc)?)]);
+    Ok(layers)
+}
+
+/// VGG-`depth` on the latent (see the module documentation).
+#[derive(Module, Debug)]
+pub struct Vgg {
+    stages: Vec<Stage>,
+    fc: Linear,
+}
+
+impl Vgg {
+    fn new(cfg: &ZooConfig, device: &Device) -> Self {
+        let per_stage = cfg.depth / 3;
+        let mut cin = cfg.input[0];
+        let stages = [16, 32, 64]
+            .into_iter()
+            .map(|cout| {
+                let layers = (0..per_stage)
+                    .map(|i| {
+                        let c = if i == 0 { cin } else { cout };
+                        ConvBnAct::new(conv(c, cout, 3, 1, device), cfg, device)
+                    })
+                    .collect();
+                cin = cout;
+                Stage::new(layers, cfg, device)
+            })
+            .collect();
+        Self {
+            stages,
+            fc: LinearConfig::new(64, cfg.classes).init(device),
+        }
+    }
+}
+
+/// Groups of HefNet's 3x3 convolutions.
+pub const HEFNET_GROUPS: usize = 4;
+
+/// HefNet on the latent (see the module documentation).
+#[derive(Module, Debug)]
+pub struct HefNet {
+    stages: Vec<Stage>,
+    fc: Linear,
+}
+
+impl HefNet {
+    fn new(cfg: &ZooConfig, device: &Device) -> Self {
+        let stem = ConvBnAct::new(conv(cfg.input[0], 16, 3, 1, device), cfg, device);
+        let mut stages = vec![Stage {
+            layers: vec![stem],
+            se: None,
+        }];
+        for (cin, cout, stride) in [(16, 32, 2), (32, 64, 2), (64, 64, 1)] {
+            let grouped = Conv2dConfig::new([cin, cin], [3, 3])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                .with_groups(HEFNET_GROUPS)
+                .with_bias(false)
+                .init(device);
+            let layers = vec![
+                ConvBnAct::new(grouped, cfg, device),
+                ConvBnAct::new(conv(cin, cout, 1, 1, device), cfg, device),
+            ];
+            stages.push(Stage::new(layers, cfg, device));
+        }
+        Self {
+            stages,
+            fc: LinearConfig::new(64, cfg.classes).init(device),
+        }
+    }
+}
+
 /// Architecture of a zoo network.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ZooConfig {
-    /// `"resnet"` or `"lenet"`.
+    /// Family.
     pub arch: Arch,
-    /// ResNet depth `n = 6k + 2` (20, 32, 44, 56); ignored by LeNet.
+    /// ResNet depth `n = 6k + 2` (20, 32, 44, 56) or VGG depth `3k` (convolutions); ignored
+    /// by LeNet and HefNet.
     pub depth: usize,
-    /// Squeeze-and-excitation in every residual block.
+    /// Squeeze-and-excitation in every residual block (VGG: every stage, HefNet: every block).
     pub se: bool,
     /// One convolution per block (the Latent-HE code's variant).
     pub one_conv: bool,
@@ -309,6 +487,10 @@ pub enum Arch {
     ResNet,
     /// [`LeNet`].
     LeNet,
+    /// [`Vgg`].
+    Vgg,
+    /// [`HefNet`].
+    HefNet,
 }
 
 impl ZooConfig {
@@ -340,6 +522,8 @@ impl ZooConfig {
         let mut s = match self.arch {
             Arch::ResNet => format!("resnet{}", self.depth),
             Arch::LeNet => "lenet".into(),
+            Arch::Vgg => format!("vgg{}", self.depth),
+            Arch::HefNet => "hefnet".into(),
         };
         if self.one_conv {
             s += "-1conv";
@@ -365,11 +549,18 @@ impl ZooConfig {
                 self.depth
             ));
         }
-        if self.arch == Arch::LeNet
-            && (!self.input[1].is_multiple_of(8) || !self.input[2].is_multiple_of(8))
-        {
+        if self.arch == Arch::Vgg && (self.depth == 0 || !self.depth.is_multiple_of(3)) {
+            return bad(format!("VGG depth {} is not 3k (3, 6, 9, ...)", self.depth));
+        }
+        let side = match self.arch {
+            Arch::LeNet => 8,
+            Arch::Vgg | Arch::HefNet => 4,
+            Arch::ResNet => 1,
+        };
+        if !self.input[1].is_multiple_of(side) || !self.input[2].is_multiple_of(side) {
             return bad(format!(
-                "LeNet needs sides divisible by 8, got {:?}",
+                "{} needs sides divisible by {side}, got {:?}",
+                self.name(),
                 self.input
             ));
         }
@@ -511,6 +702,10 @@ pub enum Net {
     ResNet(ResNet),
     /// LeNet.
     LeNet(LeNet),
+    /// VGG-style.
+    Vgg(Vgg),
+    /// HefNet.
+    HefNet(HefNet),
 }
 
 impl Net {
@@ -522,6 +717,8 @@ impl Net {
         let net = match cfg.arch {
             Arch::ResNet => Net::ResNet(ResNet::new(cfg, device)),
             Arch::LeNet => Net::LeNet(LeNet::new(cfg, device)),
+            Arch::Vgg => Net::Vgg(Vgg::new(cfg, device)),
+            Arch::HefNet => Net::HefNet(HefNet::new(cfg, device)),
         };
         net.visit(&mut Touch);
         Ok(net)
@@ -532,6 +729,8 @@ impl Net {
         match self {
             Net::ResNet(n) => n.forward(x),
             Net::LeNet(n) => n.forward(x),
+            Net::Vgg(n) => stages_forward(&n.stages, true, &n.fc, x),
+            Net::HefNet(n) => stages_forward(&n.stages, false, &n.fc, x),
         }
     }
 
@@ -541,6 +740,8 @@ impl Net {
         let layers = match self {
             Net::ResNet(n) => n.export()?,
             Net::LeNet(n) => n.export()?,
+            Net::Vgg(n) => stages_export(&n.stages, true, &n.fc)?,
+            Net::HefNet(n) => stages_export(&n.stages, false, &n.fc)?,
         };
         let [c, h, w] = cfg.input;
         let model = Model {

@@ -3,6 +3,9 @@
 //! docs/results/he-nn.md).
 
 use burn::tensor::Device;
+use ckks_core::ckks::{insecure_test_params, Decryptor, Encryptor};
+use he_nn::model::{Layer, Model};
+use he_nn::{CompileOptions, EncryptedModel, Tensor};
 use he_nn_train::classify::{batch, load_record, train_on, ArchArg, TrainArgs};
 use he_nn_train::latents::{LatentSample, FINDINGS};
 use he_nn_train::weights::load_model;
@@ -17,8 +20,12 @@ const SHAPE: [usize; 3] = [4, 16, 16];
 /// Random latents whose finding `k` is present when channel `k mod 4` has a positive mean
 /// (learnable, so the loss must fall).
 fn samples(n: usize, seed: u64) -> Vec<LatentSample> {
+    samples_of(n, seed, SHAPE)
+}
+
+fn samples_of(n: usize, seed: u64, shape: [usize; 3]) -> Vec<LatentSample> {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
-    let len = SHAPE.iter().product::<usize>();
+    let len = shape.iter().product::<usize>();
     (0..n as u64)
         .map(|index| {
             let shift: [f32; 4] = std::array::from_fn(|_| rng.gen_range(-1.0..1.0));
@@ -58,12 +65,18 @@ fn args(name: &str) -> TrainArgs {
 
 /// Trains `a`, then checks the exported model against burn on the test samples.
 fn train_and_compare(a: &TrainArgs) -> Option<f64> {
-    let data = samples(96, 1);
+    train_compare_export(a, SHAPE).map(|(gap, _)| gap)
+}
+
+/// [`train_and_compare`] on latents of `shape`, also returning the exported model and the test
+/// latents.
+fn train_compare_export(a: &TrainArgs, shape: [usize; 3]) -> Option<(f64, (Model, Vec<Vec<f32>>))> {
+    let data = samples_of(96, 1, shape);
     let refs: Vec<&LatentSample> = data.iter().collect();
     let (train, val, test) = (&refs[..64], &refs[64..80], &refs[80..]);
     let mut cfg = a.zoo_config();
-    cfg.input = SHAPE;
-    let summary = train_on(a, &cfg, train, val, test, SHAPE).unwrap();
+    cfg.input = shape;
+    let summary = train_on(a, &cfg, train, val, test, shape).unwrap();
     assert_eq!(summary.split_sizes, [64, 16, 16]);
     assert!(summary.test.auroc_macro.is_some());
     let model_path = summary.model?;
@@ -75,7 +88,7 @@ fn train_and_compare(a: &TrainArgs) -> Option<f64> {
         &a.out,
     )
     .unwrap();
-    let (x, _) = batch(test, SHAPE, &Device::flex());
+    let (x, _) = batch(test, shape, &Device::flex());
     let xs: Vec<f32> = test.iter().flat_map(|s| s.latent.clone()).collect();
     let logits: Vec<f32> = net
         .forward(x)
@@ -85,7 +98,80 @@ fn train_and_compare(a: &TrainArgs) -> Option<f64> {
         .unwrap();
     assert_eq!(logits.len(), test.len() * FINDINGS);
     let _ = std::fs::remove_dir_all(&a.out);
-    Some(export_gap(&model, &xs, &logits).unwrap())
+    let gap = export_gap(&model, &xs, &logits).unwrap();
+    Some((
+        gap,
+        (model, test.iter().map(|s| s.latent.clone()).collect()),
+    ))
+}
+
+/// Runs `model` encrypted on `latents` (one ciphertext, SIMD-batched) at insecure test
+/// parameters (N = 2^11, 34 levels: no bootstrapping) and returns the largest logit difference
+/// from he-nn's plaintext reference.
+fn encrypted_gap(model: &Model, latents: &[Vec<f32>]) -> f64 {
+    let params = insecure_test_params(11, 34).unwrap();
+    let options = CompileOptions::default().batch(latents.len());
+    let plan = EncryptedModel::compile(model, &params, &options).unwrap();
+    println!("{}", plan.report());
+    let ctx = plan.context().clone();
+    let sk = ctx.key_generator().secret_key(None);
+    let keys = plan.generate_keys(&sk);
+    let xs: Vec<Tensor> = latents
+        .iter()
+        .map(|l| Tensor::new(model.input, l.iter().map(|&v| f64::from(v)).collect()).unwrap())
+        .collect();
+    let ct = plan
+        .encrypt_input(&mut Encryptor::with_secret_key(&ctx, &sk), &xs)
+        .unwrap();
+    let out = plan.infer(&ct, &keys).unwrap();
+    let got = plan
+        .decrypt_logits(&Decryptor::new(&ctx, &sk), &out, xs.len())
+        .unwrap();
+    let mut gap = 0f64;
+    for (x, g) in xs.iter().zip(&got) {
+        let want = model.forward(x).unwrap();
+        for (w, h) in want.data.iter().zip(g) {
+            gap = gap.max((w - h).abs());
+        }
+    }
+    gap
+}
+
+#[test]
+fn vgg_and_hefnet_with_se_export_exactly_and_run_encrypted() {
+    for arch in [ArchArg::Vgg, ArchArg::Hefnet] {
+        let mut a = args(&format!("{arch:?}"));
+        a.arch = arch;
+        a.depth = 3;
+        a.se = true;
+        // 16 x 8 x 8 = 1024 slots: one N = 2^11 ciphertext
+        let (gap, (model, latents)) =
+            train_compare_export(&a, [4, 8, 8]).expect("quadratic variants export");
+        assert!(gap < 1e-4, "{arch:?}: burn vs export {gap}");
+        if arch == ArchArg::Hefnet {
+            // the grouped convolutions are grouped in the export
+            let groups: Vec<usize> = model
+                .layers
+                .iter()
+                .filter_map(|l| match l {
+                    Layer::Conv2d(c) => Some(c.groups),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(groups, [1, 4, 1, 4, 1, 4, 1], "{arch:?}");
+        }
+        let gap = encrypted_gap(&model, &latents[..1]);
+        println!("{arch:?}: max |encrypted - plaintext logit| {gap:.2e}");
+        assert!(gap < 1e-6, "{arch:?}: encrypted vs plaintext {gap}");
+    }
+    // VGG's depth is a multiple of 3
+    let mut cfg = args("vgg-bad").zoo_config();
+    cfg.arch = he_nn_train::zoo::Arch::Vgg;
+    cfg.depth = 4;
+    assert!(matches!(
+        Net::new(&cfg, &Device::flex(), 1),
+        Err(TrainError::Config(_))
+    ));
 }
 
 #[test]
