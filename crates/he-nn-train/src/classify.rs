@@ -49,6 +49,11 @@ pub struct TrainArgs {
     /// Latent cache folder.
     #[arg(long, default_value = "runs-zoo/latents")]
     pub cache: PathBuf,
+    /// VQGAN weight file whose latents the network is trained on (any f); the caller's
+    /// default when absent (`privmed`: the codec of the shipped classifiers).
+    #[arg(long)]
+    #[serde(default)]
+    pub codec: Option<PathBuf>,
     /// Run folder: checkpoint.bin, best.bin, train.log, metrics.json, model.json.gz.
     #[arg(long)]
     pub out: PathBuf,
@@ -314,12 +319,11 @@ fn bar(len: u64) -> ProgressBar {
     pb
 }
 
-/// Encodes (or reads from the cache) the latent set of a run.
-pub fn latent_set(args: &TrainArgs) -> Result<LatentSet> {
-    let codec = latent_codec::Codec::shipped_f8(&latent_codec::codec::cpu())?;
+/// Encodes with `codec` (or reads from the cache) the latent set of a run.
+pub fn latent_set(args: &TrainArgs, codec: &latent_codec::Codec) -> Result<LatentSet> {
     let pb = bar(args.images as u64);
     pb.set_message("encoding SYNTHETIC phantoms (cached)");
-    let set = load_or_encode(&codec, &args.cache, args.images, |d, t| {
+    let set = load_or_encode(codec, &args.cache, args.images, |d, t| {
         pb.set_length(t as u64);
         pb.set_position(d as u64);
     })?;
@@ -327,15 +331,16 @@ pub fn latent_set(args: &TrainArgs) -> Result<LatentSet> {
     Ok(set)
 }
 
-/// Trains one zoo network as `args` says, writes its run folder, returns the summary.
-pub fn run(args: &TrainArgs) -> Result<RunSummary> {
+/// Trains one zoo network as `args` says on the latents of `codec`, writes its run folder,
+/// returns the summary.
+pub fn run(args: &TrainArgs, codec: &latent_codec::Codec) -> Result<RunSummary> {
     if args.batch == 0 || args.epochs == 0 {
         return Err(TrainError::Config(
             "batch and epochs must be positive".into(),
         ));
     }
     let cfg = args.zoo_config();
-    let set = latent_set(args)?;
+    let set = latent_set(args, codec)?;
     let mut cfg = cfg;
     cfg.input = set.shape;
     let (train, val, test) = (

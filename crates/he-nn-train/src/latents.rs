@@ -1,14 +1,15 @@
 //! The latent dataset of the classifier zoo: SYNTHETIC chest phantoms (`med_data::phantom`,
 //! labels drawn from the real NIH ChestX-ray14 label statistics, 14 findings) encoded by a
 //! `latent_codec::Codec` into its continuous encoder output (f = 8: `4 x 32 x 32`), cached in
-//! shards on disk, split deterministically into train / validation / test.
+//! shards on disk named by the codec's factor and weight fingerprint
+//! (`latent_codec::Codec::fingerprint`: latents of different weights never mix), split
+//! deterministically into train / validation / test.
 //!
 //! Phantom `i` of seed [`PHANTOM_SEED`] (indices from [`PHANTOM_START`], disjoint from the
 //! ranges the codec was trained and evaluated on) is in the validation split iff
 //! `i mod 10 = 8` and in the test split iff `i mod 10 = 9` (80 / 10 / 10).
 
 use crate::{io, Result, TrainError};
-use latent_codec::codec::image_to_tensor;
 use latent_codec::Codec;
 use med_data::phantom::PhantomGenerator;
 use serde::{Deserialize, Serialize};
@@ -87,36 +88,33 @@ impl LatentSet {
     }
 }
 
-/// Encodes phantoms `start..start + count` in batches of 8; calls `progress(done)`.
+/// Encodes phantoms `start..start + count` with the codec's [`Codec::encode`] (the burn-free
+/// encoder where the codec has one), the images in parallel; calls `progress(done)`.
 pub fn encode_phantoms(
     codec: &Codec,
     start: u64,
     count: usize,
     mut progress: impl FnMut(usize),
 ) -> Result<LatentSet> {
+    use rayon::prelude::*;
     let generator = PhantomGenerator::new(PHANTOM_SEED);
-    let device = latent_codec::codec::cpu();
     let mut samples = Vec::with_capacity(count);
     let mut shape = [0; 3];
     let indices: Vec<u64> = (start..start + count as u64).collect();
-    for chunk in indices.chunks(8) {
-        let phantoms: Vec<_> = chunk.iter().map(|&i| generator.generate(i)).collect();
-        let x = burn::tensor::Tensor::cat(
-            phantoms
-                .iter()
-                .map(|p| image_to_tensor(&p.image, &device))
-                .collect(),
-            0,
-        );
-        let z = codec.encode_tensor(x);
-        let [_, c, h, w] = z.dims();
-        shape = [c, h, w];
-        let values = crate::values(z)?;
-        for (p, v) in phantoms.iter().zip(values.chunks(c * h * w)) {
+    for chunk in indices.chunks(16) {
+        let encoded: Vec<_> = chunk
+            .par_iter()
+            .map(|&i| {
+                let p = generator.generate(i);
+                codec.encode(&p.image).map(|z| (p, z))
+            })
+            .collect::<std::result::Result<_, _>>()?;
+        for (p, z) in encoded {
+            shape = z.shape;
             samples.push(LatentSample {
                 index: p.index,
                 labels: p.labels,
-                latent: v.iter().map(|&x| x as f32).collect(),
+                latent: z.continuous,
             });
         }
         progress(samples.len());
@@ -128,9 +126,10 @@ pub fn encode_phantoms(
     })
 }
 
-fn shard_path(dir: &Path, factor: usize, shard: usize) -> PathBuf {
+/// `latents-f{factor}-c{codec fingerprint}-s{seed}-{first index}-{count}.bin`.
+fn shard_path(dir: &Path, factor: usize, codec: u32, shard: usize) -> PathBuf {
     dir.join(format!(
-        "latents-f{factor}-s{PHANTOM_SEED}-{:07}-{SHARD}.bin",
+        "latents-f{factor}-c{codec:08x}-s{PHANTOM_SEED}-{:07}-{SHARD}.bin",
         PHANTOM_START as usize + shard * SHARD
     ))
 }
@@ -146,6 +145,7 @@ pub fn load_or_encode(
 ) -> Result<LatentSet> {
     std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
     let factor = codec.config().factor;
+    let fingerprint = codec.fingerprint()?;
     let shards = count.div_ceil(SHARD);
     let total = shards * SHARD;
     let mut set = LatentSet {
@@ -154,7 +154,7 @@ pub fn load_or_encode(
         samples: Vec::with_capacity(total),
     };
     for shard in 0..shards {
-        let path = shard_path(dir, factor, shard);
+        let path = shard_path(dir, factor, fingerprint, shard);
         let part = if path.exists() {
             let bytes = std::fs::read(&path).map_err(|e| io(&path, e))?;
             postcard::from_bytes::<LatentSet>(&bytes).map_err(|e| TrainError::Io {

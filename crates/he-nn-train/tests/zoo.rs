@@ -51,6 +51,7 @@ fn args(name: &str) -> TrainArgs {
         sigmoid: false,
         images: 0,
         cache: PathBuf::new(),
+        codec: None,
         out: std::env::temp_dir().join(format!("he-nn-train-zoo-{}-{name}", std::process::id())),
         epochs: 2,
         batch: 16,

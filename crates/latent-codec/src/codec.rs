@@ -220,6 +220,15 @@ impl Codec {
         Self::assemble(config, model, device.clone())
     }
 
+    /// The CRC-32 of the serialized weights ([`to_bytes`](Self::to_bytes), the checksum its
+    /// last four bytes carry): tells apart codecs whose latents differ (caches of encoded
+    /// latents are keyed by it). Not a security measure.
+    pub fn fingerprint(&self) -> Result<u32> {
+        let bytes = self.to_bytes()?;
+        let body = &bytes[..bytes.len().saturating_sub(4)];
+        Ok(crate::codes::crc32(body))
+    }
+
     /// Load a weight file.
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let path = path.as_ref();

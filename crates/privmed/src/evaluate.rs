@@ -44,6 +44,10 @@ pub struct EvalArgs {
     /// Latent cache folder.
     #[arg(long, default_value = "runs-zoo/latents")]
     pub cache: PathBuf,
+    /// VQGAN weight file whose latents the model was trained on (default: the codec of the
+    /// shipped classifiers, as in `train-classifier`).
+    #[arg(long)]
+    pub codec: Option<PathBuf>,
 }
 
 /// One evaluated test sample: a line of the `--records` file.
@@ -201,7 +205,7 @@ fn evaluate_samples(
 pub fn run(args: &EvalArgs, mut log: impl FnMut(&str)) -> Result<EvalReport> {
     let (_, model) = read_model(args.model.as_deref(), args.params)?;
     let params = parameters(args.params)?.0.name().to_string();
-    let codec = crate::classifier_codec()?;
+    let codec = crate::codec_or_default(args.codec.as_deref())?;
     let set = load_or_encode(&codec, &args.cache, args.images, |_, _| {})?;
     let test: Vec<_> = set
         .split(Split::Test)

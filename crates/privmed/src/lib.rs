@@ -72,6 +72,15 @@ pub fn classifier_codec() -> Result<latent_codec::Codec> {
     )?)
 }
 
+/// The VQGAN weights at `path`, or [`classifier_codec`] when none is given: the codec whose
+/// latents `train-classifier` trains on and `evaluate` evaluates.
+pub fn codec_or_default(path: Option<&std::path::Path>) -> Result<latent_codec::Codec> {
+    match path {
+        Some(p) => Ok(latent_codec::Codec::load(p, &latent_codec::codec::cpu())?),
+        None => classifier_codec(),
+    }
+}
+
 /// `e` on one line (nested messages joined with `: `).
 pub fn one_line(e: &dyn std::error::Error) -> String {
     e.to_string()

@@ -39,7 +39,8 @@ fn execute(cli: Cli) -> Result<(), PrivmedError> {
             print!("{}", privmed::evaluate::render(&report));
         }
         Command::TrainClassifier(args) => {
-            let s = he_nn_train::classify::run(&args)?;
+            let codec = privmed::codec_or_default(args.codec.as_deref())?;
+            let s = he_nn_train::classify::run(&args, &codec)?;
             println!(
                 "{}: best epoch {} of {}; SYNTHETIC test split ({} images): AUROC macro {:.4}, F1 micro / macro / weighted {:.4} / {:.4} / {:.4}; model {}",
                 s.name,
