@@ -4,7 +4,11 @@
 //!   macro of every training run whose `metrics.json` is kept in `DATA/zoo/`;
 //! * `he-nn-encrypted-vs-plain.png` (Table 3 analogue): every decrypted logit against its
 //!   plaintext logit, and the distribution of `log10 |encrypted - plaintext|`, for every
-//!   `privmed evaluate --records` file in `DATA/` (`*.jsonl`).
+//!   `privmed evaluate --records` file in `DATA/` (`*.jsonl`);
+//! * `he-nn-factor.png` (Table 4 / Fig. 5 analogue): test metrics and encrypted seconds per
+//!   sample against the codec's downsampling factor f, from the manifest `DATA/factors.json`
+//!   (`[{"f": 8, "metrics": "zoo/....json", "records": "....jsonl"}, ...]`, paths relative to
+//!   `DATA`).
 //!
 //! Every figure is of SYNTHETIC data (the phantom latents) and says so in its caption.
 //!
@@ -30,6 +34,14 @@ struct RunMetrics {
     name: String,
     epochs: usize,
     test: Scores,
+}
+
+/// One row of `factors.json`.
+#[derive(Deserialize)]
+struct FactorRow {
+    f: usize,
+    metrics: PathBuf,
+    records: PathBuf,
 }
 
 /// One `--records` file: its model and every sample's logits.
@@ -69,6 +81,16 @@ fn main() -> Res<()> {
             e.records.len()
         );
     }
+
+    let manifest = data.join("factors.json");
+    let text =
+        std::fs::read_to_string(&manifest).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    let rows: Vec<FactorRow> =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", manifest.display()))?;
+    let path = out.join("he-nn-factor.png");
+    factors(&data, &rows, &path)?;
+    let fs: Vec<usize> = rows.iter().map(|r| r.f).collect();
+    println!("{}: f = {fs:?}", path.display());
     Ok(())
 }
 
@@ -83,29 +105,33 @@ fn files(dir: &Path, ext: &str) -> Res<Vec<PathBuf>> {
     Ok(v)
 }
 
+fn read_run(p: &Path) -> Res<RunMetrics> {
+    let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()).into())
+}
+
 fn read_runs(dir: &Path) -> Res<Vec<RunMetrics>> {
-    files(dir, "json")?
-        .iter()
-        .map(|p| {
-            let text = std::fs::read_to_string(p)?;
-            serde_json::from_str(&text).map_err(|e| format!("{}: {e}", p.display()).into())
-        })
-        .collect()
+    files(dir, "json")?.iter().map(|p| read_run(p)).collect()
+}
+
+fn read_records(p: &Path) -> Res<Vec<SampleRecord>> {
+    std::fs::read_to_string(p)
+        .map_err(|e| format!("{}: {e}", p.display()))?
+        .lines()
+        .map(serde_json::from_str::<SampleRecord>)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{}: {e}", p.display()).into())
 }
 
 fn read_evaluations(dir: &Path) -> Res<Vec<Evaluation>> {
     let mut evals = Vec::new();
     for p in files(dir, "jsonl")? {
-        let records = std::fs::read_to_string(&p)?
-            .lines()
-            .map(serde_json::from_str::<SampleRecord>)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| format!("{}: {e}", p.display()))?;
+        let records = read_records(&p)?;
         let Some(first) = records.first() else {
             continue;
         };
-        let model = first.model.split_whitespace().next().unwrap_or("?");
-        let label = format!("{model}, {}, {} per ciphertext", first.params, first.batch);
+        let stem = p.file_stem().map_or("?".into(), |s| s.to_string_lossy());
+        let label = format!("{stem}, {} per ciphertext", first.batch);
         evals.push(Evaluation { label, records });
     }
     Ok(evals)
@@ -265,6 +291,82 @@ fn encrypted_vs_plain(evals: &[Evaluation], path: &Path) -> Res<()> {
         6,
         BLACK.stroke_width(2),
     ))?;
+    root.present()?;
+    Ok(())
+}
+
+/// Left: test AUROC macro, F1 micro and F1 macro against f. Right: encrypted seconds per sample
+/// (this sample's share of its ciphertext) against f, log scale.
+fn factors(data: &Path, rows: &[FactorRow], path: &Path) -> Res<()> {
+    let mut points = Vec::new();
+    for r in rows {
+        let run = read_run(&data.join(&r.metrics))?;
+        let records = read_records(&data.join(&r.records))?;
+        let secs =
+            records.iter().map(|s| s.encrypted_seconds).sum::<f64>() / records.len().max(1) as f64;
+        points.push((r.f as f64, run, secs));
+    }
+    let root = BitMapBackend::new(path, (1300, 600)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let root = root.titled(
+        "LeNet on latents of codecs with downsampling factor f: SYNTHETIC phantom test latents",
+        (FONT, 22),
+    )?;
+    let (left, right) = root.split_horizontally(650);
+    let fs = 0.5..4.5; // log2 f: f = 2, 4, 8, 16
+    let mut m = ChartBuilder::on(&left)
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(fs.clone(), 0.0..1.0)?;
+    m.configure_mesh()
+        .x_desc("f (log2 scale)")
+        .y_desc("test score")
+        .x_labels(5)
+        .x_label_formatter(&|v| format!("{}", 2f64.powf(*v).round()))
+        .label_style((FONT, 16))
+        .draw()?;
+    let metrics: [(&str, fn(&Scores) -> Option<f64>); 3] = [
+        ("AUROC macro", |s| s.auroc_macro),
+        ("F1 micro", |s| s.f1_micro),
+        ("F1 macro", |s| s.f1_macro),
+    ];
+    for ((name, get), &color) in metrics.iter().zip(COLORS.iter()) {
+        let line: Vec<(f64, f64)> = points
+            .iter()
+            .filter_map(|(f, run, _)| get(&run.test).map(|v| (f.log2(), v)))
+            .collect();
+        m.draw_series(LineSeries::new(line.clone(), color.stroke_width(2)))?
+            .label(*name)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+        m.draw_series(line.into_iter().map(|p| Circle::new(p, 4, color.filled())))?;
+    }
+    m.configure_series_labels()
+        .position(SeriesLabelPosition::LowerRight)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .label_font((FONT, 16))
+        .draw()?;
+    let top = points.iter().map(|p| p.2).fold(1e-3, f64::max) * 3.0;
+    let bottom = points.iter().map(|p| p.2).fold(top, f64::min) / 3.0;
+    let mut t = ChartBuilder::on(&right)
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(fs, (bottom..top).log_scale())?;
+    t.configure_mesh()
+        .x_desc("f (log2 scale)")
+        .y_desc("encrypted s / sample (128-bit N = 2^16)")
+        .x_labels(5)
+        .x_label_formatter(&|v| format!("{}", 2f64.powf(*v).round()))
+        .label_style((FONT, 16))
+        .draw()?;
+    let line: Vec<(f64, f64)> = points.iter().map(|(f, _, s)| (f.log2(), *s)).collect();
+    t.draw_series(LineSeries::new(line.clone(), COLORS[1].stroke_width(2)))?;
+    t.draw_series(
+        line.into_iter()
+            .map(|p| Circle::new(p, 4, COLORS[1].filled())),
+    )?;
     root.present()?;
     Ok(())
 }
