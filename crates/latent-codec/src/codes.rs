@@ -14,17 +14,9 @@ const INDEX_MAGIC: &[u8; 4] = b"LCIX";
 const LATENT_MAGIC: &[u8; 4] = b"LCLT";
 const FORMAT_VERSION: u8 = 1;
 
-/// CRC-32 (IEEE, reflected polynomial 0xEDB88320), as in zlib/PNG.
+/// CRC-32 (IEEE, reflected polynomial 0xEDB88320), as in zlib/PNG (`crc32fast`).
 pub fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= b as u32;
-        for _ in 0..8 {
-            let mask = (crc & 1).wrapping_neg();
-            crc = (crc >> 1) ^ (0xEDB8_8320 & mask);
-        }
-    }
-    !crc
+    crc32fast::hash(data)
 }
 
 /// Append the CRC-32 of `buf` to it.
