@@ -66,12 +66,21 @@ fn args(name: &str) -> TrainArgs {
 
 /// Trains `a`, then checks the exported model against burn on the test samples.
 fn train_and_compare(a: &TrainArgs) -> Option<f64> {
-    train_compare_export(a, SHAPE).map(|(gap, _)| gap)
+    train_compare_export(a, SHAPE).map(|t| t.gap)
+}
+
+/// A trained and exported network.
+struct Exported {
+    /// Largest |burn - he-nn reference| logit difference on the test latents.
+    gap: f64,
+    model: Model,
+    /// The test latents.
+    latents: Vec<Vec<f32>>,
 }
 
 /// [`train_and_compare`] on latents of `shape`, also returning the exported model and the test
 /// latents.
-fn train_compare_export(a: &TrainArgs, shape: [usize; 3]) -> Option<(f64, (Model, Vec<Vec<f32>>))> {
+fn train_compare_export(a: &TrainArgs, shape: [usize; 3]) -> Option<Exported> {
     let data = samples_of(96, 1, shape);
     let refs: Vec<&LatentSample> = data.iter().collect();
     let (train, val, test) = (&refs[..64], &refs[64..80], &refs[80..]);
@@ -100,10 +109,11 @@ fn train_compare_export(a: &TrainArgs, shape: [usize; 3]) -> Option<(f64, (Model
     assert_eq!(logits.len(), test.len() * FINDINGS);
     let _ = std::fs::remove_dir_all(&a.out);
     let gap = export_gap(&model, &xs, &logits).unwrap();
-    Some((
+    Some(Exported {
         gap,
-        (model, test.iter().map(|s| s.latent.clone()).collect()),
-    ))
+        model,
+        latents: test.iter().map(|s| s.latent.clone()).collect(),
+    })
 }
 
 /// Runs `model` encrypted on `latents` (one ciphertext, SIMD-batched) at insecure test
@@ -146,8 +156,11 @@ fn vgg_and_hefnet_with_se_export_exactly_and_run_encrypted() {
         a.depth = 3;
         a.se = true;
         // 16 x 8 x 8 = 1024 slots: one N = 2^11 ciphertext
-        let (gap, (model, latents)) =
-            train_compare_export(&a, [4, 8, 8]).expect("quadratic variants export");
+        let Exported {
+            gap,
+            model,
+            latents,
+        } = train_compare_export(&a, [4, 8, 8]).expect("quadratic variants export");
         assert!(gap < 1e-4, "{arch:?}: burn vs export {gap}");
         if arch == ArchArg::Hefnet {
             // the grouped convolutions are grouped in the export

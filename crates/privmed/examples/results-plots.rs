@@ -139,11 +139,6 @@ fn read_evaluations(dir: &Path) -> Res<Vec<Evaluation>> {
 
 /// Horizontal bars: per run, AUROC macro, F1 micro and F1 macro on the test split.
 fn zoo_metrics(runs: &[RunMetrics], path: &Path) -> Res<()> {
-    let metrics: [(&str, fn(&Scores) -> Option<f64>, RGBColor); 3] = [
-        ("AUROC macro", |s| s.auroc_macro, RGBColor(31, 119, 180)),
-        ("F1 micro", |s| s.f1_micro, RGBColor(255, 127, 14)),
-        ("F1 macro", |s| s.f1_macro, RGBColor(44, 160, 44)),
-    ];
     let height = 140 + 60 * runs.len() as u32;
     let root = BitMapBackend::new(path, (1100, height)).into_drawing_area();
     root.fill(&WHITE)?;
@@ -164,8 +159,8 @@ fn zoo_metrics(runs: &[RunMetrics], path: &Path) -> Res<()> {
         .x_desc("score")
         .label_style((FONT, 16))
         .draw()?;
-    let bar = 0.8 / metrics.len() as f64;
-    for (j, (name, get, color)) in metrics.iter().enumerate() {
+    let bar = 0.8 / METRICS.len() as f64;
+    for (j, ((name, get), color)) in METRICS.iter().zip(COLORS).enumerate() {
         let bars = runs.iter().enumerate().filter_map(|(i, r)| {
             let y0 = n - 1.0 - i as f64 + 0.1 + bar * j as f64;
             get(&r.test).map(|v| Rectangle::new([(0.0, y0), (v, y0 + bar)], color.filled()))
@@ -190,6 +185,16 @@ fn zoo_metrics(runs: &[RunMetrics], path: &Path) -> Res<()> {
     root.present()?;
     Ok(())
 }
+
+/// A test score of a run.
+type Metric = fn(&Scores) -> Option<f64>;
+
+/// The scores every figure shows.
+const METRICS: [(&str, Metric); 3] = [
+    ("AUROC macro", |s| s.auroc_macro),
+    ("F1 micro", |s| s.f1_micro),
+    ("F1 macro", |s| s.f1_macro),
+];
 
 const COLORS: [RGBColor; 4] = [
     RGBColor(31, 119, 180),
@@ -326,12 +331,7 @@ fn factors(data: &Path, rows: &[FactorRow], path: &Path) -> Res<()> {
         .x_label_formatter(&|v| format!("{}", 2f64.powf(*v).round()))
         .label_style((FONT, 16))
         .draw()?;
-    let metrics: [(&str, fn(&Scores) -> Option<f64>); 3] = [
-        ("AUROC macro", |s| s.auroc_macro),
-        ("F1 micro", |s| s.f1_micro),
-        ("F1 macro", |s| s.f1_macro),
-    ];
-    for ((name, get), &color) in metrics.iter().zip(COLORS.iter()) {
+    for ((name, get), color) in METRICS.iter().zip(COLORS) {
         let line: Vec<(f64, f64)> = points
             .iter()
             .filter_map(|(f, run, _)| get(&run.test).map(|v| (f.log2(), v)))
