@@ -175,14 +175,29 @@ fn zoo_metrics(runs: &[RunMetrics], path: &Path) -> Res<()> {
         let label = format!("{} ({} ep.)", r.name, r.epochs);
         root.draw(&Text::new(label, (10, py - 8), (FONT, 16).into_font()))?;
     }
+    legend(&mut chart, SeriesLabelPosition::UpperRight, 16)?;
+    root.present()?;
+    Ok(())
+}
+
+/// The legend of `chart`'s labelled series, boxed, at `position`, in `size`-pixel text.
+fn legend<'a, DB, CT>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    position: SeriesLabelPosition,
+    size: u32,
+) -> Res<()>
+where
+    DB: DrawingBackend + 'a,
+    DB::ErrorType: 'static,
+    CT: plotters::coord::CoordTranslate,
+{
     chart
         .configure_series_labels()
-        .position(SeriesLabelPosition::UpperRight)
+        .position(position)
         .background_style(WHITE.mix(0.9))
         .border_style(BLACK)
-        .label_font((FONT, 16))
+        .label_font((FONT, size))
         .draw()?;
-    root.present()?;
     Ok(())
 }
 
@@ -250,13 +265,7 @@ fn encrypted_vs_plain(evals: &[Evaluation], path: &Path) -> Res<()> {
             .label(format!("{} ({} samples)", e.label, e.records.len()))
             .legend(move |(x, y)| Circle::new((x + 7, y), 4, color.filled()));
     }
-    scatter
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font((FONT, 14))
-        .draw()?;
+    legend(&mut scatter, SeriesLabelPosition::UpperLeft, 14)?;
 
     // log10 |difference| in bins of 0.25 from -12 to -2
     let (b0, width, bins) = (-12.0, 0.25, 40usize);
@@ -341,12 +350,7 @@ fn factors(data: &Path, rows: &[FactorRow], path: &Path) -> Res<()> {
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
         m.draw_series(line.into_iter().map(|p| Circle::new(p, 4, color.filled())))?;
     }
-    m.configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.9))
-        .border_style(BLACK)
-        .label_font((FONT, 16))
-        .draw()?;
+    legend(&mut m, SeriesLabelPosition::LowerRight, 16)?;
     let top = points.iter().map(|p| p.2).fold(1e-3, f64::max) * 3.0;
     let bottom = points.iter().map(|p| p.2).fold(top, f64::min) / 3.0;
     let mut t = ChartBuilder::on(&right)
