@@ -104,10 +104,23 @@ impl Act {
 }
 
 fn conv(cin: usize, cout: usize, kernel: usize, stride: usize, device: &Device) -> Conv2d {
+    grouped_conv(cin, cout, kernel, stride, 1, device)
+}
+
+/// A `kernel x kernel` convolution without bias, padding `kernel / 2`, in `groups` groups.
+fn grouped_conv(
+    cin: usize,
+    cout: usize,
+    kernel: usize,
+    stride: usize,
+    groups: usize,
+    device: &Device,
+) -> Conv2d {
     let p = kernel / 2;
     Conv2dConfig::new([cin, cout], [kernel, kernel])
         .with_stride([stride, stride])
         .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+        .with_groups(groups)
         .with_bias(false)
         .init(device)
 }
@@ -437,12 +450,7 @@ impl HefNet {
             se: None,
         }];
         for (cin, cout, stride) in [(16, 32, 2), (32, 64, 2), (64, 64, 1)] {
-            let grouped = Conv2dConfig::new([cin, cin], [3, 3])
-                .with_stride([stride, stride])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .with_groups(HEFNET_GROUPS)
-                .with_bias(false)
-                .init(device);
+            let grouped = grouped_conv(cin, cin, 3, stride, HEFNET_GROUPS, device);
             let layers = vec![
                 ConvBnAct::new(grouped, cfg, device),
                 ConvBnAct::new(conv(cin, cout, 1, 1, device), cfg, device),
