@@ -201,6 +201,23 @@ where
     Ok(())
 }
 
+type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;
+
+/// A white `size` PNG at `path` under `title` (`font_size` pixels), cut into a 650-pixel left
+/// panel and the right one: `[whole, left, right]` (present the whole when drawn).
+fn two_panels<'a>(
+    path: &'a Path,
+    size: (u32, u32),
+    title: &str,
+    font_size: u32,
+) -> Res<[Area<'a>; 3]> {
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE)?;
+    let root = root.titled(title, (FONT, font_size))?;
+    let (left, right) = root.split_horizontally(650);
+    Ok([root, left, right])
+}
+
 /// A test score of a run.
 type Metric = fn(&Scores) -> Option<f64>;
 
@@ -221,13 +238,8 @@ const COLORS: [RGBColor; 4] = [
 /// Left: decrypted against plaintext logits (the diagonal is equality). Right: histogram of
 /// `log10 |encrypted - plaintext|` over every logit.
 fn encrypted_vs_plain(evals: &[Evaluation], path: &Path) -> Res<()> {
-    let root = BitMapBackend::new(path, (1400, 650)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let root = root.titled(
-        "Encrypted vs plaintext logits, 128-bit CKKS, SYNTHETIC phantom test latents",
-        (FONT, 24),
-    )?;
-    let (left, right) = root.split_horizontally(650);
+    let title = "Encrypted vs plaintext logits, 128-bit CKKS, SYNTHETIC phantom test latents";
+    let [root, left, right] = two_panels(path, (1400, 650), title, 24)?;
     let pairs = |e: &Evaluation| -> Vec<(f64, f64)> {
         e.records
             .iter()
@@ -320,13 +332,9 @@ fn factors(data: &Path, rows: &[FactorRow], path: &Path) -> Res<()> {
             records.iter().map(|s| s.encrypted_seconds).sum::<f64>() / records.len().max(1) as f64;
         points.push((r.f as f64, run, secs));
     }
-    let root = BitMapBackend::new(path, (1300, 600)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let root = root.titled(
-        "LeNet on latents of codecs with downsampling factor f: SYNTHETIC phantom test latents",
-        (FONT, 22),
-    )?;
-    let (left, right) = root.split_horizontally(650);
+    let title =
+        "LeNet on latents of codecs with downsampling factor f: SYNTHETIC phantom test latents";
+    let [root, left, right] = two_panels(path, (1300, 600), title, 22)?;
     let fs = 0.5..4.5; // log2 f: f = 2, 4, 8, 16
     let mut m = ChartBuilder::on(&left)
         .margin(15)
