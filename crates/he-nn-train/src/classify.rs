@@ -307,6 +307,10 @@ pub struct RunSummary {
     pub train_seconds: f64,
     /// Where the he-nn model was written (`None` for ReLU / sigmoid variants).
     pub model: Option<PathBuf>,
+    /// `latent_codec::Codec::id` of the codec whose latents it was trained on (also in the
+    /// exported model's `encoder`).
+    #[serde(default)]
+    pub codec: Option<String>,
 }
 
 fn bar(len: u64) -> ProgressBar {
@@ -348,10 +352,12 @@ pub fn run(args: &TrainArgs, codec: &latent_codec::Codec) -> Result<RunSummary> 
         set.split(Split::Validation),
         set.split(Split::Test),
     );
-    train_on(args, &cfg, &train, &val, &test, set.shape)
+    let id = codec.id()?;
+    train_on(args, &cfg, &train, &val, &test, set.shape, Some(&id))
 }
 
-/// The training loop of [`run`] on given splits.
+/// The training loop of [`run`] on given splits; `codec` (`latent_codec::Codec::id` of the
+/// codec that made the latents, if any) is recorded in the summary and the exported model.
 pub fn train_on(
     args: &TrainArgs,
     cfg: &ZooConfig,
@@ -359,6 +365,7 @@ pub fn train_on(
     val: &[&LatentSample],
     test: &[&LatentSample],
     shape: [usize; 3],
+    codec: Option<&str>,
 ) -> Result<RunSummary> {
     std::fs::create_dir_all(&args.out).map_err(|e| io(&args.out, e))?;
     let device = Device::flex().autodiff();
@@ -471,7 +478,8 @@ pub fn train_on(
             test_scores.auroc_macro.unwrap_or(f64::NAN)
         ),
     ) {
-        Ok(m) => {
+        Ok(mut m) => {
+            m.encoder = codec.map(str::to_string);
             let path = args.out.join("model.json.gz");
             crate::weights::save_model(&m, &path)?;
             if let Some(extra) = &args.export {
@@ -493,6 +501,7 @@ pub fn train_on(
         test: test_scores,
         train_seconds: t0.elapsed().as_secs_f64(),
         model,
+        codec: codec.map(str::to_string),
     };
     let json =
         serde_json::to_string_pretty(&summary).map_err(|e| TrainError::Tensor(e.to_string()))?;

@@ -251,6 +251,7 @@ impl DigitsNet {
                 Layer::Flatten,
                 Layer::Dense(export_dense(&self.fc)?),
             ],
+            encoder: None,
         };
         model.validate()?;
         Ok(model)

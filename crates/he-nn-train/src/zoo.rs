@@ -756,6 +756,7 @@ impl Net {
             name: name.to_string(),
             input: Shape::new(c, h, w),
             layers,
+            encoder: None,
         };
         model.validate()?;
         Ok(model)

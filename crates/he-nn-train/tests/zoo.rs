@@ -86,11 +86,13 @@ fn train_compare_export(a: &TrainArgs, shape: [usize; 3]) -> Option<Exported> {
     let (train, val, test) = (&refs[..64], &refs[64..80], &refs[80..]);
     let mut cfg = a.zoo_config();
     cfg.input = shape;
-    let summary = train_on(a, &cfg, train, val, test, shape).unwrap();
+    let summary = train_on(a, &cfg, train, val, test, shape, Some("vqgan-f8-c0123abcd")).unwrap();
+    assert_eq!(summary.codec.as_deref(), Some("vqgan-f8-c0123abcd"));
     assert_eq!(summary.split_sizes, [64, 16, 16]);
     assert!(summary.test.auroc_macro.is_some());
     let model_path = summary.model?;
     let model = load_model(&model_path).unwrap();
+    assert_eq!(model.encoder.as_deref(), Some("vqgan-f8-c0123abcd"));
     let best = std::fs::read(a.out.join("best.bin")).unwrap();
     let net = load_record(
         Net::new(&cfg, &Device::flex(), a.seed).unwrap(),
@@ -226,11 +228,11 @@ fn learning_lowers_the_loss_and_resume_continues() {
     let refs: Vec<&LatentSample> = data.iter().collect();
     let mut cfg = a.zoo_config();
     cfg.input = SHAPE;
-    let first = train_on(&a, &cfg, &refs[..64], &refs[64..80], &refs[80..], SHAPE).unwrap();
+    let first = train_on(&a, &cfg, &refs[..64], &refs[64..80], &refs[80..], SHAPE, None).unwrap();
     let mut more = a.clone();
     more.epochs = 4;
     more.resume = true;
-    let second = train_on(&more, &cfg, &refs[..64], &refs[64..80], &refs[80..], SHAPE).unwrap();
+    let second = train_on(&more, &cfg, &refs[..64], &refs[64..80], &refs[80..], SHAPE, None).unwrap();
     assert_eq!((first.epochs, second.epochs), (2, 4));
     assert!(second.validation.loss < first.validation.loss + 0.05);
     let log = std::fs::read_to_string(a.out.join("train.log")).unwrap();

@@ -30,6 +30,7 @@
 //!         Layer::GlobalAvgPool,
 //!         Layer::Dense(Dense { inputs: 2, outputs: 3, weight: vec![1.0, -1.0, 0.5, 0.5, 0.0, 2.0], bias: vec![] }),
 //!     ],
+//!     encoder: None,
 //! };
 //! let params = insecure_test_params(10, 3).unwrap(); // test-only; use a Preset in practice
 //! let plan = EncryptedModel::compile(&model, &params, &CompileOptions::default().batch(4)).unwrap();

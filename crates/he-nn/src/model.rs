@@ -229,6 +229,13 @@ pub struct Model {
     pub input: Shape,
     /// Layers, applied in order.
     pub layers: Vec<Layer>,
+    /// Names the encoder whose outputs the model takes as input, when its input is not
+    /// raw pixels: for a classifier of VQGAN latents, the codec's
+    /// `latent_codec::Codec::id` (`vqgan-f8-c32ebc085`). A consumer compares it with the
+    /// encoder it is about to use, since latents of another codec have the same shape but
+    /// a different meaning. `None` (absent in the file): not recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoder: Option<String>,
 }
 
 fn shape_err(layer: &str, detail: impl Into<String>) -> HeNnError {

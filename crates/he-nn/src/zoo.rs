@@ -210,6 +210,7 @@ pub fn resnet(cfg: &ResNetConfig, init: &mut RandomInit) -> Model {
         name: cfg.name(),
         input: cfg.input,
         layers,
+        encoder: None,
     }
 }
 
@@ -234,6 +235,7 @@ pub fn lenet(input: Shape, classes: usize, init: &mut RandomInit) -> Model {
             Layer::Flatten,
             Layer::Dense(init.dense(c2 * side(input.h) * side(input.w), classes)),
         ],
+        encoder: None,
     }
 }
 

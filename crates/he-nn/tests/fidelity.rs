@@ -106,6 +106,7 @@ fn se_model(init: &mut RandomInit) -> Model {
             Layer::GlobalAvgPool,
             Layer::Dense(init.dense(8, 5)),
         ],
+        encoder: None,
     }
 }
 
@@ -190,6 +191,7 @@ fn near_linear_quadratics_take_one_level() {
             Layer::GlobalAvgPool,
             Layer::Dense(rng.dense(4, 3)),
         ],
+        encoder: None,
     };
     let params = insecure_test_params(11, 5).unwrap();
     let plan =
@@ -441,6 +443,7 @@ fn cyclic_replication_needs_nine_diagonals_per_channel() {
         name: "conv".into(),
         input: Shape::new(4, 8, 8),
         layers: vec![init.conv(4, 4, 3, 1), Layer::Square],
+        encoder: None,
     };
     let params = insecure_test_params(11, 3).unwrap();
     let diagonals = |batch: usize| {

@@ -54,6 +54,7 @@ fn template(fill: f64) -> Model {
             Layer::GlobalAvgPool,
             Layer::Dense(dense(4, 3)),
         ],
+        encoder: None,
     }
 }
 

@@ -229,6 +229,17 @@ impl Codec {
         Ok(crate::codes::crc32(body))
     }
 
+    /// `vqgan-f{factor}-c{fingerprint:08x}` (`vqgan-f8-c32ebc085`): names the codec whose
+    /// latents a classifier was trained on, so that a classifier is not run on the latents
+    /// of another codec (the two differ although their shapes agree).
+    pub fn id(&self) -> Result<String> {
+        Ok(format!(
+            "vqgan-f{}-c{:08x}",
+            self.config.factor,
+            self.fingerprint()?
+        ))
+    }
+
     /// Load a weight file.
     pub fn load(path: impl AsRef<Path>, device: &Device) -> Result<Self> {
         let path = path.as_ref();

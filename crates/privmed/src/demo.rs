@@ -45,6 +45,10 @@ pub struct DemoArgs {
     /// or the shipped LeNet with `--params test`.
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// VQGAN weight file whose latents the classifier was trained on (default: the codec of
+    /// the shipped classifiers); checked against the codec the model file names.
+    #[arg(long)]
+    pub codec: Option<PathBuf>,
     /// CKKS parameters of the encrypted stage.
     #[arg(long, value_enum, default_value_t = ParamSet::N16)]
     pub params: ParamSet,
@@ -291,8 +295,8 @@ pub fn run(args: &DemoArgs, mut log: impl FnMut(&str)) -> Result<DemoReport> {
         model_path.display(),
         model.name
     ));
-    let latent = stage(&mut stages, "encode (VQGAN f=8)", || {
-        let codec = crate::classifier_codec()?;
+    let latent = stage(&mut stages, "encode (VQGAN)", || {
+        let codec = crate::codec_for(&model, args.codec.as_deref())?;
         Ok(codec.encode(&image)?)
     })?;
     let x = latent_tensor(latent.shape, &latent.continuous)?;

@@ -45,7 +45,8 @@ pub struct EvalArgs {
     #[arg(long, default_value = "runs-zoo/latents")]
     pub cache: PathBuf,
     /// VQGAN weight file whose latents the model was trained on (default: the codec of the
-    /// shipped classifiers, as in `train-classifier`).
+    /// shipped classifiers, as in `train-classifier`); checked against the codec the model
+    /// file names.
     #[arg(long)]
     pub codec: Option<PathBuf>,
 }
@@ -205,7 +206,7 @@ fn evaluate_samples(
 pub fn run(args: &EvalArgs, mut log: impl FnMut(&str)) -> Result<EvalReport> {
     let (_, model) = read_model(args.model.as_deref(), args.params)?;
     let params = parameters(args.params)?.0.name().to_string();
-    let codec = crate::codec_or_default(args.codec.as_deref())?;
+    let codec = crate::codec_for(&model, args.codec.as_deref())?;
     let set = load_or_encode(&codec, &args.cache, args.images, |_, _| {})?;
     let test: Vec<_> = set
         .split(Split::Test)

@@ -57,6 +57,14 @@ pub enum PrivmedError {
     /// Training.
     #[error("training: {0}")]
     Train(#[from] he_nn_train::TrainError),
+    /// A classifier trained on the latents of another codec than the one given.
+    #[error("the classifier was trained on the latents of codec {model}, not of {codec}: pass --codec with the weights it was trained with")]
+    CodecMismatch {
+        /// `encoder` recorded in the model file.
+        model: String,
+        /// `Codec::id` of the codec given (or the default).
+        codec: String,
+    },
 }
 
 /// `Result` with [`PrivmedError`].
@@ -79,6 +87,24 @@ pub fn codec_or_default(path: Option<&std::path::Path>) -> Result<latent_codec::
         Some(p) => Ok(latent_codec::Codec::load(p, &latent_codec::codec::cpu())?),
         None => classifier_codec(),
     }
+}
+
+/// The codec for `model`: the weights at `path` or [`classifier_codec`], checked against the
+/// codec id the model file records (`Model::encoder`, written by `train-classifier`; a file
+/// without one is trusted). Latents of another codec have the classifier's input shape but
+/// not its meaning, so a mismatch is an error rather than silently wrong findings.
+pub fn codec_for(model: &he_nn::Model, path: Option<&std::path::Path>) -> Result<latent_codec::Codec> {
+    let codec = codec_or_default(path)?;
+    if let Some(want) = &model.encoder {
+        let have = codec.id()?;
+        if &have != want {
+            return Err(PrivmedError::CodecMismatch {
+                model: want.clone(),
+                codec: have,
+            });
+        }
+    }
+    Ok(codec)
 }
 
 /// `e` on one line (nested messages joined with `: `).

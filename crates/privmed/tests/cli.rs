@@ -78,6 +78,24 @@ fn corrupted_weights_are_one_line_and_a_failure() {
     }
 }
 
+#[test]
+fn a_classifier_of_another_codec_is_refused() {
+    let (_, mut model) =
+        privmed::demo::read_model(None, privmed::demo::ParamSet::Test).unwrap();
+    model.encoder = Some("vqgan-f8-c00000000".into());
+    let p = std::env::temp_dir().join(format!(
+        "privmed-test-{}-other-codec.json",
+        std::process::id()
+    ));
+    he_nn_train::weights::save_model(&model, &p).unwrap();
+    let err = demo_failure("--model", p.to_str().unwrap());
+    assert!(
+        err.contains("trained on the latents of codec vqgan-f8-c00000000"),
+        "{err}"
+    );
+    let _ = std::fs::remove_file(p);
+}
+
 /// The stdout of a successful run.
 fn success(out: &Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();

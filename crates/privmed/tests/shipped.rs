@@ -37,3 +37,23 @@ fn shipped_lenet_is_the_test_parameters_default() {
     assert_eq!(path, Path::new(SHIPPED_LENET));
     assert_eq!(model.validate().unwrap().len(), 14);
 }
+
+#[test]
+fn shipped_classifiers_name_the_codec_they_were_trained_on() {
+    let id = privmed::classifier_codec().unwrap().id().unwrap();
+    assert_eq!(id, "vqgan-f8-c32ebc085");
+    for params in [ParamSet::N16, ParamSet::Test] {
+        let (_, mut model) = read_model(None, params).unwrap();
+        assert_eq!(model.encoder.as_deref(), Some(id.as_str()));
+        privmed::codec_for(&model, None).unwrap();
+        model.encoder = Some("vqgan-f8-c00000000".into());
+        let err = privmed::codec_for(&model, None).err().expect("mismatch");
+        assert!(
+            matches!(err, privmed::PrivmedError::CodecMismatch { ref codec, .. } if *codec == id),
+            "{err}"
+        );
+        // a model that records no codec is trusted
+        model.encoder = None;
+        privmed::codec_for(&model, None).unwrap();
+    }
+}
