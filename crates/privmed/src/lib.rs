@@ -93,7 +93,10 @@ pub fn codec_or_default(path: Option<&std::path::Path>) -> Result<latent_codec::
 /// codec id the model file records (`Model::encoder`, written by `train-classifier`; a file
 /// without one is trusted). Latents of another codec have the classifier's input shape but
 /// not its meaning, so a mismatch is an error rather than silently wrong findings.
-pub fn codec_for(model: &he_nn::Model, path: Option<&std::path::Path>) -> Result<latent_codec::Codec> {
+pub fn codec_for(
+    model: &he_nn::Model,
+    path: Option<&std::path::Path>,
+) -> Result<latent_codec::Codec> {
     let codec = codec_or_default(path)?;
     if let Some(want) = &model.encoder {
         let have = codec.id()?;

@@ -80,8 +80,7 @@ fn corrupted_weights_are_one_line_and_a_failure() {
 
 #[test]
 fn a_classifier_of_another_codec_is_refused() {
-    let (_, mut model) =
-        privmed::demo::read_model(None, privmed::demo::ParamSet::Test).unwrap();
+    let (_, mut model) = privmed::demo::read_model(None, privmed::demo::ParamSet::Test).unwrap();
     model.encoder = Some("vqgan-f8-c00000000".into());
     let p = std::env::temp_dir().join(format!(
         "privmed-test-{}-other-codec.json",

@@ -47,7 +47,9 @@ fn shipped_classifiers_name_the_codec_they_were_trained_on() {
         assert_eq!(model.encoder.as_deref(), Some(id.as_str()));
         privmed::codec_for(&model, None).unwrap();
         model.encoder = Some("vqgan-f8-c00000000".into());
-        let err = privmed::codec_for(&model, None).err().expect("mismatch");
+        let Err(err) = privmed::codec_for(&model, None) else {
+            panic!("a mismatched codec was accepted")
+        };
         assert!(
             matches!(err, privmed::PrivmedError::CodecMismatch { ref codec, .. } if *codec == id),
             "{err}"
