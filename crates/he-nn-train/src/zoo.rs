@@ -11,7 +11,8 @@
 //!   one-convolution-per-block variant.
 //! * [`LeNet`]: LeNet-5's structure (LeCun, Bottou, Bengio, Haffner, Proc. IEEE 1998) on the
 //!   latent: two convolution + activation + 2x2 average-pooling stages and two dense layers,
-//!   sized to fit `4 x 32 x 32` in one N = 2^13 ciphertext.
+//!   sized to fit `4 x 32 x 32` in one N = 2^13 ciphertext; SE optionally after the second
+//!   convolution's activation (its 16 channels, before the pooling).
 //! * [`Vgg`]: a VGG-style plain network (Simonyan, Zisserman, *Very deep convolutional
 //!   networks*, ICLR 2015: stacks of 3x3 convolutions, channels doubled after each pooling):
 //!   three stages of `depth / 3` (3x3 convolution, batch normalization, activation) with
@@ -644,6 +645,7 @@ pub struct LeNet {
     conv2: Conv2d,
     bn2: BatchNorm,
     act2: Act,
+    se: Option<SqueezeExcite>,
     fc1: Linear,
     act3: Act,
     fc2: Linear,
@@ -663,6 +665,7 @@ impl LeNet {
             conv2: conv(8, 16, 3, 1, device),
             bn2: bn(16, device),
             act2: Act::new(cfg, 16, device),
+            se: cfg.se.then(|| SqueezeExcite::new(16, cfg, device)),
             fc1: LinearConfig::new(flat_len, 64).init(device),
             act3: Act::new(cfg, 64, device),
             fc2: LinearConfig::new(64, cfg.classes).init(device),
@@ -674,6 +677,10 @@ impl LeNet {
         let h = self
             .act2
             .forward(self.bn2.forward(self.conv2.forward(pool(h))));
+        let h = match &self.se {
+            Some(se) => se.forward(h),
+            None => h,
+        };
         let h = self.act3.forward(unflat(self.fc1.forward(flat(pool(h)))));
         self.fc2.forward(flat(h))
     }
@@ -683,7 +690,7 @@ impl LeNet {
             kernel: 2,
             stride: 2,
         };
-        Ok(vec![
+        let mut layers = vec![
             Layer::Conv2d(export_conv(&self.conv1)?),
             export_bn(&self.bn1)?,
             self.act1.export()?,
@@ -691,12 +698,18 @@ impl LeNet {
             Layer::Conv2d(export_conv(&self.conv2)?),
             export_bn(&self.bn2)?,
             self.act2.export()?,
+        ];
+        if let Some(se) = &self.se {
+            layers.push(se.export()?);
+        }
+        layers.extend([
             p,
             Layer::Flatten,
             Layer::Dense(export_dense(&self.fc1)?),
             self.act3.export()?,
             Layer::Dense(export_dense(&self.fc2)?),
-        ])
+        ]);
+        Ok(layers)
     }
 }
 

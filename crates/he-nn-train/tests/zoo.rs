@@ -151,8 +151,8 @@ fn encrypted_gap(model: &Model, latents: &[Vec<f32>]) -> f64 {
 }
 
 #[test]
-fn vgg_and_hefnet_with_se_export_exactly_and_run_encrypted() {
-    for arch in [ArchArg::Vgg, ArchArg::Hefnet] {
+fn vgg_hefnet_and_lenet_with_se_export_exactly_and_run_encrypted() {
+    for arch in [ArchArg::Vgg, ArchArg::Hefnet, ArchArg::Lenet] {
         let mut a = args(&format!("{arch:?}"));
         a.arch = arch;
         a.depth = 3;
@@ -164,6 +164,12 @@ fn vgg_and_hefnet_with_se_export_exactly_and_run_encrypted() {
             latents,
         } = train_compare_export(&a, [4, 8, 8]).expect("quadratic variants export");
         assert!(gap < 1e-4, "{arch:?}: burn vs export {gap}");
+        let se = model
+            .layers
+            .iter()
+            .filter(|l| matches!(l, Layer::SqueezeExcitation(_)))
+            .count();
+        assert_eq!(se, if arch == ArchArg::Lenet { 1 } else { 3 }, "{arch:?}");
         if arch == ArchArg::Hefnet {
             // the grouped convolutions are grouped in the export
             let groups: Vec<usize> = model
