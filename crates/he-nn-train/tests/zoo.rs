@@ -234,29 +234,23 @@ fn learning_lowers_the_loss_and_resume_continues() {
     let refs: Vec<&LatentSample> = data.iter().collect();
     let mut cfg = a.zoo_config();
     cfg.input = SHAPE;
-    let first = train_on(
-        &a,
-        &cfg,
-        &refs[..64],
-        &refs[64..80],
-        &refs[80..],
-        SHAPE,
-        None,
-    )
-    .unwrap();
+    let train = |a: &TrainArgs| {
+        train_on(
+            a,
+            &cfg,
+            &refs[..64],
+            &refs[64..80],
+            &refs[80..],
+            SHAPE,
+            None,
+        )
+        .unwrap()
+    };
+    let first = train(&a);
     let mut more = a.clone();
     more.epochs = 4;
     more.resume = true;
-    let second = train_on(
-        &more,
-        &cfg,
-        &refs[..64],
-        &refs[64..80],
-        &refs[80..],
-        SHAPE,
-        None,
-    )
-    .unwrap();
+    let second = train(&more);
     assert_eq!((first.epochs, second.epochs), (2, 4));
     assert!(second.validation.loss < first.validation.loss + 0.05);
     let log = std::fs::read_to_string(a.out.join("train.log")).unwrap();
