@@ -190,6 +190,22 @@ impl SqueezeExcite {
         x * unflat(g)
     }
 
+    /// `x` through a network's optional SE block `se` (unchanged without one).
+    fn forward_optional(se: Option<&Self>, x: Tensor<4>) -> Tensor<4> {
+        match se {
+            Some(se) => se.forward(x),
+            None => x,
+        }
+    }
+
+    /// Appends the export of a network's optional SE block `se` to `layers`.
+    fn export_optional(se: Option<&Self>, layers: &mut Vec<Layer>) -> Result<()> {
+        if let Some(se) = se {
+            layers.push(se.export()?);
+        }
+        Ok(())
+    }
+
     fn export(&self) -> Result<Layer> {
         if self.exact_sigmoid {
             return Err(TrainError::Config(
@@ -274,9 +290,7 @@ impl BasicBlock {
         if let Some(inner) = &self.inner {
             h = inner.conv.forward(inner.act.forward(h));
         }
-        if let Some(se) = &self.se {
-            h = se.forward(h);
-        }
+        let h = SqueezeExcite::forward_optional(self.se.as_ref(), h);
         let s = match &self.shortcut {
             Some(sc) => sc.forward(x),
             None => x,
@@ -293,9 +307,7 @@ impl BasicBlock {
             body.push(inner.act.export()?);
             body.extend(inner.conv.export()?);
         }
-        if let Some(se) = &self.se {
-            body.push(se.export()?);
-        }
+        SqueezeExcite::export_optional(self.se.as_ref(), &mut body)?;
         let shortcut = match &self.shortcut {
             Some(sc) => sc.export()?.to_vec(),
             None => vec![],
@@ -357,20 +369,14 @@ impl Stage {
         for l in &self.layers {
             x = l.forward(x);
         }
-        match &self.se {
-            Some(se) => se.forward(x),
-            None => x,
-        }
+        SqueezeExcite::forward_optional(self.se.as_ref(), x)
     }
 
     fn export(&self, layers: &mut Vec<Layer>) -> Result<()> {
         for l in &self.layers {
             l.export(layers)?;
         }
-        if let Some(se) = &self.se {
-            layers.push(se.export()?);
-        }
-        Ok(())
+        SqueezeExcite::export_optional(self.se.as_ref(), layers)
     }
 }
 
@@ -677,10 +683,7 @@ impl LeNet {
         let h = self
             .act2
             .forward(self.bn2.forward(self.conv2.forward(pool(h))));
-        let h = match &self.se {
-            Some(se) => se.forward(h),
-            None => h,
-        };
+        let h = SqueezeExcite::forward_optional(self.se.as_ref(), h);
         let h = self.act3.forward(unflat(self.fc1.forward(flat(pool(h)))));
         self.fc2.forward(flat(h))
     }
@@ -699,9 +702,7 @@ impl LeNet {
             export_bn(&self.bn2)?,
             self.act2.export()?,
         ];
-        if let Some(se) = &self.se {
-            layers.push(se.export()?);
-        }
+        SqueezeExcite::export_optional(self.se.as_ref(), &mut layers)?;
         layers.extend([
             p,
             Layer::Flatten,
